@@ -1,0 +1,82 @@
+"""Learner pages (H5, inside WeChat)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, g, redirect, request, session, url_for
+
+from models.accounts import Learner
+from services.accounts import session_tag
+from wxapp.extensions import db
+
+bp = Blueprint("h5", __name__, url_prefix="/h5")
+
+
+_LEARNER_KEYS = ("learner_id", "learner_tag", "reset_learner_id")
+
+
+def login_learner(learner: Learner) -> None:
+    logout_learner()
+    session.permanent = True
+    session["learner_id"] = learner.id
+    session["learner_tag"] = session_tag(learner)
+
+
+def logout_learner() -> None:
+    for key in _LEARNER_KEYS:
+        session.pop(key, None)
+
+
+def current_learner() -> Learner | None:
+    if "learner" not in g:
+        learner = None
+        learner_id = session.get("learner_id")
+        if learner_id is not None:
+            learner = db.session.get(Learner, learner_id)
+            if learner is not None and session.get("learner_tag") != session_tag(learner):
+                learner = None
+                logout_learner()
+        g.learner = learner
+    return g.learner
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only local paths are followed after login."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return default
+
+
+def learner_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The page needs a logged-in learner who has left the initial password behind."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any):
+        learner = current_learner()
+        if learner is None:
+            return redirect(url_for("h5.login", next=request.full_path.rstrip("?")))
+        if learner.must_change_password:
+            return redirect(url_for("h5.change_password"))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.before_app_request
+def _forget_cached_learner() -> None:
+    # ``g`` outlives a request when an app context was already pushed (commands, tests).
+    g.pop("learner", None)
+
+
+@bp.app_context_processor
+def inject_learner() -> dict[str, Any]:
+    return {"current_learner": current_learner}
+
+
+from handlers.h5 import accounts  # noqa: E402,F401  (routes attach to bp)

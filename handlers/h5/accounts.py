@@ -1,0 +1,200 @@
+"""Login, registration, 首次登录 password reset, password change."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
+
+from handlers.forms import apply_errors
+from handlers.h5 import (
+    bp,
+    current_learner,
+    learner_required,
+    login_learner,
+    logout_learner,
+    safe_next,
+)
+from handlers.h5.forms import (
+    ChangePasswordForm,
+    LoginForm,
+    RegisterForm,
+    ResetIdentityForm,
+    ResetPasswordForm,
+)
+from services import accounts, org
+from services.errors import StopValidation, ValidationError
+from wxapp.extensions import limiter
+from wxapp.jobs import commit
+
+
+def _failed(response) -> bool:
+    return response.status_code >= 400
+
+
+def _login_account_key() -> str:
+    return "account:" + accounts.normalise_account(request.form.get("account"))
+
+
+def _reset_account_key() -> str:
+    return "reset:" + accounts.normalise_account(request.form.get("id_number"))
+
+
+def _ip_limit() -> str:
+    return current_app.config["LOGIN_LIMIT_PER_IP"]
+
+
+def _account_limit() -> str:
+    return current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+
+
+@bp.get("/")
+def entry():
+    if current_learner() is None:
+        return redirect(url_for("h5.login"))
+    return redirect(url_for("h5.home"))
+
+
+@bp.get("/home")
+@learner_required
+def home():
+    return render_template("accounts/home.html", learner=current_learner())
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_account_limit, key_func=_login_account_key, methods=["POST"], deduct_when=_failed)
+def login():
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            learner = accounts.authenticate(form.account.data, form.password.data)
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            login_learner(learner)
+            if learner.must_change_password:
+                flash("为了账号安全，请先设置新密码。", "error")
+                return redirect(url_for("h5.change_password"))
+            return redirect(safe_next(form.next.data, url_for("h5.home")))
+    status = 401 if form.is_submitted() else 200
+    return render_template("accounts/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    logout_learner()
+    return redirect(url_for("h5.login"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed)
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        if form.password.data != form.confirm_password.data:
+            form.confirm_password.errors = ["两次输入的密码不一致。"]
+        else:
+            try:
+                learner = accounts.register_learner(
+                    accounts.Registration(
+                        name=form.name.data,
+                        id_number=form.id_number.data,
+                        phone=form.phone.data,
+                        password=form.password.data,
+                        unit_id=form.unit_id.data,
+                        district_id=form.district_id.data,
+                    )
+                )
+            except (ValidationError, StopValidation) as error:
+                apply_errors(form, error)
+            else:
+                commit()
+                login_learner(learner)
+                flash("注册成功。", "success")
+                return redirect(url_for("h5.home"))
+    status = 400 if form.is_submitted() else 200
+    return (
+        render_template("accounts/register.html", form=form, districts=org.list_districts()),
+        status,
+    )
+
+
+@bp.get("/units/search")
+def search_units():
+    units = org.search_units(
+        request.args.get("q", ""), district_id=request.args.get("district", type=int)
+    )
+    return jsonify(
+        [{"id": unit.id, "name": unit.name, "district": unit.district.name} for unit in units]
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password():
+    learner = current_learner()
+    if learner is None:
+        return redirect(url_for("h5.login", next=url_for("h5.change_password")))
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                learner.id,
+                form.current_password.data,
+                form.new_password.data,
+                form.confirm_password.data,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            login_learner(learner)
+            flash("密码已修改。", "success")
+            return redirect(url_for("h5.home"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "accounts/change_password.html", form=form, forced=learner.must_change_password
+    ), status
+
+
+@bp.route("/first-login", methods=["GET", "POST"])
+@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_account_limit, key_func=_reset_account_key, methods=["POST"], deduct_when=_failed)
+def first_login():
+    """首次登录: prove who you are, then a code goes to your phone."""
+    form = ResetIdentityForm()
+    if form.validate_on_submit():
+        try:
+            learner = accounts.start_password_reset(
+                form.name.data, form.id_number.data, form.phone.data
+            )
+        except (ValidationError, StopValidation) as error:
+            apply_errors(form, error)
+        else:
+            session["reset_learner_id"] = learner.id
+            flash("验证码已发送到您的手机。", "success")
+            return redirect(url_for("h5.reset_password"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("accounts/first_login.html", form=form), status
+
+
+@bp.route("/first-login/password", methods=["GET", "POST"])
+@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed)
+def reset_password():
+    learner_id = session.get("reset_learner_id")
+    if learner_id is None:
+        return redirect(url_for("h5.first_login"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            learner = accounts.finish_password_reset(
+                learner_id, form.code.data, form.new_password.data, form.confirm_password.data
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            login_learner(learner)
+            flash("密码已重置。", "success")
+            return redirect(url_for("h5.home"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("accounts/reset_password.html", form=form), status

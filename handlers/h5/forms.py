@@ -1,0 +1,46 @@
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, PasswordField, StringField
+from wtforms.validators import InputRequired, Length, Optional
+
+
+def required(label: str) -> InputRequired:
+    return InputRequired(message=f"请填写{label}。")
+
+
+class LoginForm(FlaskForm):
+    account = StringField("用户名", validators=[required("身份证号码或手机号码"), Length(max=40)])
+    password = PasswordField("密码", validators=[required("密码"), Length(max=64)])
+    next = HiddenField()
+
+
+class RegisterForm(FlaskForm):
+    name = StringField("姓名", validators=[required("姓名"), Length(max=40)])
+    id_number = StringField("身份证号码", validators=[required("身份证号码"), Length(max=30)])
+    phone = StringField("手机号码", validators=[required("手机号码"), Length(max=20)])
+    unit_id = IntegerField("工作单位", validators=[Optional()])
+    unit_name = StringField("工作单位", validators=[Optional(), Length(max=100)])
+    district_id = IntegerField("档案所在区县", validators=[Optional()])
+    password = PasswordField("设置密码", validators=[required("密码"), Length(max=64)])
+    confirm_password = PasswordField("确认密码", validators=[required("确认密码"), Length(max=64)])
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("当前密码", validators=[required("当前密码"), Length(max=64)])
+    new_password = PasswordField("新密码", validators=[required("新密码"), Length(max=64)])
+    confirm_password = PasswordField(
+        "确认新密码", validators=[required("确认新密码"), Length(max=64)]
+    )
+
+
+class ResetIdentityForm(FlaskForm):
+    name = StringField("姓名", validators=[required("姓名"), Length(max=40)])
+    id_number = StringField("身份证号码", validators=[required("身份证号码"), Length(max=30)])
+    phone = StringField("手机号码", validators=[required("手机号码"), Length(max=20)])
+
+
+class ResetPasswordForm(FlaskForm):
+    code = StringField("短信验证码", validators=[required("短信验证码"), Length(max=10)])
+    new_password = PasswordField("新密码", validators=[required("新密码"), Length(max=64)])
+    confirm_password = PasswordField(
+        "确认新密码", validators=[required("确认新密码"), Length(max=64)]
+    )

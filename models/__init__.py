@@ -1,0 +1,72 @@
+"""Every model, imported once so that metadata and migrations see all tables."""
+
+from models.accounts import AccountSource, Gender, Learner, WechatBinding
+from models.catalog import Chapter, Course, Plan, PlanKind, Question
+from models.certificates import Certificate, CertificateStatus
+from models.enrollments import Enrollment, EnrollmentSource, EnrollmentStatus
+from models.invoices import Invoice, InvoiceStatus, InvoiceTitleType
+from models.makeup import MakeupApplication, MakeupKind, ReviewStatus
+from models.orders import (
+    InvoiceChoice,
+    Order,
+    OrderKind,
+    OrderSeat,
+    OrderStatus,
+    Payment,
+    PaymentSource,
+    PayNotification,
+    Refund,
+    RefundStatus,
+    SeatStatus,
+)
+from models.org import District, DistrictKind, Unit
+from models.roster import RosterImport, RosterImportStatus
+from models.staff import AuditLog, StaffRole, StaffUser
+from models.study import ChapterProgress
+from models.wechat import TemplateMessage, TemplateMessageStatus, WechatFollower
+
+__all__ = [
+    "AccountSource",
+    "AuditLog",
+    "Certificate",
+    "CertificateStatus",
+    "Chapter",
+    "ChapterProgress",
+    "Course",
+    "District",
+    "DistrictKind",
+    "Enrollment",
+    "EnrollmentSource",
+    "EnrollmentStatus",
+    "Gender",
+    "Invoice",
+    "InvoiceChoice",
+    "InvoiceStatus",
+    "InvoiceTitleType",
+    "Learner",
+    "MakeupApplication",
+    "MakeupKind",
+    "Order",
+    "OrderKind",
+    "OrderSeat",
+    "OrderStatus",
+    "PayNotification",
+    "Payment",
+    "PaymentSource",
+    "Plan",
+    "PlanKind",
+    "Question",
+    "Refund",
+    "RefundStatus",
+    "ReviewStatus",
+    "RosterImport",
+    "RosterImportStatus",
+    "SeatStatus",
+    "StaffRole",
+    "StaffUser",
+    "TemplateMessage",
+    "TemplateMessageStatus",
+    "Unit",
+    "WechatBinding",
+    "WechatFollower",
+]

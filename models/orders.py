@@ -1,0 +1,161 @@
+"""Orders, their seats, WeChat Pay payments, raw notifications and refunds. Money is in fen."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.accounts import Learner
+from models.base import JSONType, UTCDateTime, enum_type, utcnow
+from models.catalog import Plan
+from wxapp.extensions import db
+
+
+class OrderKind(enum.StrEnum):
+    INDIVIDUAL = "individual"  # 个人购买
+    GROUP = "group"  # 团体购买
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    CLOSED = "closed"  # expired or cancelled unpaid
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class InvoiceChoice(enum.StrEnum):
+    NOW = "now"  # 立即申请
+    LATER = "later"  # 以后申请
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        # One open individual order per learner and plan: ordering again reuses it.
+        Index(
+            "uq_orders_open_individual",
+            "buyer_id",
+            "plan_id",
+            unique=True,
+            postgresql_where=text("status = 'pending' AND kind = 'individual'"),
+            sqlite_where=text("status = 'pending' AND kind = 'individual'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    kind: Mapped[OrderKind] = mapped_column(enum_type(OrderKind))
+    seat_count: Mapped[int] = mapped_column(default=1)
+    unit_price_fen: Mapped[int]
+    amount_fen: Mapped[int]
+    refunded_fen: Mapped[int] = mapped_column(default=0)
+    status: Mapped[OrderStatus] = mapped_column(
+        enum_type(OrderStatus), default=OrderStatus.PENDING, index=True
+    )
+    invoice_choice: Mapped[InvoiceChoice] = mapped_column(
+        enum_type(InvoiceChoice), default=InvoiceChoice.LATER
+    )
+    prepay_id: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    buyer: Mapped[Learner] = relationship()
+    plan: Mapped[Plan] = relationship()
+    seats: Mapped[list[OrderSeat]] = relationship(back_populates="order", order_by="OrderSeat.id")
+
+
+class SeatStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    REFUNDING = "refunding"
+    REFUNDED = "refunded"
+
+
+class OrderSeat(db.Model):
+    """A learner an order pays for: the buyer alone, or every colleague of a group order."""
+
+    __tablename__ = "order_seats"
+    __table_args__ = (UniqueConstraint("order_id", "learner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), index=True)
+    status: Mapped[SeatStatus] = mapped_column(enum_type(SeatStatus), default=SeatStatus.PENDING)
+
+    order: Mapped[Order] = relationship(back_populates="seats")
+    learner: Mapped[Learner] = relationship()
+
+
+class PaymentSource(enum.StrEnum):
+    NOTIFY = "notify"
+    QUERY = "query"
+    RECONCILE = "reconcile"
+
+
+class Payment(db.Model):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    transaction_id: Mapped[str] = mapped_column(String(32), unique=True)
+    amount_fen: Mapped[int]
+    payer_openid: Mapped[str | None] = mapped_column(String(64))
+    success_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[PaymentSource] = mapped_column(enum_type(PaymentSource))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PayNotification(db.Model):
+    """Every notification as received, whatever became of it, for audit."""
+
+    __tablename__ = "pay_notifications"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # transaction | refund
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    body: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(String(255), default="")
+    out_trade_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RefundStatus(enum.StrEnum):
+    REQUESTED = "requested"  # recorded, not yet accepted by WeChat Pay
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class Refund(db.Model):
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    seat_id: Mapped[int | None] = mapped_column(ForeignKey("order_seats.id"))
+    out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
+    refund_id: Mapped[str | None] = mapped_column(String(32))
+    amount_fen: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(80))
+    status: Mapped[RefundStatus] = mapped_column(
+        enum_type(RefundStatus), default=RefundStatus.REQUESTED
+    )
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    last_error: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    order: Mapped[Order] = relationship()

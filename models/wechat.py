@@ -1,0 +1,52 @@
+"""WeChat followers of the official account and the template messages sent to them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import JSONType, UTCDateTime, enum_type, utcnow
+from wxapp.extensions import db
+
+
+class WechatFollower(db.Model):
+    __tablename__ = "wechat_followers"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subscribed: Mapped[bool] = mapped_column(default=True)
+    # Set when the follower arrived through a unit's QR code (scene ``unit:<code>``).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    last_scene: Mapped[str | None] = mapped_column(String(64))
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class TemplateMessageStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # the learner has no WeChat bound
+
+
+class TemplateMessage(db.Model):
+    __tablename__ = "template_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int | None] = mapped_column(ForeignKey("learners.id"), index=True)
+    openid: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(30))
+    # At most one message per key (for example one deadline reminder per learner and date).
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[TemplateMessageStatus] = mapped_column(
+        enum_type(TemplateMessageStatus), default=TemplateMessageStatus.QUEUED
+    )
+    wechat_msgid: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,1 @@
+"""Business rules, one module per domain concept. Services flush but never commit."""

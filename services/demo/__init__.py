@@ -1,0 +1,13 @@
+"""Demo data that makes a development server worth looking at. Every seeder is idempotent."""
+
+from __future__ import annotations
+
+from services.demo import org_and_people
+
+
+def seed_all() -> list[str]:
+    """Run every seeder in order; returns lines to print (logins and where to look)."""
+    notes: list[str] = []
+    for seeder in (org_and_people.seed,):
+        notes.extend(seeder())
+    return notes

@@ -1,0 +1,75 @@
+"""Staff accounts of the console and unit admins."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from models.base import utcnow
+from models.staff import StaffRole, StaffUser
+from services import passwords
+from services.audit import record_action
+from services.errors import ValidationError
+from services.identity import normalise_text
+from wxapp.extensions import db
+
+LOGIN_FAILED = "用户名或密码错误。"
+_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
+
+
+def create_staff(
+    *,
+    username: str,
+    name: str,
+    password: str,
+    role: StaffRole,
+    unit_id: int | None = None,
+    actor: str,
+    actor_staff_id: int | None = None,
+) -> StaffUser:
+    username = normalise_text(username)
+    if not _USERNAME.match(username):
+        raise ValidationError("username", "用户名为3至50位字母、数字、下划线、点或横线。")
+    if db.session.scalar(select(StaffUser).where(StaffUser.username == username)):
+        raise ValidationError("username", "该用户名已存在。")
+    name = normalise_text(name)
+    if not name:
+        raise ValidationError("name", "请填写姓名。")
+    if role is StaffRole.UNIT_ADMIN and unit_id is None:
+        raise ValidationError("unit_id", "单位管理员必须指定所属单位。")
+    if role is not StaffRole.UNIT_ADMIN:
+        unit_id = None
+    passwords.check_policy(password)
+    staff = StaffUser(
+        username=username,
+        name=name,
+        password_hash=passwords.hash_password(password),
+        role=role,
+        unit_id=unit_id,
+    )
+    db.session.add(staff)
+    db.session.flush()
+    record_action(
+        staff_id=actor_staff_id,
+        actor=actor,
+        action="staff.create",
+        target_type="staff_user",
+        target_id=staff.id,
+        after={"username": username, "role": role.value, "unit_id": unit_id},
+    )
+    return staff
+
+
+def authenticate_staff(username: str, password: str) -> StaffUser:
+    staff = db.session.scalar(
+        select(StaffUser).where(StaffUser.username == normalise_text(username))
+    )
+    if staff is None or not staff.is_active:
+        passwords.spend_dummy_check(password)
+        raise ValidationError(None, LOGIN_FAILED)
+    if not passwords.verify_password(staff.password_hash, password):
+        raise ValidationError(None, LOGIN_FAILED)
+    staff.last_login_at = utcnow()
+    db.session.flush()
+    return staff

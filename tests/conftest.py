@@ -1,0 +1,129 @@
+"""Test fixtures: real PostgreSQL and Redis, schema built once by the migrations, each test
+rolled back.
+
+``TEST_DATABASE_URL`` and ``TEST_REDIS_URL`` name the servers (the README's test command
+sets them). Tests marked ``committed`` run outside the rolled-back transaction (for other
+processes or threads that must see the data); their tables are emptied afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from wxapp import create_app
+from wxapp.extensions import db
+from wxapp.redis_client import get_redis
+
+# Tables whose rows come from migrations and survive every test.
+REFERENCE_TABLES = {"districts", "alembic_version"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "committed: the test commits for real (tables emptied after)"
+    )
+    if not os.environ.get("TEST_DATABASE_URL") or not os.environ.get("TEST_REDIS_URL"):
+        raise pytest.UsageError(
+            "TEST_DATABASE_URL and TEST_REDIS_URL must point at PostgreSQL and Redis; "
+            "run the tests through ./dev test, which sets them"
+        )
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = create_app({"APP_ENV": "test", "STORAGE_DIR": str(tmp_path_factory.mktemp("storage"))})
+    with app.app_context():
+        _rebuild_schema()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _rebuild_schema() -> None:
+    from flask_migrate import upgrade
+
+    if db.engine.dialect.name != "postgresql":
+        raise pytest.UsageError("the test suite runs on PostgreSQL")
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    upgrade()
+
+
+@pytest.fixture(autouse=True)
+def _isolation(request: pytest.FixtureRequest, app: Flask) -> Iterator[None]:
+    """Each test in its own transaction, rolled back; Redis emptied after it."""
+    committed = request.node.get_closest_marker("committed") is not None
+    with app.app_context():
+        if committed:
+            yield
+            db.session.remove()
+            _empty_tables()
+        else:
+            connection = db.engine.connect()
+            outer = connection.begin()
+            original = db.session
+            db.session = db._make_scoped_session(
+                {
+                    "class_": _ConnectionBoundSession,
+                    "bind": connection,
+                    "join_transaction_mode": "create_savepoint",
+                }
+            )
+            try:
+                yield
+            finally:
+                db.session.remove()
+                db.session = original
+                outer.rollback()
+                connection.close()
+        get_redis().flushdb()
+
+
+class _ConnectionBoundSession(Session):
+    """A plain SQLAlchemy session on the test's connection (Flask-SQLAlchemy's own picks
+    the engine by table and would step around the rolled-back transaction)."""
+
+    def __init__(self, db=None, **options):
+        super().__init__(**options)
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in db.metadata.sorted_tables if t.name not in REFERENCE_TABLES]
+    with db.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def submit_form(client: FlaskClient, url: str, data: dict, *, page: str | None = None, **kwargs):
+    """Open the page like a browser does, then post the form with its CSRF token."""
+    response = client.get(page or url)
+    token = csrf_from(response.get_data(as_text=True))
+    return client.post(url, data={**data, "csrf_token": token}, **kwargs)

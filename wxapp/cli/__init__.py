@@ -1,0 +1,12 @@
+"""``flask --app wsgi …`` commands. Like handlers: parse, call a service, commit, report."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_commands(app: Flask) -> None:
+    from wxapp.cli import demo, jobs, staff
+
+    for group in (demo.group, jobs.group, staff.group):
+        app.cli.add_command(group)

@@ -1,0 +1,25 @@
+from flask import current_app
+from flask.cli import AppGroup
+from rq import SimpleWorker
+
+from wxapp.extensions import db
+from wxapp.redis_client import get_redis
+
+group = AppGroup("jobs", help="Background jobs (RQ).")
+
+
+class AppWorker(SimpleWorker):
+    """Runs jobs in the app's process and context; each job gets a fresh database session."""
+
+    def perform_job(self, job, queue):
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            db.session.remove()
+
+
+@group.command("worker")
+def worker() -> None:
+    """Run an RQ worker for the app's queue (run as many as the load needs)."""
+    queue_name = current_app.config["RQ_QUEUE"]
+    AppWorker([queue_name], connection=get_redis()).work(with_scheduler=True)

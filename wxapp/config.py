@@ -1,0 +1,240 @@
+"""Configuration classes, chosen by ``APP_ENV`` and read from environment variables.
+
+Production fails fast on missing secrets; only development falls back to SQLite and an
+in-process Redis stand-in.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not hold what this mode needs to start."""
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _pem(name: str) -> str:
+    """A PEM value given inline or as a path to a file holding it."""
+    raw = _env(name)
+    if raw and not raw.startswith("-----BEGIN") and Path(raw).is_file():
+        return Path(raw).read_text()
+    return raw.replace("\\n", "\n")
+
+
+class BaseConfig:
+    APP_ENV = "production"
+    DEBUG = False
+    TESTING = False
+
+    SECRET_KEY = ""
+    SQLALCHEMY_DATABASE_URI = ""
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    REDIS_URL = ""
+    # Development swaps the Redis client for an in-process stand-in.
+    REDIS_STANDIN = False
+    PUBLIC_BASE_URL = ""
+
+    SESSION_COOKIE_NAME = "gx_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    PERMANENT_SESSION_LIFETIME = timedelta(days=7)
+    MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+
+    RATELIMIT_STORAGE_URI = ""
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_KEY_PREFIX = "gx-limit"
+    # Login and password reset: per client address and per account.
+    LOGIN_LIMIT_PER_IP = "30 per minute;300 per hour"
+    LOGIN_LIMIT_PER_ACCOUNT = "6 per 5 minutes;20 per hour"
+
+    # werkzeug's hash spec; scrypt with its defaults in production.
+    PASSWORD_HASH_METHOD = "scrypt"
+
+    # Files the platform keeps (certificates, uploads, reports): outside the web root.
+    STORAGE_DIR = str(PROJECT_ROOT / "instance" / "storage")
+
+    # Background jobs: RQ on the configured Redis; synchronous where no worker runs.
+    RQ_QUEUE = "default"
+    RQ_ASYNC = True
+
+    SMS_PROVIDER = "log"
+
+    WECHAT_APPID = ""
+    WECHAT_SECRET = ""
+    WECHAT_TOKEN = ""
+    WECHAT_AES_KEY = ""
+    WECHAT_API_BASE = "https://api.weixin.qq.com"
+    WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
+    WECHAT_MP_BASE = "https://mp.weixin.qq.com"
+    WECHAT_TEMPLATE_IDS: dict[str, str] = {}
+
+    WECHAT_PAY_MCHID = ""
+    WECHAT_PAY_APIV3_KEY = ""
+    WECHAT_PAY_CERT_SERIAL = ""
+    WECHAT_PAY_PRIVATE_KEY = ""
+    WECHAT_PAY_PUBLIC_KEY = ""
+    WECHAT_PAY_PUBLIC_KEY_ID = ""
+    WECHAT_PAY_API_BASE = "https://api.mch.weixin.qq.com"
+
+    # Mount the WeChat simulator at /_sim (development only).
+    SIMULATOR_MOUNT = False
+
+    LOG_LEVEL = "INFO"
+
+    @classmethod
+    def from_environment(cls) -> dict[str, Any]:
+        """Values this mode takes from the environment (empty ones are left out)."""
+        values: dict[str, Any] = {
+            "SECRET_KEY": _env("SECRET_KEY"),
+            "SQLALCHEMY_DATABASE_URI": _normalise_database_url(_env("DATABASE_URL")),
+            "REDIS_URL": _env("REDIS_URL"),
+            "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL").rstrip("/"),
+            "STORAGE_DIR": _env("STORAGE_DIR"),
+            "LOG_LEVEL": _env("LOG_LEVEL"),
+            "SMS_PROVIDER": _env("SMS_PROVIDER"),
+            "WECHAT_APPID": _env("WECHAT_APPID"),
+            "WECHAT_SECRET": _env("WECHAT_SECRET"),
+            "WECHAT_TOKEN": _env("WECHAT_TOKEN"),
+            "WECHAT_AES_KEY": _env("WECHAT_AES_KEY"),
+            "WECHAT_API_BASE": _env("WECHAT_API_BASE").rstrip("/"),
+            "WECHAT_PAY_MCHID": _env("WECHAT_PAY_MCHID"),
+            "WECHAT_PAY_APIV3_KEY": _env("WECHAT_PAY_APIV3_KEY"),
+            "WECHAT_PAY_CERT_SERIAL": _env("WECHAT_PAY_CERT_SERIAL"),
+            "WECHAT_PAY_PRIVATE_KEY": _pem("WECHAT_PAY_PRIVATE_KEY"),
+            "WECHAT_PAY_PUBLIC_KEY": _pem("WECHAT_PAY_PUBLIC_KEY"),
+            "WECHAT_PAY_PUBLIC_KEY_ID": _env("WECHAT_PAY_PUBLIC_KEY_ID"),
+            "WECHAT_PAY_API_BASE": _env("WECHAT_PAY_API_BASE").rstrip("/"),
+        }
+        return {key: value for key, value in values.items() if value}
+
+    @classmethod
+    def check(cls, config: dict[str, Any]) -> None:
+        missing = [
+            env_name
+            for env_name, key in (
+                ("SECRET_KEY", "SECRET_KEY"),
+                ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"),
+                ("REDIS_URL", "REDIS_URL"),
+            )
+            if not config.get(key)
+        ]
+        if missing:
+            raise ConfigurationError(
+                "production mode needs these environment variables: " + ", ".join(missing)
+            )
+
+
+class ProductionConfig(BaseConfig):
+    pass
+
+
+class DevelopmentConfig(BaseConfig):
+    APP_ENV = "development"
+    DEBUG = True
+    SECRET_KEY = "development-only-secret-key"
+    SQLALCHEMY_DATABASE_URI = f"sqlite:///{PROJECT_ROOT / 'instance' / 'dev.sqlite3'}"
+    REDIS_STANDIN = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    SESSION_COOKIE_SECURE = False
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    RQ_ASYNC = False
+    SIMULATOR_MOUNT = True
+    WECHAT_APPID = "wx0000000000dev01"
+    WECHAT_SECRET = "development-secret"
+    WECHAT_TOKEN = "devtoken"
+    WECHAT_PAY_MCHID = "1900000001"
+    LOG_LEVEL = "DEBUG"
+
+    @classmethod
+    def check(cls, config: dict[str, Any]) -> None:
+        # Development talks to the simulator mounted in the same process, unless told otherwise.
+        simulator = config["PUBLIC_BASE_URL"] + "/_sim"
+        for key in ("WECHAT_API_BASE", "WECHAT_OPEN_BASE", "WECHAT_MP_BASE"):
+            if config[key] == getattr(BaseConfig, key):
+                config[key] = simulator
+        if config["WECHAT_PAY_API_BASE"] == BaseConfig.WECHAT_PAY_API_BASE:
+            config["WECHAT_PAY_API_BASE"] = simulator + "/pay"
+
+
+class TestConfig(BaseConfig):
+    APP_ENV = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SESSION_COOKIE_SECURE = False
+    PUBLIC_BASE_URL = "http://localhost"
+    RQ_ASYNC = False
+    WTF_CSRF_ENABLED = True
+    # Fast hashes keep the suite quick; the algorithm is the same family.
+    PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+    WECHAT_APPID = "wx0000000000test1"
+    WECHAT_SECRET = "test-secret"
+    WECHAT_TOKEN = "testtoken"
+    WECHAT_PAY_MCHID = "1900000001"
+    SMS_PROVIDER = "memory"
+
+    @classmethod
+    def from_environment(cls) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if _env("TEST_DATABASE_URL"):
+            values["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(_env("TEST_DATABASE_URL"))
+        if _env("TEST_REDIS_URL"):
+            values["REDIS_URL"] = _env("TEST_REDIS_URL")
+        return values
+
+    @classmethod
+    def check(cls, config: dict[str, Any]) -> None:
+        if not config.get("SQLALCHEMY_DATABASE_URI") or not config.get("REDIS_URL"):
+            raise ConfigurationError("test mode needs TEST_DATABASE_URL and TEST_REDIS_URL")
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "production": ProductionConfig,
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+}
+
+
+def _normalise_database_url(url: str) -> str:
+    """Point plain PostgreSQL URLs at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def build_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole configuration of one app: class defaults, then environment, then overrides."""
+    overrides = dict(overrides or {})
+    env_name = overrides.get("APP_ENV") or _env("APP_ENV") or "production"
+    if env_name not in CONFIGS:
+        raise ConfigurationError(f"APP_ENV must be one of {', '.join(CONFIGS)}; got {env_name!r}")
+    cls = CONFIGS[env_name]
+    config = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+    config.update(cls.from_environment())
+    config.update(overrides)
+    if not config.get("RATELIMIT_STORAGE_URI"):
+        config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
+    cls.check(config)
+    return config

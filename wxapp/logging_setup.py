@@ -1,0 +1,44 @@
+"""Logging: one format for every process, and no resident ID number ever reaches a log."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Flask
+
+# 17 digits and a check character, not part of a longer run of digits.
+_ID_NUMBER = re.compile(r"(?<![0-9])([1-9][0-9]{2})[0-9]{11}([0-9]{3}[0-9Xx])(?![0-9Xx])")
+
+
+def mask_id_numbers(text: str) -> str:
+    return _ID_NUMBER.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)
+
+
+class MaskingLogRecord(logging.LogRecord):
+    """Every handler, including ones added later (test capture, Sentry), sees masked text."""
+
+    def getMessage(self) -> str:  # noqa: N802 - logging's own name
+        return mask_id_numbers(super().getMessage())
+
+
+class MaskingFormatter(logging.Formatter):
+    """Masks tracebacks too (database errors quote the offending row)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_id_numbers(super().format(record))
+
+
+def configure_logging(app: Flask) -> None:
+    logging.setLogRecordFactory(MaskingLogRecord)
+    level = getattr(logging, str(app.config.get("LOG_LEVEL") or "INFO").upper(), logging.INFO)
+    root = logging.getLogger()
+    if not any(getattr(h, "_gx_handler", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler._gx_handler = True  # type: ignore[attr-defined]
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s [%(name)s] %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    for noisy in ("urllib3", "requests"):
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
