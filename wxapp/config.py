@@ -88,6 +88,7 @@ class BaseConfig:
     WECHAT_API_BASE = "https://api.weixin.qq.com"
     WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
     WECHAT_MP_BASE = "https://mp.weixin.qq.com"
+    # Template ids by message kind (see services/notify.py); WECHAT_TEMPLATE_<KIND> in the environment.
     WECHAT_TEMPLATE_IDS: dict[str, str] = {}
 
     WECHAT_PAY_MCHID = ""
@@ -127,6 +128,13 @@ class BaseConfig:
             "WECHAT_PAY_PUBLIC_KEY_ID": _env("WECHAT_PAY_PUBLIC_KEY_ID"),
             "WECHAT_PAY_API_BASE": _env("WECHAT_PAY_API_BASE").rstrip("/"),
         }
+        templates = {
+            name.removeprefix("WECHAT_TEMPLATE_").lower(): value.strip()
+            for name, value in os.environ.items()
+            if name.startswith("WECHAT_TEMPLATE_") and value.strip()
+        }
+        if templates:
+            values["WECHAT_TEMPLATE_IDS"] = templates
         return {key: value for key, value in values.items() if value}
 
     @classmethod
@@ -144,6 +152,19 @@ class BaseConfig:
             raise ConfigurationError(
                 "production mode needs these environment variables: " + ", ".join(missing)
             )
+
+
+# The simulator accepts any template id; these name the kinds for readable logs.
+SIMULATOR_TEMPLATE_IDS = {
+    kind: f"sim-template-{kind}"
+    for kind in (
+        "payment_received",
+        "certificate_ready",
+        "review_result",
+        "invoice_issued",
+        "deadline_reminder",
+    )
+}
 
 
 class ProductionConfig(BaseConfig):
@@ -165,6 +186,7 @@ class DevelopmentConfig(BaseConfig):
     WECHAT_SECRET = "development-secret"
     WECHAT_TOKEN = "devtoken"
     WECHAT_PAY_MCHID = "1900000001"
+    WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     LOG_LEVEL = "DEBUG"
 
     @classmethod
@@ -192,6 +214,7 @@ class TestConfig(BaseConfig):
     WECHAT_SECRET = "test-secret"
     WECHAT_TOKEN = "testtoken"
     WECHAT_PAY_MCHID = "1900000001"
+    WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     SMS_PROVIDER = "memory"
 
     @classmethod
