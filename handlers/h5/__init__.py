@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, request, session, url_for
 
 from models.accounts import Learner
 from services.accounts import session_tag
@@ -72,6 +72,35 @@ def learner_required(view: Callable[..., Any]) -> Callable[..., Any]:
 def _forget_cached_learner() -> None:
     # ``g`` outlives a request when an app context was already pushed (commands, tests).
     g.pop("learner", None)
+
+
+# The bottom tab bar and the links of 我的, by endpoint; a surface shows once its page exists.
+TABS = [
+    ("plans", "首页", "h5.plans"),
+    ("study", "课程培训", "h5.my_study"),
+    ("certificates", "我的证书", "h5.certificates"),
+    ("me", "我的", "h5.home"),
+]
+HOME_LINKS = [
+    ("我的订单", "h5.orders"),
+    ("团体购买订单", "h5.group_orders"),
+    ("我的发票", "h5.invoices"),
+    ("补学申请", "h5.makeup_applications"),
+]
+
+
+def _present(links: list[tuple]) -> list[tuple]:
+    return [link for link in links if link[-1] in current_app.view_functions]
+
+
+@bp.app_template_global()
+def h5_tabs() -> list[tuple]:
+    return _present(TABS)
+
+
+@bp.app_template_global()
+def h5_home_links() -> list[tuple]:
+    return _present(HOME_LINKS)
 
 
 @bp.app_context_processor
