@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, redirect, url_for
+from flask import Flask, g, redirect, url_for
 
 
 def register_blueprints(app: Flask) -> None:
@@ -13,6 +13,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(h5.bp)
     app.register_blueprint(admin.bp)
     csrf.exempt(health.bp)
+
+    @app.before_request
+    def start_with_a_fresh_g() -> None:
+        # ``g`` belongs to the app context, which outlives a request when one was already
+        # pushed (commands, tests): nothing cached for one request may serve the next.
+        for name in list(g):
+            g.pop(name)
 
     @app.get("/")
     def index():

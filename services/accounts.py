@@ -191,3 +191,25 @@ def session_tag(learner: Learner) -> str:
     key = current_app.config["SECRET_KEY"].encode()
     material = (learner.password_hash or "initial:" + learner.id_number).encode()
     return hmac.new(key, material, hashlib.sha256).hexdigest()[:16]
+
+
+PAGE_SIZE = 30
+
+
+def search_learners(query: str, *, unit_id: int | None = None, page: int = 1):
+    """Console search: a whole ID number or phone, the last digits of either, or a name."""
+    text = normalise_account(query)
+    statement = select(Learner).order_by(Learner.id.desc())
+    if unit_id is not None:
+        statement = statement.where(Learner.unit_id == unit_id)
+    if len(text) == 18:
+        statement = statement.where(Learner.id_number == text)
+    elif len(text) == 11 and text.isdigit():
+        statement = statement.where(Learner.phone == text)
+    elif len(text) >= 4 and text[:-1].isdigit():
+        statement = statement.where(
+            or_(Learner.id_number.endswith(text), Learner.phone.endswith(text))
+        )
+    elif text:
+        statement = statement.where(Learner.name.contains(text, autoescape=True))
+    return db.paginate(statement, page=page, per_page=PAGE_SIZE, error_out=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from models.staff import AuditLog
 from wxapp.extensions import db
 
@@ -32,3 +34,24 @@ def record_action(
     db.session.add(entry)
     db.session.flush()
     return entry
+
+
+PAGE_SIZE = 50
+
+
+def list_actions(
+    *,
+    page: int = 1,
+    staff_id: int | None = None,
+    target_type: str | None = None,
+    action: str | None = None,
+):
+    """Newest first, paginated (Flask-SQLAlchemy's Pagination)."""
+    statement = select(AuditLog).order_by(AuditLog.id.desc())
+    if staff_id:
+        statement = statement.where(AuditLog.staff_id == staff_id)
+    if target_type:
+        statement = statement.where(AuditLog.target_type == target_type)
+    if action:
+        statement = statement.where(AuditLog.action.startswith(action))
+    return db.paginate(statement, page=page, per_page=PAGE_SIZE, error_out=False)

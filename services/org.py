@@ -7,8 +7,9 @@ import secrets
 from sqlalchemy import select
 
 from models.org import District, Unit
+from services.audit import record_action
 from services.errors import ValidationError
-from services.identity import normalise_text
+from services.identity import normalise_text, parse_credit_code
 from wxapp.extensions import db
 
 _UNIT_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -67,4 +68,70 @@ def find_or_create_unit(district: District, raw_name: str) -> Unit:
         unit = Unit(name=name, district_id=district.id, code=new_unit_code())
         db.session.add(unit)
         db.session.flush()
+    return unit
+
+
+UNITS_PAGE_SIZE = 50
+
+
+def list_units(query: str = "", *, district_id: int | None = None, page: int = 1):
+    text = normalise_text(query).replace(" ", "")
+    statement = select(Unit).order_by(Unit.district_id, Unit.name)
+    if text:
+        statement = statement.where(Unit.name.contains(text, autoescape=True))
+    if district_id:
+        statement = statement.where(Unit.district_id == district_id)
+    return db.paginate(statement, page=page, per_page=UNITS_PAGE_SIZE, error_out=False)
+
+
+def save_unit(
+    *,
+    unit_id: int | None,
+    name: str,
+    district_id: int | None,
+    credit_code: str = "",
+    actor_id: int,
+    actor: str,
+    ip: str | None = None,
+) -> Unit:
+    """Create a unit, or correct one's name, district or credit code (audited)."""
+    clean_name = normalise_text(name).replace(" ", "")
+    if not clean_name or len(clean_name) > 100:
+        raise ValidationError("name", "请填写单位全称（不超过100个字）。")
+    district = get_district(district_id)
+    code = parse_credit_code(credit_code) if normalise_text(credit_code) else None
+    clash = db.session.scalar(
+        select(Unit).where(
+            Unit.district_id == district.id, Unit.name == clean_name, Unit.id != (unit_id or 0)
+        )
+    )
+    if clash is not None:
+        raise ValidationError("name", "该区县下已有同名单位。")
+    if unit_id is None:
+        unit = Unit(
+            name=clean_name, district_id=district.id, code=new_unit_code(), credit_code=code
+        )
+        db.session.add(unit)
+        before = None
+    else:
+        unit = db.session.get(Unit, unit_id)
+        if unit is None:
+            raise ValidationError(None, "单位不存在。")
+        before = {
+            "name": unit.name,
+            "district_id": unit.district_id,
+            "credit_code": unit.credit_code,
+        }
+        unit.name, unit.district_id, unit.credit_code = clean_name, district.id, code
+    db.session.flush()
+    record_action(
+        staff_id=actor_id,
+        actor=actor,
+        action="unit.create" if before is None else "unit.update",
+        target_type="unit",
+        target_id=unit.id,
+        before=before,
+        after={"name": unit.name, "district_id": unit.district_id, "credit_code": unit.credit_code},
+        ip=ip,
+    )
     return unit

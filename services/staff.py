@@ -7,10 +7,11 @@ import re
 from sqlalchemy import select
 
 from models.base import utcnow
+from models.org import Unit
 from models.staff import StaffRole, StaffUser
 from services import passwords
 from services.audit import record_action
-from services.errors import ValidationError
+from services.errors import Conflict, NotFound, ValidationError
 from services.identity import normalise_text
 from wxapp.extensions import db
 
@@ -25,9 +26,11 @@ def create_staff(
     password: str,
     role: StaffRole,
     unit_id: int | None = None,
+    unit_code: str | None = None,
     actor: str,
     actor_staff_id: int | None = None,
 ) -> StaffUser:
+    """``unit_id`` or ``unit_code`` names the unit of a unit admin."""
     username = normalise_text(username)
     if not _USERNAME.match(username):
         raise ValidationError("username", "用户名为3至50位字母、数字、下划线、点或横线。")
@@ -36,8 +39,15 @@ def create_staff(
     name = normalise_text(name)
     if not name:
         raise ValidationError("name", "请填写姓名。")
+    if unit_code:
+        unit = db.session.scalar(
+            select(Unit).where(Unit.code == normalise_text(unit_code).upper().removeprefix("UNIT:"))
+        )
+        if unit is None:
+            raise ValidationError("unit_code", "找不到该单位代码，请在“单位与区县”中查看。")
+        unit_id = unit.id
     if role is StaffRole.UNIT_ADMIN and unit_id is None:
-        raise ValidationError("unit_id", "单位管理员必须指定所属单位。")
+        raise ValidationError("unit_code", "单位管理员必须指定所属单位。")
     if role is not StaffRole.UNIT_ADMIN:
         unit_id = None
     passwords.check_policy(password)
@@ -72,4 +82,55 @@ def authenticate_staff(username: str, password: str) -> StaffUser:
         raise ValidationError(None, LOGIN_FAILED)
     staff.last_login_at = utcnow()
     db.session.flush()
+    return staff
+
+
+def list_staff() -> list[StaffUser]:
+    return list(db.session.scalars(select(StaffUser).order_by(StaffUser.role, StaffUser.username)))
+
+
+def _get(staff_id: int) -> StaffUser:
+    staff = db.session.get(StaffUser, staff_id)
+    if staff is None:
+        raise NotFound("工作人员账号不存在。")
+    return staff
+
+
+def set_active(
+    staff_id: int, active: bool, *, actor: StaffUser, ip: str | None = None
+) -> StaffUser:
+    staff = _get(staff_id)
+    if staff.id == actor.id and not active:
+        raise Conflict("不能停用自己的账号。")
+    before = {"is_active": staff.is_active}
+    staff.is_active = active
+    db.session.flush()
+    record_action(
+        staff_id=actor.id,
+        actor=actor.username,
+        action="staff.activate" if active else "staff.deactivate",
+        target_type="staff_user",
+        target_id=staff.id,
+        before=before,
+        after={"is_active": active},
+        ip=ip,
+    )
+    return staff
+
+
+def reset_password(
+    staff_id: int, new_password: str, *, actor: StaffUser, ip: str | None = None
+) -> StaffUser:
+    staff = _get(staff_id)
+    passwords.check_policy(new_password)
+    staff.password_hash = passwords.hash_password(new_password)
+    db.session.flush()
+    record_action(
+        staff_id=actor.id,
+        actor=actor.username,
+        action="staff.reset_password",
+        target_type="staff_user",
+        target_id=staff.id,
+        ip=ip,
+    )
     return staff

@@ -70,14 +70,9 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
-@bp.before_app_request
-def _forget_cached_staff() -> None:
-    g.pop("staff", None)
-
-
 @bp.app_context_processor
 def inject_staff() -> dict[str, Any]:
     return {"current_staff": current_staff, "StaffRole": StaffRole}
 
 
-from handlers.admin import auth  # noqa: E402,F401  (routes attach to bp)
+from handlers.admin import audit, auth, org, people, reports  # noqa: E402,F401  (routes attach to bp)

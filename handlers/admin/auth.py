@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -10,6 +12,8 @@ from wtforms.validators import InputRequired, Length
 from handlers.admin import bp, current_staff, login_staff, logout_staff, staff_required
 from handlers.forms import apply_errors
 from handlers.h5 import safe_next
+from models.staff import StaffRole
+from services import reports
 from services import staff as staff_service
 from services.errors import ValidationError
 from wxapp.extensions import limiter
@@ -64,4 +68,14 @@ def logout():
 @bp.get("/")
 @staff_required()
 def dashboard():
-    return render_template("admin/dashboard.html", staff=current_staff())
+    staff = current_staff()
+    year = date.today().year
+    unit_id = staff.unit_id if staff.role is StaffRole.UNIT_ADMIN else None
+    totals = reports.build_report(year, unit_id=unit_id).total
+    return render_template(
+        "admin/dashboard.html",
+        staff=staff,
+        year=year,
+        totals=totals,
+        show_revenue=reports.shows_revenue(staff.role),
+    )

@@ -68,12 +68,6 @@ def learner_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-@bp.before_app_request
-def _forget_cached_learner() -> None:
-    # ``g`` outlives a request when an app context was already pushed (commands, tests).
-    g.pop("learner", None)
-
-
 # The bottom tab bar and the links of 我的, by endpoint; a surface shows once its page exists.
 TABS = [
     ("plans", "首页", "h5.plans"),

@@ -1,0 +1,122 @@
+"""Learners (search and detail) and staff accounts."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional
+
+from handlers.admin import bp, client_ip, current_staff, staff_required
+from handlers.forms import apply_errors
+from models.staff import StaffRole
+from services import accounts
+from services import staff as staff_service
+from services.errors import ServiceError, StopValidation, ValidationError
+from services.learner_overview import learner_overview
+from wxapp.jobs import commit
+
+
+def _unit_scope() -> int | None:
+    staff = current_staff()
+    return staff.unit_id if staff.role is StaffRole.UNIT_ADMIN else None
+
+
+@bp.get("/learners")
+@staff_required(StaffRole.STAFF, StaffRole.FINANCE, StaffRole.UNIT_ADMIN)
+def learners():
+    query = request.args.get("q", "")
+    page = accounts.search_learners(
+        query, unit_id=_unit_scope(), page=request.args.get("page", 1, type=int)
+    )
+    return render_template("admin/learners.html", page=page, query=query)
+
+
+@bp.get("/learners/<int:learner_id>")
+@staff_required(StaffRole.STAFF, StaffRole.FINANCE, StaffRole.UNIT_ADMIN)
+def learner_detail(learner_id: int):
+    overview = learner_overview(learner_id, unit_id=_unit_scope())
+    return render_template("admin/learner_detail.html", overview=overview)
+
+
+class StaffForm(FlaskForm):
+    username = StringField("用户名", validators=[InputRequired("请填写用户名。"), Length(max=50)])
+    name = StringField("姓名", validators=[InputRequired("请填写姓名。"), Length(max=50)])
+    role = SelectField("角色", choices=[SelectChoice(role.value, role.label) for role in StaffRole])
+    unit_code = StringField(
+        "所属单位代码（单位管理员，见单位列表的场景值 unit:后的8位）",
+        validators=[Optional(), Length(max=16)],
+    )
+    password = PasswordField("初始密码", validators=[InputRequired("请设置密码。"), Length(max=64)])
+
+
+class PasswordResetForm(FlaskForm):
+    password = PasswordField("新密码", validators=[InputRequired("请填写新密码。"), Length(max=64)])
+
+
+@bp.route("/staff", methods=["GET", "POST"])
+@staff_required(StaffRole.ADMIN)
+def staff_accounts():
+    form = StaffForm()
+    if form.validate_on_submit():
+        actor = current_staff()
+        try:
+            created = staff_service.create_staff(
+                username=form.username.data,
+                name=form.name.data,
+                password=form.password.data,
+                role=StaffRole(form.role.data),
+                unit_code=form.unit_code.data or None,
+                actor=actor.username,
+                actor_staff_id=actor.id,
+            )
+        except (ValidationError, StopValidation) as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            flash(f"已创建工作人员账号 {created.username}。", "success")
+            return redirect(url_for("admin.staff_accounts"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "admin/staff.html",
+        form=form,
+        staff_list=staff_service.list_staff(),
+        reset_form=PasswordResetForm(),
+    ), status
+
+
+@bp.post("/staff/<int:staff_id>/active")
+@staff_required(StaffRole.ADMIN)
+def staff_set_active(staff_id: int):
+    form = FlaskForm()
+    if form.validate_on_submit():
+        try:
+            staff_service.set_active(
+                staff_id, request.form.get("active") == "1", actor=current_staff(), ip=client_ip()
+            )
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            commit()
+            flash("已更新账号状态。", "success")
+    return redirect(url_for("admin.staff_accounts"))
+
+
+@bp.post("/staff/<int:staff_id>/password")
+@staff_required(StaffRole.ADMIN)
+def staff_reset_password(staff_id: int):
+    form = PasswordResetForm()
+    if form.validate_on_submit():
+        try:
+            staff_service.reset_password(
+                staff_id, form.password.data, actor=current_staff(), ip=client_ip()
+            )
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            commit()
+            flash("密码已重置。", "success")
+    else:
+        flash("请填写新密码。", "error")
+    return redirect(url_for("admin.staff_accounts"))

@@ -1,0 +1,61 @@
+"""Reports by district and unit, with a chart and an Excel export."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Response, render_template, request
+
+from handlers.admin import bp, current_staff, staff_required
+from models.staff import StaffRole
+from services import reports
+from services.display import yuan
+from services.spreadsheets import workbook_bytes
+
+
+def _scope() -> tuple[int, str, int | None]:
+    staff = current_staff()
+    year = request.args.get("year", type=int) or date.today().year
+    by = request.args.get("by", "district")
+    by = by if by in ("district", "unit") else "district"
+    unit_id = staff.unit_id if staff.role is StaffRole.UNIT_ADMIN else None
+    return year, by, unit_id
+
+
+@bp.get("/reports")
+@staff_required(StaffRole.STAFF, StaffRole.FINANCE, StaffRole.UNIT_ADMIN)
+def report():
+    year, by, unit_id = _scope()
+    result = reports.build_report(year, by=by, unit_id=unit_id)
+    return render_template(
+        "admin/reports.html", report=result, years=range(date.today().year, 2010, -1)
+    )
+
+
+@bp.get("/reports.xlsx")
+@staff_required(StaffRole.STAFF, StaffRole.FINANCE, StaffRole.UNIT_ADMIN)
+def report_export():
+    year, by, unit_id = _scope()
+    result = reports.build_report(year, by=by, unit_id=unit_id)
+    headers = ["区县" if by == "district" else "单位"]
+    if by == "unit":
+        headers.append("所在区县")
+    headers += ["注册人数", "购买人数", "完成人数", "完成率(%)", "收入(元)"]
+    rows = []
+    for row in [*result.rows, result.total]:
+        values = [row.name] + ([row.district] if by == "unit" else [])
+        values += [
+            row.registered,
+            row.bought,
+            row.finished,
+            row.completion_percent,
+            yuan(row.revenue_fen),
+        ]
+        rows.append(values)
+    content = workbook_bytes(f"{year}年度统计", headers, rows, widths=[36, 16, 12, 12, 12, 12, 14])
+    filename = f"report-{year}-{by}.xlsx"
+    return Response(
+        content,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )

@@ -1,0 +1,133 @@
+"""Figures by district and by unit for one training year: registered, bought, finished,
+completion rate and revenue. Aggregated in SQL (three grouped queries whatever the size).
+
+Attribution: a learner counts where their account says (unit, and the district of the unit
+or of their personnel file). Revenue is counted per paid, unrefunded seat at its unit price,
+so a group order bought by one designee counts in each colleague's unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, distinct, func, select
+
+from models.accounts import Learner
+from models.catalog import Plan
+from models.enrollments import Enrollment, EnrollmentStatus
+from models.orders import Order, OrderSeat, SeatStatus
+from models.org import District, Unit
+from models.staff import StaffRole
+from wxapp.extensions import db
+
+
+@dataclass
+class ReportRow:
+    key: int | None
+    name: str
+    district: str = ""
+    registered: int = 0
+    bought: int = 0
+    finished: int = 0
+    revenue_fen: int = 0
+
+    @property
+    def completion_percent(self) -> float:
+        return round(100.0 * self.finished / self.bought, 1) if self.bought else 0.0
+
+
+@dataclass
+class Report:
+    year: int
+    by: str  # "district" | "unit"
+    rows: list[ReportRow] = field(default_factory=list)
+
+    @property
+    def total(self) -> ReportRow:
+        total = ReportRow(key=None, name="合计")
+        for row in self.rows:
+            total.registered += row.registered
+            total.bought += row.bought
+            total.finished += row.finished
+            total.revenue_fen += row.revenue_fen
+        return total
+
+
+def shows_revenue(role: StaffRole) -> bool:
+    """Unit admins see their unit's registration, purchase and completion figures only."""
+    return role is not StaffRole.UNIT_ADMIN
+
+
+def _scoped(statement: Select, unit_id: int | None) -> Select:
+    return statement.where(Learner.unit_id == unit_id) if unit_id is not None else statement
+
+
+def build_report(year: int, *, by: str = "district", unit_id: int | None = None) -> Report:
+    """``unit_id`` limits everything to one unit (what a unit admin may see)."""
+    if by not in ("district", "unit"):
+        raise ValueError(f"unknown grouping {by!r}")
+    group = Learner.district_id if by == "district" else Learner.unit_id
+
+    registered = _scoped(select(group, func.count(Learner.id)).group_by(group), unit_id)
+    enrolled = _scoped(
+        select(
+            group,
+            func.count(distinct(Enrollment.learner_id)),
+            func.count(distinct(Enrollment.learner_id)).filter(
+                Enrollment.completed_at.is_not(None)
+            ),
+        )
+        .join(Learner, Learner.id == Enrollment.learner_id)
+        .join(Plan, Plan.id == Enrollment.plan_id)
+        .where(Plan.year == year, Enrollment.status == EnrollmentStatus.ACTIVE)
+        .group_by(group),
+        unit_id,
+    )
+    revenue = _scoped(
+        select(group, func.coalesce(func.sum(Order.unit_price_fen), 0))
+        .select_from(OrderSeat)
+        .join(Order, Order.id == OrderSeat.order_id)
+        .join(Plan, Plan.id == Order.plan_id)
+        .join(Learner, Learner.id == OrderSeat.learner_id)
+        .where(Plan.year == year, Order.paid_at.is_not(None), OrderSeat.status == SeatStatus.ACTIVE)
+        .group_by(group),
+        unit_id,
+    )
+
+    rows: dict[int | None, ReportRow] = {}
+
+    def row(key: int | None) -> ReportRow:
+        if key not in rows:
+            rows[key] = ReportRow(key=key, name="")
+        return rows[key]
+
+    for key, count in db.session.execute(registered):
+        row(key).registered = count
+    for key, bought, finished in db.session.execute(enrolled):
+        row(key).bought = bought
+        row(key).finished = finished
+    for key, fen in db.session.execute(revenue):
+        row(key).revenue_fen = int(fen)
+
+    _name_rows(rows, by)
+    ordered = sorted(rows.values(), key=lambda r: (r.key is None, -r.registered, r.name))
+    return Report(year=year, by=by, rows=ordered)
+
+
+def _name_rows(rows: dict[int | None, ReportRow], by: str) -> None:
+    keys = [key for key in rows if key is not None]
+    if by == "district":
+        names = dict(
+            db.session.execute(
+                select(District.id, District.name).where(District.id.in_(keys))
+            ).all()
+        )
+        for key, report_row in rows.items():
+            report_row.name = names.get(key, "未填写区县")
+        return
+    units = db.session.execute(
+        select(Unit.id, Unit.name, District.name).join(District).where(Unit.id.in_(keys))
+    ).all()
+    names = {unit_key: (name, district) for unit_key, name, district in units}
+    for key, report_row in rows.items():
+        report_row.name, report_row.district = names.get(key, ("未填写单位（按档案所在区县）", ""))

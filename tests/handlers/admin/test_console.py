@@ -1,0 +1,182 @@
+from io import BytesIO
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from models.orders import SeatStatus
+from models.staff import AuditLog, StaffRole, StaffUser
+from services import reports
+from tests import factories
+from tests.conftest import submit_form
+from wxapp.extensions import db
+
+
+def _figures():
+    """Two units in two districts; a group order bought by one unit for another's staff."""
+    yuzhong = factories.unit("渝中医院", "500103")
+    jiangbei = factories.unit("江北设计院", "500105")
+    plan = factories.plan(year=2022, price_fen=3000)
+    a = [factories.learner(unit_obj=yuzhong) for _ in range(3)]
+    b = [factories.learner(unit_obj=jiangbei) for _ in range(2)]
+    factories.paid_order(a[0], plan)
+    factories.paid_order(a[1], plan)
+    group = factories.paid_order(a[0], plan, seats=[b[0], b[1]])
+    # One seat of the group order refunded: no revenue, no enrollment counted.
+    seat = next(seat for seat in group.seats if seat.learner_id == b[1].id)
+    seat.status = SeatStatus.REFUNDED
+    from models.enrollments import Enrollment, EnrollmentStatus
+
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.learner_id == b[1].id))
+    enrollment.status = EnrollmentStatus.REVOKED
+    finished = db.session.scalar(select(Enrollment).where(Enrollment.learner_id == a[0].id))
+    from models.base import utcnow
+
+    finished.completed_at = utcnow()
+    finished.earned_hours = 30
+    db.session.flush()
+    return yuzhong, jiangbei, plan
+
+
+def test_report_by_district_counts_each_learner_where_they_belong():
+    _figures()
+    report = reports.build_report(2022, by="district")
+    rows = {row.name: row for row in report.rows}
+    assert (rows["渝中区"].registered, rows["渝中区"].bought, rows["渝中区"].finished) == (3, 2, 1)
+    assert rows["渝中区"].revenue_fen == 6000
+    assert (rows["江北区"].registered, rows["江北区"].bought, rows["江北区"].finished) == (2, 1, 0)
+    assert rows["江北区"].revenue_fen == 3000  # the group seat counts in the colleague's unit
+    assert rows["渝中区"].completion_percent == 50.0
+    assert reports.build_report(2021).total.bought == 0
+
+
+def test_report_by_unit_and_for_a_unit_admin():
+    _, jiangbei, _ = _figures()
+    by_unit = {row.name: row for row in reports.build_report(2022, by="unit").rows}
+    assert by_unit["渝中医院"].district == "渝中区"
+    scoped = reports.build_report(2022, by="unit", unit_id=jiangbei.id)
+    assert [row.name for row in scoped.rows] == ["江北设计院"]
+
+
+def test_report_page_and_excel_export(client, login_staff):
+    _, jiangbei, _ = _figures()
+    # A hostile unit name must stay text in the spreadsheet.
+    jiangbei.name = '=HYPERLINK("http://x","点我")'
+    db.session.flush()
+    login_staff(StaffRole.FINANCE)
+    page = client.get("/admin/reports?year=2022&by=unit").get_data(as_text=True)
+    assert "渝中医院" in page
+    assert "<svg" in page
+    response = client.get("/admin/reports.xlsx?year=2022&by=unit")
+    assert response.status_code == 200
+    sheet = load_workbook(BytesIO(response.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:2] == ("单位", "所在区县")
+    names = [row[0] for row in rows[1:]]
+    assert "渝中医院" in names
+    assert '\'=HYPERLINK("http://x","点我")' in names
+    assert all(not (isinstance(cell, str) and cell.startswith("=")) for row in rows for cell in row)
+    assert rows[-1][0] == "合计"
+
+
+def test_unit_admin_sees_only_their_unit(client, login_staff):
+    yuzhong, jiangbei, _ = _figures()
+    other = factories.learner(name="赵六", unit_obj=yuzhong)
+    mine = factories.learner(name="钱七", unit_obj=jiangbei)
+    login_staff(StaffRole.UNIT_ADMIN, unit_obj=jiangbei)
+    page = client.get("/admin/reports?year=2022").get_data(as_text=True)
+    assert "江北区" in page and "渝中区" not in page
+    assert "收入" not in page
+    learners = client.get("/admin/learners").get_data(as_text=True)
+    assert "钱七" in learners and "赵六" not in learners
+    assert client.get(f"/admin/learners/{other.id}").status_code == 404
+    assert client.get(f"/admin/learners/{mine.id}").status_code == 200
+    assert client.get("/admin/staff").status_code == 403
+    assert client.get("/admin/units").status_code == 403
+    assert client.get("/admin/audit").status_code == 403
+
+
+def test_learner_search_masks_and_finds(client, login_staff):
+    learner = factories.learner(name="孙悟空")
+    login_staff(StaffRole.STAFF)
+    for query in (learner.id_number, learner.phone, learner.id_number[-4:], "悟空"):
+        page = client.get("/admin/learners", query_string={"q": query}).get_data(as_text=True)
+        results = page[page.index("<table") :]
+        assert "孙悟空" in results, query
+        assert learner.id_number not in results
+        assert learner.phone not in results
+    detail = client.get(f"/admin/learners/{learner.id}").get_data(as_text=True)
+    assert learner.id_number not in detail
+    assert learner.id_number[-4:] in detail
+
+
+def test_staff_accounts_are_managed_by_admins_and_audited(client, login_staff):
+    admin = login_staff(StaffRole.ADMIN)
+    response = submit_form(
+        client,
+        "/admin/staff",
+        {"username": "finance01", "name": "财务一", "role": "finance", "password": "Money2022x"},
+    )
+    assert response.status_code == 302
+    created = db.session.scalar(select(StaffUser).where(StaffUser.username == "finance01"))
+    assert created.role is StaffRole.FINANCE
+    response = submit_form(
+        client,
+        "/admin/staff",
+        {"username": "unitadmin1", "name": "单位", "role": "unit_admin", "password": "Unit2022x"},
+    )
+    assert response.status_code == 400
+    assert "单位管理员必须指定所属单位" in response.get_data(as_text=True)
+    response = submit_form(
+        client, f"/admin/staff/{created.id}/active", {"active": "0"}, page="/admin/staff"
+    )
+    db.session.refresh(created)
+    assert created.is_active is False
+    actions = db.session.scalars(
+        select(AuditLog.action).where(AuditLog.staff_id == admin.id).order_by(AuditLog.id)
+    ).all()
+    assert actions == ["staff.create", "staff.deactivate"]
+    log = client.get("/admin/audit").get_data(as_text=True)
+    assert "staff.deactivate" in log
+    # A deactivated account cannot log in.
+    other = client.application.test_client()
+    response = submit_form(
+        other, "/admin/login", {"username": "finance01", "password": "Money2022x"}
+    )
+    assert response.status_code == 401
+
+
+def test_units_are_created_and_corrected_with_audit(client, login_staff):
+    login_staff(StaffRole.STAFF)
+    district = factories.district("500106")
+    response = submit_form(
+        client,
+        "/admin/units/new",
+        {
+            "name": "重庆市沙坪坝区某中学",
+            "district_id": district.id,
+            "credit_code": "91350100M000100Y44",
+        },
+        page="/admin/units",
+    )
+    assert response.status_code == 400
+    assert "校验位不正确" in response.get_data(as_text=True)
+    response = submit_form(
+        client,
+        "/admin/units/new",
+        {
+            "name": "重庆市沙坪坝区某中学",
+            "district_id": district.id,
+            "credit_code": "91350100M000100Y43",
+        },
+        page="/admin/units",
+    )
+    assert response.status_code == 302
+    entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "unit.create"))
+    assert entry.after["credit_code"] == "91350100M000100Y43"
+
+
+def test_console_pages_need_a_staff_login(client):
+    for path in ("/admin/", "/admin/reports", "/admin/learners", "/admin/staff", "/admin/audit"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert "/admin/login" in response.headers["Location"]

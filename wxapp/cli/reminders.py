@@ -1,0 +1,31 @@
+from datetime import datetime
+
+import click
+from flask.cli import AppGroup
+
+from services import reminders
+from services.display import LOCAL_TZ
+from services.errors import ServiceError
+from wxapp.jobs import commit
+
+group = AppGroup("reminders", help="Deadline reminders (template messages).")
+
+
+@group.command("send")
+@click.option("--year", type=int, required=True, help="training year whose plan closes")
+def send(year: int) -> None:
+    """Queue the deadline reminder to everyone with WeChat who has not finished the year's plan.
+
+    Run from cron, e.g. on 1, 15 and 25 December; running twice on one day sends nothing twice.
+    """
+    try:
+        plan = reminders.current_plan(year)
+    except ServiceError as error:
+        raise click.ClickException(error.message) from None
+    today = datetime.now(LOCAL_TZ).date()
+    queued = seen = 0
+    for batch in reminders.reminder_targets(plan):
+        queued += reminders.queue_reminders(plan, batch, today=today)
+        seen += len(batch)
+        commit()  # each batch's messages are durable before their jobs run
+    click.echo(f"{plan.title}: {seen} learners not finished, {queued} reminders queued")
