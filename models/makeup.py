@@ -16,11 +16,23 @@ class MakeupKind(enum.StrEnum):
     VOUCHER = "voucher"  # 缴费凭证
     COMMITMENT = "commitment"  # 缴费承诺书
 
+    @property
+    def label(self) -> str:
+        return "缴费凭证" if self is MakeupKind.VOUCHER else "缴费承诺书"
+
 
 class ReviewStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return {
+            ReviewStatus.PENDING: "待审核",
+            ReviewStatus.APPROVED: "已通过",
+            ReviewStatus.REJECTED: "未通过",
+        }[self]
 
 
 class MakeupApplication(db.Model):
