@@ -6,9 +6,11 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from models.accounts import Learner
 from models.base import UTCDateTime, enum_type, utcnow
+from models.orders import Order
 from wxapp.extensions import db
 
 
@@ -82,3 +84,6 @@ class Invoice(db.Model):
     # The red-letter invoice (红字发票) that cancels this one.
     red_invoice_number: Mapped[str | None] = mapped_column(String(40))
     reverse_reason: Mapped[str] = mapped_column(String(200), default="")
+
+    order: Mapped[Order] = relationship()
+    learner: Mapped[Learner] = relationship()

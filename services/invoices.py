@@ -228,8 +228,9 @@ def change_deadline(invoice: Invoice) -> datetime | None:
     return min(invoice.issued_at + CHANGE_WINDOW, year_end - timedelta(microseconds=1))
 
 
-def change_refusal(invoice: Invoice, now: datetime) -> str | None:
+def change_refusal(invoice: Invoice, now: datetime | None = None) -> str | None:
     """Why this invoice cannot be changed now, or ``None`` when it can."""
+    now = now or utcnow()
     if invoice.status is not InvoiceStatus.ISSUED:
         return "只有已开具的发票可以修改。"
     if _was_changed(invoice):
@@ -493,6 +494,10 @@ def order_invoices(order: Order, now: datetime) -> OrderInvoices:
         change_refusal=change_refusal(live, now) if live else None,
         change_deadline=change_deadline(live) if live else None,
     )
+
+
+def invoice_row(invoice: Invoice, *, now: datetime | None = None) -> OrderInvoices:
+    return order_invoices(db.session.get(Order, invoice.order_id), now or utcnow())
 
 
 def learner_invoices(learner_id: int, *, now: datetime | None = None) -> list[OrderInvoices]:

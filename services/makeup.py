@@ -115,6 +115,29 @@ def _pending(learner_id: int, year: int) -> MakeupApplication | None:
     )
 
 
+@dataclass(frozen=True)
+class YearOverview:
+    """One make-up year on the learner's page: the latest application and what is possible."""
+
+    plan: Plan
+    latest: MakeupApplication | None
+    refusal: str | None
+
+    @property
+    def can_apply(self) -> bool:
+        return self.refusal is None
+
+
+def learner_overview(learner_id: int) -> list[YearOverview]:
+    latest: dict[int, MakeupApplication] = {}
+    for application in learner_applications(learner_id):
+        latest.setdefault(application.plan_id, application)
+    return [
+        YearOverview(plan, latest.get(plan.id), application_refusal(learner_id, plan))
+        for plan in makeup_plans()
+    ]
+
+
 # --- submitting -------------------------------------------------------------------------------
 
 

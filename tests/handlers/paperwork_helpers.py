@@ -1,0 +1,26 @@
+"""Logging in as a learner or a staff member, the way a browser does."""
+
+from tests import factories
+from tests.conftest import submit_form
+
+
+def log_in(client, learner):
+    response = submit_form(
+        client, "/h5/login", {"account": learner.phone, "password": factories.PASSWORD}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def log_in_staff(client, staff):
+    response = submit_form(
+        client, "/admin/login", {"username": staff.username, "password": factories.PASSWORD}
+    )
+    assert response.status_code == 302
+
+
+def download(client, url):
+    """GET a file response and close it (send_file keeps the file open until then)."""
+    response = client.get(url)
+    response.get_data()
+    response.close()
+    return response
