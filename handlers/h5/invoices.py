@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, send_file, url_for
 from flask_wtf import FlaskForm
-from wtforms import RadioField, StringField
+from wtforms import RadioField, SelectChoice, StringField
 from wtforms.validators import Length, Optional
 
 from handlers.forms import apply_errors
@@ -17,9 +17,8 @@ from wxapp.jobs import commit
 class InvoiceForm(FlaskForm):
     title_type = RadioField(
         "抬头类型",
-        choices=[("personal", "个人"), ("unit", "单位")],
+        choices=[SelectChoice("personal", "个人"), SelectChoice("unit", "单位")],
         default="personal",
-        validate_choice=False,
     )
     title = StringField("单位名称", validators=[Optional(), Length(max=120)])
     tax_code = StringField("统一社会信用代码", validators=[Optional(), Length(max=30)])
