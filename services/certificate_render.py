@@ -54,15 +54,27 @@ class CertificateFace:
     verify_url: str
 
 
-def render_png(face: CertificateFace) -> bytes:
+def render_files(face: CertificateFace) -> tuple[bytes, bytes]:
+    """The certificate drawn once and saved twice: (PNG, PDF)."""
     image = render_image(face)
+    return encode_png(image), encode_pdf(image, face)
+
+
+def render_png(face: CertificateFace) -> bytes:
+    return encode_png(render_image(face))
+
+
+def render_pdf(face: CertificateFace) -> bytes:
+    return encode_pdf(render_image(face), face)
+
+
+def encode_png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG", dpi=(DPI, DPI), compress_level=3)
     return out.getvalue()
 
 
-def render_pdf(face: CertificateFace) -> bytes:
-    image = render_image(face)
+def encode_pdf(image: Image.Image, face: CertificateFace) -> bytes:
     out = io.BytesIO()
     image.save(
         out,

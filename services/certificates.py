@@ -26,7 +26,7 @@ from models.certificates import Certificate, CertificateStatus
 from models.enrollments import Enrollment, EnrollmentStatus
 from services import org, stored_files
 from services.audit import record_action
-from services.certificate_render import CertificateFace, render_pdf, render_png
+from services.certificate_render import CertificateFace, render_files
 from services.display import LOCAL_TZ, mask_id_number, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from services.identity import normalise_text, parse_name
@@ -226,21 +226,20 @@ def certificate_face(certificate: Certificate) -> CertificateFace:
 
 
 def certificate_file(certificate_id: int, learner_id: int, kind: str) -> str:
-    """The stored PNG or PDF of the owner's valid certificate, drawn on first request."""
+    """The stored PNG or PDF of the owner's valid certificate; both are drawn on the first
+    request and kept."""
     certificate = owned_certificate(certificate_id, learner_id)
     if certificate.status is not CertificateStatus.VALID:
         raise Conflict("该证书已作废，请在“我的证书”中打印新证书。")
-    attribute = {"png": "png_path", "pdf": "pdf_path"}[kind]
-    path = getattr(certificate, attribute)
-    if not stored_files.exists(path):
-        render = render_png if kind == "png" else render_pdf
-        path = stored_files.write(
-            f"certificates/{certificate.year}/{certificate.number}.{kind}",
-            render(certificate_face(certificate)),
-        )
-        setattr(certificate, attribute, path)
+    if not (
+        stored_files.exists(certificate.png_path) and stored_files.exists(certificate.pdf_path)
+    ):
+        png, pdf = render_files(certificate_face(certificate))
+        stem = f"certificates/{certificate.year}/{certificate.number}"
+        certificate.png_path = stored_files.write(f"{stem}.png", png)
+        certificate.pdf_path = stored_files.write(f"{stem}.pdf", pdf)
         db.session.flush()
-    return path
+    return {"png": certificate.png_path, "pdf": certificate.pdf_path}[kind]
 
 
 # --- public verification ------------------------------------------------------------------

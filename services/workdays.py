@@ -45,17 +45,17 @@ def add_workdays(start: date, count: int) -> date:
 
 
 def workday_deadline(submitted_at: datetime, count: int) -> datetime:
-    """The end (local midnight) of the ``count``-th working day after the day of submission."""
+    """The last moment (local 23:59:59.999999) of the ``count``-th working day after the day
+    of submission."""
     local_day = submitted_at.astimezone(LOCAL_TZ).date()
-    last = add_workdays(local_day, count)
-    return datetime.combine(last + timedelta(days=1), time(0), tzinfo=LOCAL_TZ)
+    return datetime.combine(add_workdays(local_day, count), time.max, tzinfo=LOCAL_TZ)
 
 
 def workdays_left(deadline: datetime, now: datetime) -> int:
     """Working days after today up to the deadline's last day: 0 on that day, negative when
     late (the working days past it)."""
     today = now.astimezone(LOCAL_TZ).date()
-    last = (deadline.astimezone(LOCAL_TZ) - timedelta(microseconds=1)).date()
+    last = deadline.astimezone(LOCAL_TZ).date()
     if today > last:
         return -sum(1 for n in range((today - last).days) if is_workday(last + timedelta(n + 1)))
     return sum(1 for n in range((last - today).days) if is_workday(today + timedelta(n + 1)))

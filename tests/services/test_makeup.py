@@ -47,7 +47,7 @@ def test_from_voucher_to_the_plan_opened_free():
     assert application.status is ReviewStatus.PENDING and application.kind is MakeupKind.VOUCHER
     assert application.year == 2019
     # Three working days after Friday: the end of Wednesday.
-    assert application.due_at == datetime(2025, 3, 12, 16, 0, tzinfo=UTC)
+    assert application.due_at == datetime(2025, 3, 12, 15, 59, 59, 999999, tzinfo=UTC)
     [item] = makeup.review_queue(now=NOW)
     assert item.application.id == application.id and item.workdays_left == 3
 

@@ -18,7 +18,7 @@ def test_weekends_and_holidays_are_skipped_and_exchange_days_count():
 def test_the_deadline_is_the_end_of_the_third_working_day():
     submitted = datetime(2025, 3, 7, 23, 30, tzinfo=SHANGHAI)  # Friday night
     deadline = workday_deadline(submitted, 3)
-    assert deadline == datetime(2025, 3, 13, 0, 0, tzinfo=SHANGHAI)
+    assert deadline == datetime(2025, 3, 12, 23, 59, 59, 999999, tzinfo=SHANGHAI)
     assert workdays_left(deadline, datetime(2025, 3, 8, 10, tzinfo=SHANGHAI)) == 3
     assert workdays_left(deadline, datetime(2025, 3, 11, 9, tzinfo=SHANGHAI)) == 1
     assert workdays_left(deadline, datetime(2025, 3, 12, 23, 59, tzinfo=SHANGHAI)) == 0
