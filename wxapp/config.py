@@ -120,6 +120,8 @@ class BaseConfig:
             "STORAGE_DIR": _env("STORAGE_DIR"),
             "LOG_LEVEL": _env("LOG_LEVEL"),
             "SMS_PROVIDER": _env("SMS_PROVIDER"),
+            "VERIFY_LIMIT_PER_IP": _env("VERIFY_LIMIT_PER_IP"),
+            "INVOICE_PROVIDER": _env("INVOICE_PROVIDER"),
             "WECHAT_APPID": _env("WECHAT_APPID"),
             "WECHAT_SECRET": _env("WECHAT_SECRET"),
             "WECHAT_TOKEN": _env("WECHAT_TOKEN"),
