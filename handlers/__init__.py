@@ -6,12 +6,13 @@ from flask import Flask, g, redirect, url_for
 
 
 def register_blueprints(app: Flask) -> None:
-    from handlers import admin, h5, health
+    from handlers import admin, h5, health, verify
     from wxapp.extensions import csrf
 
     app.register_blueprint(health.bp)
     app.register_blueprint(h5.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(verify.bp)
     csrf.exempt(health.bp)
 
     @app.before_request

@@ -4,7 +4,7 @@ from models.accounts import AccountSource, Gender, Learner, WechatBinding
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.certificates import Certificate, CertificateStatus
 from models.enrollments import Enrollment, EnrollmentSource, EnrollmentStatus
-from models.invoices import Invoice, InvoiceStatus, InvoiceTitleType
+from models.invoices import Invoice, InvoiceStatus, InvoiceTitleType, ReissueReason
 from models.makeup import MakeupApplication, MakeupKind, ReviewStatus
 from models.orders import (
     InvoiceChoice,
@@ -58,6 +58,7 @@ __all__ = [
     "Question",
     "Refund",
     "RefundStatus",
+    "ReissueReason",
     "ReviewStatus",
     "RosterImport",
     "RosterImportStatus",

@@ -16,6 +16,10 @@ class CertificateStatus(enum.StrEnum):
     VALID = "valid"
     REVOKED = "revoked"
 
+    @property
+    def label(self) -> str:
+        return "有效" if self is CertificateStatus.VALID else "已作废"
+
 
 class Certificate(db.Model):
     __tablename__ = "certificates"

@@ -6,9 +6,11 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from models.accounts import Learner
 from models.base import UTCDateTime, enum_type, utcnow
+from models.orders import Order
 from wxapp.extensions import db
 
 
@@ -16,12 +18,32 @@ class InvoiceTitleType(enum.StrEnum):
     PERSONAL = "personal"
     UNIT = "unit"
 
+    @property
+    def label(self) -> str:
+        return "个人" if self is InvoiceTitleType.PERSONAL else "单位"
+
 
 class InvoiceStatus(enum.StrEnum):
     REQUESTED = "requested"
     ISSUED = "issued"
+    REVERSING = "reversing"  # 红冲 asked of the provider, not yet confirmed
     REVERSED = "reversed"  # 红冲
     CANCELLED = "cancelled"  # withdrawn before issue
+
+    @property
+    def label(self) -> str:
+        return {
+            InvoiceStatus.REQUESTED: "开票中",
+            InvoiceStatus.ISSUED: "已开票",
+            InvoiceStatus.REVERSING: "红冲中",
+            InvoiceStatus.REVERSED: "已红冲",
+            InvoiceStatus.CANCELLED: "已撤销",
+        }[self]
+
+
+class ReissueReason(enum.StrEnum):
+    CHANGE = "change"  # the learner changed the title (once)
+    REFUND = "refund"  # part of the order was refunded; the rest is invoiced again
 
 
 class Invoice(db.Model):
@@ -45,14 +67,23 @@ class Invoice(db.Model):
     email: Mapped[str] = mapped_column(String(120))
     amount_fen: Mapped[int]
     status: Mapped[InvoiceStatus] = mapped_column(
-        enum_type(InvoiceStatus), default=InvoiceStatus.REQUESTED
+        enum_type(InvoiceStatus), default=InvoiceStatus.REQUESTED, index=True
     )
+    # Who issues it: "staff" (the tax system by hand) or an API provider's name.
+    provider: Mapped[str] = mapped_column(String(20), default="staff", server_default="staff")
     invoice_number: Mapped[str | None] = mapped_column(String(40))
     pdf_path: Mapped[str | None] = mapped_column(String(500))
     # The invoice this one reissues after a reversal; a reissue cannot be changed again.
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    reissue_reason: Mapped[ReissueReason | None] = mapped_column(enum_type(ReissueReason))
     issued_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reversal_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The red-letter invoice (红字发票) that cancels this one.
+    red_invoice_number: Mapped[str | None] = mapped_column(String(40))
     reverse_reason: Mapped[str] = mapped_column(String(200), default="")
+
+    order: Mapped[Order] = relationship()
+    learner: Mapped[Learner] = relationship()

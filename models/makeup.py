@@ -6,9 +6,11 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from models.accounts import Learner
 from models.base import UTCDateTime, enum_type, utcnow
+from models.catalog import Plan
 from wxapp.extensions import db
 
 
@@ -16,11 +18,23 @@ class MakeupKind(enum.StrEnum):
     VOUCHER = "voucher"  # 缴费凭证
     COMMITMENT = "commitment"  # 缴费承诺书
 
+    @property
+    def label(self) -> str:
+        return "缴费凭证" if self is MakeupKind.VOUCHER else "缴费承诺书"
+
 
 class ReviewStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return {
+            ReviewStatus.PENDING: "待审核",
+            ReviewStatus.APPROVED: "已通过",
+            ReviewStatus.REJECTED: "未通过",
+        }[self]
 
 
 class MakeupApplication(db.Model):
@@ -58,3 +72,6 @@ class MakeupApplication(db.Model):
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reject_reason: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    learner: Mapped[Learner] = relationship()
+    plan: Mapped[Plan] = relationship()

@@ -264,3 +264,49 @@ def paid_order(
     )
     db.session.flush()
     return order
+
+
+# --- certificates, invoices and make-up study ----------------------------------------------
+
+
+def completed_enrollment(
+    learner_obj: Learner,
+    plan_obj: Plan,
+    *,
+    hours: int | None = None,
+    completed_at: datetime | None = None,
+) -> Enrollment:
+    """A plan bought and finished, as the study ledger leaves it."""
+    order = paid_order(learner_obj, plan_obj)
+    enrollment = db.session.scalar(
+        select(Enrollment).where(
+            Enrollment.learner_id == learner_obj.id, Enrollment.plan_id == plan_obj.id
+        )
+    )
+    enrollment.order_id = order.id
+    enrollment.earned_hours = plan_obj.required_hours if hours is None else hours
+    enrollment.completed_at = completed_at or utcnow()
+    db.session.flush()
+    return enrollment
+
+
+def makeup_plan(year: int = 2019, *, price_fen: int = 3000) -> Plan:
+    return plan(year=year, kind=PlanKind.MAKEUP, price_fen=price_fen)
+
+
+def image_bytes(
+    size: tuple[int, int] = (390, 844), fmt: str = "PNG", *, exif: bytes | None = None
+) -> bytes:
+    """A small picture like a phone screenshot."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", size, (245, 245, 245))
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((10, 10, size[0] - 10, 60), fill=(7, 193, 96))
+    draw.text((20, 80), "Payment 30.00", fill=(0, 0, 0))
+    out = io.BytesIO()
+    options = {"exif": exif} if exif else {}
+    picture.save(out, fmt, **options)
+    return out.getvalue()

@@ -68,6 +68,11 @@ class BaseConfig:
     # Login and password reset: per client address and per account.
     LOGIN_LIMIT_PER_IP = "30 per minute;300 per hour"
     LOGIN_LIMIT_PER_ACCOUNT = "6 per 5 minutes;20 per hour"
+    # The public certificate check, per client address (numbers are not to be enumerated).
+    VERIFY_LIMIT_PER_IP = "20 per minute;200 per hour"
+
+    # Who issues invoices: "staff" (the console; see services/invoices.py for API providers).
+    INVOICE_PROVIDER = "staff"
 
     # werkzeug's hash spec; scrypt with its defaults in production.
     PASSWORD_HASH_METHOD = "scrypt"
@@ -115,6 +120,8 @@ class BaseConfig:
             "STORAGE_DIR": _env("STORAGE_DIR"),
             "LOG_LEVEL": _env("LOG_LEVEL"),
             "SMS_PROVIDER": _env("SMS_PROVIDER"),
+            "VERIFY_LIMIT_PER_IP": _env("VERIFY_LIMIT_PER_IP"),
+            "INVOICE_PROVIDER": _env("INVOICE_PROVIDER"),
             "WECHAT_APPID": _env("WECHAT_APPID"),
             "WECHAT_SECRET": _env("WECHAT_SECRET"),
             "WECHAT_TOKEN": _env("WECHAT_TOKEN"),

@@ -75,4 +75,11 @@ def inject_staff() -> dict[str, Any]:
     return {"current_staff": current_staff, "StaffRole": StaffRole}
 
 
-from handlers.admin import audit, auth, org, people, reports  # noqa: E402,F401  (routes attach to bp)
+from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
+    audit,
+    auth,
+    org,
+    paperwork,
+    people,
+    reports,
+)

@@ -1,0 +1,97 @@
+"""我的证书: completed plans, the profile the certificate prints, the certificate's files."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, send_file, url_for
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, StringField
+from wtforms.validators import Length, Optional
+
+from handlers.forms import apply_errors
+from handlers.h5 import bp, current_learner, learner_required
+from services import certificates, org, stored_files
+from services.errors import StopValidation, ValidationError
+from wxapp.jobs import commit
+
+
+class ProfileForm(FlaskForm):
+    unit_id = IntegerField("工作单位", validators=[Optional()])
+    unit_name = StringField("工作单位", validators=[Optional(), Length(max=100)])
+    district_id = IntegerField("档案所在区县", validators=[Optional()])
+
+
+@bp.get("/certificates", endpoint="certificates")  # the tab bar links to h5.certificates
+@learner_required
+def my_certificates():
+    rows = certificates.completed_plans(current_learner().id)
+    return render_template("certificates/list.html", rows=rows)
+
+
+@bp.route("/certificates/plan/<int:plan_id>/print", methods=["GET", "POST"])
+@learner_required
+def certificate_print(plan_id: int):
+    """打印证书: confirm the unit (or district) first, then the certificate is issued."""
+    learner = current_learner()
+    existing = certificates.valid_certificate(learner.id, plan_id)
+    if existing is not None:
+        return redirect(url_for("h5.certificate_view", certificate_id=existing.id))
+    enrollment = certificates.check_eligible(learner.id, plan_id)
+    form = ProfileForm(
+        unit_id=learner.unit_id,
+        unit_name=learner.unit.name if learner.unit else "",
+        district_id=None if learner.unit_id else learner.district_id,
+    )
+    if form.validate_on_submit():
+        try:
+            certificates.confirm_profile(
+                learner.id, unit_id=form.unit_id.data, district_id=form.district_id.data
+            )
+            certificate = certificates.issue_certificate(learner.id, plan_id)
+        except (ValidationError, StopValidation) as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            return redirect(url_for("h5.certificate_view", certificate_id=certificate.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "certificates/profile.html",
+        form=form,
+        learner=learner,
+        plan=enrollment.plan,
+        enrollment=enrollment,
+        districts=org.list_districts(),
+    ), status
+
+
+@bp.get("/certificates/<int:certificate_id>")
+@learner_required
+def certificate_view(certificate_id: int):
+    certificate = certificates.owned_certificate(certificate_id, current_learner().id)
+    return render_template("certificates/view.html", certificate=certificate)
+
+
+def _send(certificate_id: int, kind: str, mimetype: str, *, download: bool):
+    certificate = certificates.owned_certificate(certificate_id, current_learner().id)
+    path = certificates.certificate_file(certificate.id, certificate.learner_id, kind)
+    commit()
+    response = send_file(
+        stored_files.resolve(path),
+        mimetype=mimetype,
+        as_attachment=download,
+        download_name=f"合格证书-{certificate.year}-{certificate.number}.{kind}",
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/certificates/<int:certificate_id>/certificate.png")
+@learner_required
+def certificate_png(certificate_id: int):
+    return _send(certificate_id, "png", "image/png", download=False)
+
+
+@bp.get("/certificates/<int:certificate_id>/certificate.pdf")
+@learner_required
+def certificate_pdf(certificate_id: int):
+    return _send(certificate_id, "pdf", "application/pdf", download=True)

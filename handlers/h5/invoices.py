@@ -1,0 +1,118 @@
+"""我的发票: paid orders with 申请开票, 查看发票 and one change (红冲 and reissue)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, send_file, url_for
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectChoice, StringField
+from wtforms.validators import Length, Optional
+
+from handlers.forms import apply_errors
+from handlers.h5 import bp, current_learner, learner_required
+from services import invoices, stored_files
+from services.errors import StopValidation, ValidationError
+from wxapp.jobs import commit
+
+
+class InvoiceForm(FlaskForm):
+    title_type = RadioField(
+        "抬头类型",
+        choices=[SelectChoice("personal", "个人"), SelectChoice("unit", "单位")],
+        default="personal",
+    )
+    title = StringField("单位名称", validators=[Optional(), Length(max=120)])
+    tax_code = StringField("统一社会信用代码", validators=[Optional(), Length(max=30)])
+    email = StringField("电子邮箱", validators=[Optional(), Length(max=150)])
+
+    def to_request(self) -> invoices.InvoiceRequest:
+        return invoices.InvoiceRequest(
+            title_type=self.title_type.data or "",
+            email=self.email.data or "",
+            title=self.title.data or "",
+            tax_code=self.tax_code.data or "",
+        )
+
+
+@bp.get("/invoices", endpoint="invoices")
+@learner_required
+def my_invoices():
+    rows = invoices.learner_invoices(current_learner().id)
+    return render_template("invoices/list.html", rows=rows)
+
+
+@bp.route("/invoices/order/<int:order_id>/apply", methods=["GET", "POST"])
+@learner_required
+def invoice_apply(order_id: int):
+    learner = current_learner()
+    order = invoices.owned_paid_order(order_id, learner.id)
+    form = InvoiceForm(title_type="unit" if order.kind.value == "group" else "personal")
+    if form.validate_on_submit():
+        try:
+            invoices.request_invoice(
+                order_id=order.id, learner_id=learner.id, request=form.to_request()
+            )
+        except (ValidationError, StopValidation) as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            flash("已提交开票申请，开具后将通过微信通知您。", "success")
+            return redirect(url_for("h5.invoices"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "invoices/form.html", form=form, order=order, learner=learner, replacing=None
+    ), status
+
+
+@bp.get("/invoices/<int:invoice_id>")
+@learner_required
+def invoice_view(invoice_id: int):
+    invoice = invoices.owned_invoice(invoice_id, current_learner().id)
+    row = invoices.invoice_row(invoice)
+    return render_template("invoices/view.html", invoice=invoice, row=row)
+
+
+@bp.route("/invoices/<int:invoice_id>/change", methods=["GET", "POST"])
+@learner_required
+def invoice_change(invoice_id: int):
+    learner = current_learner()
+    invoice = invoices.owned_invoice(invoice_id, learner.id)
+    form = InvoiceForm(
+        title_type=invoice.title_type.value,
+        title=invoice.title if invoice.title_type.value == "unit" else "",
+        tax_code=invoice.tax_code or "",
+        email=invoice.email,
+    )
+    if form.validate_on_submit():
+        try:
+            invoices.change_invoice(invoice.id, learner.id, form.to_request())
+        except (ValidationError, StopValidation) as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            flash("已提交修改：原发票将红冲作废，新发票开具后将通过微信通知您。", "success")
+            return redirect(url_for("h5.invoices"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "invoices/form.html",
+        form=form,
+        order=invoice.order,
+        learner=learner,
+        replacing=invoice,
+        refusal=invoices.change_refusal(invoice),
+    ), status
+
+
+@bp.get("/invoices/<int:invoice_id>/invoice.pdf")
+@learner_required
+def invoice_pdf(invoice_id: int):
+    invoice = invoices.owned_invoice(invoice_id, current_learner().id)
+    path = invoices.invoice_pdf_path(invoice)
+    response = send_file(
+        stored_files.resolve(path),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"电子发票-{invoice.invoice_number}.pdf",
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,81 @@
+import io
+
+from sqlalchemy import select
+
+from models.invoices import Invoice, InvoiceStatus
+from models.staff import StaffRole
+from services.identity import credit_code_check_character
+from tests import factories
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, submit
+from wxapp.extensions import db
+
+PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def test_apply_issue_download_and_change_once(client):
+    learner = factories.learner(name="张伟")
+    order = factories.paid_order(learner, factories.plan())
+    log_in(client, learner)
+    page = client.get("/h5/invoices").get_data(as_text=True)
+    assert order.out_trade_no in page and "申请开票" in page
+
+    url = f"/h5/invoices/order/{order.id}/apply"
+    bad = submit(client, url, {"title_type": "unit", "title": "", "email": "x"})
+    assert bad.status_code == 400
+    assert "请填写单位名称" in bad.get_data(as_text=True)
+    response = submit(client, url, {"title_type": "personal", "email": "zw@example.cn"})
+    assert response.status_code == 302
+    invoice = db.session.scalar(select(Invoice))
+    assert invoice.title == "张伟" and "开票中" in client.get("/h5/invoices").get_data(as_text=True)
+
+    desk = client.application.test_client()
+    log_in_staff(desk, factories.staff(StaffRole.FINANCE))
+    listing = desk.get("/admin/invoices").get_data(as_text=True)
+    assert order.out_trade_no in listing
+    detail = f"/admin/invoices/{invoice.id}"
+    response = submit(
+        desk, f"{detail}/issue",
+        {"invoice_number": "25500000000000000001", "pdf": (io.BytesIO(PDF), "fp.pdf")},
+        page=detail, content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 302
+    db.session.refresh(invoice)
+    assert invoice.status is InvoiceStatus.ISSUED
+
+    view = client.get(f"/h5/invoices/{invoice.id}").get_data(as_text=True)
+    assert "25500000000000000001" in view and "修改发票" in view
+    pdf = download(client, f"/h5/invoices/{invoice.id}/invoice.pdf")
+    assert pdf.status_code == 200 and pdf.data == PDF
+
+    change = f"/h5/invoices/{invoice.id}/change"
+    first17 = "12500000MB1234567"
+    code = first17 + credit_code_check_character(first17)
+    response = submit(
+        client, change,
+        {"title_type": "unit", "title": "重庆市渝中区人民医院", "tax_code": code,
+         "email": "cw@example.cn"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    db.session.refresh(invoice)
+    assert invoice.status is InvoiceStatus.REVERSING
+    new = db.session.scalar(select(Invoice).where(Invoice.replaces_id == invoice.id))
+    assert (new.title, new.tax_code, new.status) == (
+        "重庆市渝中区人民医院",
+        code,
+        InvoiceStatus.REQUESTED,
+    )
+    # Changed once: the new invoice offers no second change.
+    assert "修改发票" not in client.get("/h5/invoices").get_data(as_text=True)
+    reversals = desk.get("/admin/invoices?status=reversing").get_data(as_text=True)
+    assert order.out_trade_no in reversals
+
+
+def test_a_unit_admin_and_other_learners_stay_out(client):
+    learner = factories.learner()
+    order = factories.paid_order(learner, factories.plan())
+    other = factories.learner()
+    log_in(client, other)
+    assert client.get(f"/h5/invoices/order/{order.id}/apply").status_code == 403
+    desk = client.application.test_client()
+    log_in_staff(desk, factories.staff(StaffRole.UNIT_ADMIN, unit_obj=factories.unit()))
+    assert desk.get("/admin/invoices").status_code == 403

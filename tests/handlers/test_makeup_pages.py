@@ -1,0 +1,170 @@
+import io
+
+from sqlalchemy import func, select
+
+from models.enrollments import Enrollment, EnrollmentSource
+from models.makeup import MakeupApplication, ReviewStatus
+from models.staff import StaffRole
+from tests import factories
+from tests.conftest import csrf_from
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, submit
+from wxapp.extensions import db
+
+
+def voucher_form(screenshot: bytes, filename: str = "pay.png"):
+    return {
+        "order_no": "CQ2019052000123",
+        "payer": "李娜",
+        "paid_at": "2019-05-20T10:30",
+        "platform": "某继续教育网",
+        "screenshot": (io.BytesIO(screenshot), filename),
+    }
+
+
+def test_from_the_voucher_form_to_the_unlocked_plan(client):
+    learner = factories.learner(name="李娜")
+    plan = factories.makeup_plan(2019)
+    log_in(client, learner)
+    page = client.get("/h5/makeup").get_data(as_text=True)
+    assert "2019年度公需科目" in page and "提交缴费凭证" in page
+    form = client.get(f"/h5/makeup/{plan.id}/voucher").get_data(as_text=True)
+    assert learner.id_number in form and learner.phone in form
+
+    response = submit(
+        client, f"/h5/makeup/{plan.id}/voucher", voucher_form(factories.image_bytes()),
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 302
+    application = db.session.scalar(select(MakeupApplication))
+    assert application.status is ReviewStatus.PENDING
+    assert "待审核" in client.get("/h5/makeup").get_data(as_text=True)
+    own = download(client, f"/h5/makeup/applications/{application.id}/screenshot")
+    assert own.status_code == 200 and own.mimetype == "image/jpeg"
+
+    staff_client = client.application.test_client()
+    log_in_staff(staff_client, factories.staff(StaffRole.STAFF))
+    queue = staff_client.get("/admin/makeup").get_data(as_text=True)
+    assert "李娜" in queue and "个工作日" in queue
+    detail = f"/admin/makeup/{application.id}"
+    assert "CQ2019052000123" in staff_client.get(detail).get_data(as_text=True)
+    assert download(staff_client, f"{detail}/screenshot").status_code == 200
+    response = submit(staff_client, f"{detail}/approve", {}, page=detail)
+    assert response.status_code == 302
+
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.learner_id == learner.id))
+    assert enrollment.plan_id == plan.id and enrollment.source is EnrollmentSource.MAKEUP_REVIEW
+    assert enrollment.makeup_application_id == application.id
+    assert "已通过" in client.get("/h5/makeup").get_data(as_text=True)
+
+
+def test_others_never_see_the_screenshot(client):
+    learner = factories.learner()
+    plan = factories.makeup_plan(2018)
+    log_in(client, learner)
+    submit(
+        client, f"/h5/makeup/{plan.id}/voucher", voucher_form(factories.image_bytes()),
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    application = db.session.scalar(select(MakeupApplication))
+    other = client.application.test_client()
+    log_in(other, factories.learner())
+    assert other.get(f"/h5/makeup/applications/{application.id}/screenshot").status_code == 403
+    finance = client.application.test_client()
+    log_in_staff(finance, factories.staff(StaffRole.FINANCE))
+    assert finance.get(f"/admin/makeup/{application.id}/screenshot").status_code == 403
+    anonymous = client.application.test_client()
+    assert anonymous.get(f"/admin/makeup/{application.id}/screenshot").status_code == 302
+
+
+def test_a_pdf_renamed_jpg_is_refused_and_nothing_is_kept(client, app):
+    import pathlib
+
+    learner = factories.learner()
+    plan = factories.makeup_plan(2017)
+    log_in(client, learner)
+    kept_before = set(pathlib.Path(app.config["STORAGE_DIR"]).glob("makeup/*"))
+    pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<<>>\n%%EOF\n"
+    response = submit(
+        client, f"/h5/makeup/{plan.id}/voucher", voucher_form(pdf, "pay.jpg"),
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "只能上传图片" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(MakeupApplication.id))) == 0
+    assert set(pathlib.Path(app.config["STORAGE_DIR"]).glob("makeup/*")) == kept_before
+
+
+def test_a_20_mb_upload_is_refused_with_a_message(client):
+    learner = factories.learner()
+    plan = factories.makeup_plan(2016)
+    log_in(client, learner)
+    url = f"/h5/makeup/{plan.id}/voucher"
+    token = csrf_from(client.get(url).get_data(as_text=True))
+    big = factories.image_bytes() + b"\0" * (20 * 1024 * 1024)
+    # The body is built in memory: the test client would spool it to a temporary file.
+    fields = {key: value for key, value in voucher_form(big).items() if key != "screenshot"}
+    body, content_type = multipart({**fields, "csrf_token": token}, ("screenshot", "pay.png", big))
+    response = client.post(url, data=body, content_type=content_type)
+    assert response.status_code == 400
+    assert "不能超过8MB" in response.get_data(as_text=True)
+
+
+def multipart(fields, upload):
+    boundary = "----paperwork-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    name, filename, data = upload
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+        "Content-Type: image/png\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def test_the_commitment_letter_carries_the_promise_and_needs_signature_and_agreement(client):
+    learner = factories.learner(name="王芳")
+    plan = factories.makeup_plan(2015)
+    log_in(client, learner)
+    url = f"/h5/makeup/{plan.id}/commitment"
+    page = client.get(url).get_data(as_text=True)
+    assert "本人所提供的缴费信息真实有效，如系伪造，本人愿依法承担相应法律责任" in page
+    assert learner.id_number in page
+    refused = submit(
+        client, url, {"paid_on": "2015-06-01", "reason": "平台已关闭", "signature": "王"}
+    )
+    assert refused.status_code == 400
+    text = refused.get_data(as_text=True)
+    assert "作为签名" in text and "勾选" in text
+    accepted = submit(
+        client, url,
+        {"paid_on": "2015-06-01", "reason": "平台已关闭", "signature": "王芳", "agreed": "y"},
+    )  # fmt: skip
+    assert accepted.status_code == 302
+    application = db.session.scalar(select(MakeupApplication))
+    assert application.kind.value == "commitment" and application.signature == "王芳"
+
+
+def test_a_rejection_reaches_the_learner_with_its_reason(client):
+    learner = factories.learner()
+    plan = factories.makeup_plan(2014)
+    log_in(client, learner)
+    submit(
+        client, f"/h5/makeup/{plan.id}/voucher", voucher_form(factories.image_bytes()),
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    application = db.session.scalar(select(MakeupApplication))
+    staff_client = client.application.test_client()
+    log_in_staff(staff_client, factories.staff(StaffRole.STAFF))
+    detail = f"/admin/makeup/{application.id}"
+    submit(staff_client, f"{detail}/reject", {"reason": ""}, page=detail)
+    assert application.status is ReviewStatus.PENDING
+    submit(staff_client, f"{detail}/reject", {"reason": "截图看不清订单编号"}, page=detail)
+    db.session.refresh(application)
+    assert application.status is ReviewStatus.REJECTED
+    page = client.get("/h5/makeup").get_data(as_text=True)
+    assert "截图看不清订单编号" in page and "提交缴费凭证" in page
