@@ -81,6 +81,11 @@ class BaseConfig:
 
     SMS_PROVIDER = "log"
 
+    # Roster import (附件2): bounds that keep a hostile upload from exhausting a worker.
+    ROSTER_MAX_ROWS = 20_000
+    ROSTER_MAX_FILE_BYTES = 10 * 1024 * 1024
+    ROSTER_MAX_UNCOMPRESSED_BYTES = 64 * 1024 * 1024
+
     WECHAT_APPID = ""
     WECHAT_SECRET = ""
     WECHAT_TOKEN = ""
