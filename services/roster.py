@@ -618,18 +618,19 @@ def report_lines(record: RosterImport, *, limit: int = 200) -> list[ReportLine]:
     workbook = openpyxl.load_workbook(path, read_only=True)
     try:
         rows = workbook.worksheets[0].iter_rows(min_row=2, values_only=True)
-        for values in rows:
-            if len(lines) >= limit:
-                break
-            texts = [_unprefix(spreadsheets.cell_text(value)) for value in values]
-            lines.append(
-                ReportLine(
-                    row_number=int(texts[0]),
-                    values=tuple(texts[1:7]),
-                    outcome=texts[7],
-                    reason=texts[8],
+        with closing(rows):
+            for values in rows:
+                if len(lines) >= limit:
+                    break
+                texts = [_unprefix(spreadsheets.cell_text(value)) for value in values]
+                lines.append(
+                    ReportLine(
+                        row_number=int(texts[0]),
+                        values=tuple(texts[1:7]),
+                        outcome=texts[7],
+                        reason=texts[8],
+                    )
                 )
-            )
     finally:
         workbook.close()
     return lines
