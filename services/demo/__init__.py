@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from services.demo import org_and_people
+from services.demo import org_and_people, roster_sample
 
 
 def seed_all() -> list[str]:
     """Run every seeder in order; returns lines to print (logins and where to look)."""
     notes: list[str] = []
-    for seeder in (org_and_people.seed,):
+    for seeder in (org_and_people.seed, roster_sample.seed):
         notes.extend(seeder())
     return notes

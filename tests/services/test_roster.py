@@ -537,3 +537,15 @@ def test_files_that_are_not_xlsx_are_refused(tmp_path, app, monkeypatch):
     _refused(not_a_workbook, "文件已损坏或不是有效的Excel文件")
     monkeypatch.setitem(app.config, "ROSTER_MAX_FILE_BYTES", 1000)
     _refused(_valid(tmp_path), "文件超过1KB")
+
+
+def test_the_demo_sample_shows_every_outcome(tmp_path):
+    from services.demo import org_and_people, roster_sample
+
+    org_and_people.seed()
+    path = tmp_path / roster_sample.SAMPLE_NAME
+    roster_sample.write_sample(path)
+    record = import_file(path)
+    assert (record.created_count, record.existing_count, record.error_count) == (5, 1, 4)
+    assert record.unit_name == "重庆市万州区第三人民医院"
+    assert import_file(path).created_count == 0
