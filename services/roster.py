@@ -610,7 +610,8 @@ def _write_report(check: RosterCheck) -> str | None:
 
 
 def report_lines(record: RosterImport, *, limit: int = 200) -> list[ReportLine]:
-    """The first rows of an import's report, for the console page."""
+    """The first rows of an import's report, for the console page (ID and phone without
+    spaces or full-width digits, ready to be masked)."""
     path = stored_file(record.error_report_path)
     if path is None:
         return []
@@ -623,6 +624,9 @@ def report_lines(record: RosterImport, *, limit: int = 200) -> list[ReportLine]:
                 if len(lines) >= limit:
                     break
                 texts = [_unprefix(spreadsheets.cell_text(value)) for value in values]
+                # ID number and phone are shown masked, which needs them without spaces.
+                for index in (3, 4):
+                    texts[index] = squash(texts[index])
                 lines.append(
                     ReportLine(
                         row_number=int(texts[0]),
