@@ -478,7 +478,7 @@ def _import(
 ) -> RosterImport:
     before = {"status": record.status.value}
     unit_created = check.unit is None
-    unit = check.unit or find_or_create_unit(check.district, check.unit_name)
+    unit = check.unit or _find_or_create_unit(check.district, check.unit_name)
     now = utcnow()
     rows = [
         {
@@ -527,6 +527,15 @@ def _import(
         ip=ip,
     )
     return record
+
+
+def _find_or_create_unit(district: District, name: str) -> Unit:
+    try:
+        with db.session.begin_nested():
+            return find_or_create_unit(district, name)
+    except IntegrityError:
+        # Another import created the same unit a moment ago: it is there now.
+        return find_or_create_unit(district, name)
 
 
 def _apply_check(record: RosterImport, check: RosterCheck) -> None:

@@ -119,7 +119,7 @@ def inspect_upload(path: Path, limits: ReadLimits) -> None:
                 "如确为名单，请删除多余的行列，另存为 .xlsx 后重新上传。"
             )
     names = {member.filename for member in members}
-    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+    if "[Content_Types].xml" not in names or not any(name.startswith("xl/") for name in names):
         raise SpreadsheetRefused("无法识别该文件，它不是Excel 工作簿（.xlsx）。" + RESAVE)
 
 
@@ -130,9 +130,11 @@ def _size_text(size: int) -> str:
 def _refusal_for(error: BaseException) -> SpreadsheetRefused:
     # openpyxl wraps what the parser raised in a ValueError of its own.
     cause: BaseException | None = error
-    while cause is not None and not isinstance(cause, DefusedXmlException):
+    for _ in range(10):
+        if cause is None or isinstance(cause, DefusedXmlException):
+            break
         cause = cause.__cause__ or cause.__context__
-    if cause is not None:
+    if isinstance(cause, DefusedXmlException):
         return SpreadsheetRefused(
             "文件中含有不安全的XML内容（实体声明或外部引用），已拒绝。" + RESAVE
         )

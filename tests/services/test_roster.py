@@ -549,3 +549,12 @@ def test_the_demo_sample_shows_every_outcome(tmp_path):
     assert (record.created_count, record.existing_count, record.error_count) == (5, 1, 4)
     assert record.unit_name == "重庆市万州区第三人民医院"
     assert import_file(path).created_count == 0
+
+
+def test_a_zip_that_is_not_a_workbook_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "名单.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("word/document.xml", "<document/>")
+    _refused(path, "不是Excel 工作簿")
