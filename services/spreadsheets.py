@@ -50,7 +50,7 @@ RESAVE = "请在Excel中“另存为”Excel 工作簿（.xlsx）后重新上传
 @dataclass(frozen=True)
 class ReadLimits:
     max_file_bytes: int = 10 * _MB
-    max_uncompressed_bytes: int = 64 * _MB
+    max_uncompressed_bytes: int = 32 * _MB
     max_compression_ratio: int = 100
     max_members: int = 500
     max_rows: int = 20_000
