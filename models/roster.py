@@ -16,6 +16,10 @@ class RosterImportStatus(enum.StrEnum):
     PREVIEWED = "previewed"  # checked, nothing written yet
     IMPORTED = "imported"
 
+    @property
+    def label(self) -> str:
+        return "待确认" if self is RosterImportStatus.PREVIEWED else "已导入"
+
 
 class RosterImport(db.Model):
     __tablename__ = "roster_imports"

@@ -36,14 +36,10 @@ def valid_id_number(
 ) -> str:
     """A unique, valid ID number (a fresh sequence number each call)."""
     n = next(_sequence)
-    seq = f"{n % 1000:03d}"
-    # Ninth-digit parity decides the gender.
-    last = int(seq[2])
-    if (last % 2 == 1) != male:
-        last = (last + 1) % 10
-    seq = seq[:2] + str(last)
-    # Vary the birth date too, so more than 500 per gender stay unique.
-    birth = date(birth.year - (n // 1000) % 50, birth.month, birth.day)
+    # The sequence's last digit is odd for men, even for women: 500 numbers per birth date.
+    seq = f"{(2 * n + (1 if male else 0)) % 1000:03d}"
+    # Vary the birth date too, so more than 500 stay unique.
+    birth = date(birth.year - (n // 500) % 50, birth.month, birth.day)
     first17 = f"{area}{birth:%Y%m%d}{seq}"
     return first17 + id_check_character(first17)
 

@@ -86,6 +86,12 @@ class BaseConfig:
 
     SMS_PROVIDER = "log"
 
+    # Roster import (附件2): bounds that keep a hostile upload from exhausting a worker.
+    ROSTER_MAX_ROWS = 20_000
+    ROSTER_MAX_FILE_BYTES = 10 * 1024 * 1024
+    # A 20,000-row roster inflates to about 6 MB; openpyxl may parse a sheet whole at load.
+    ROSTER_MAX_UNCOMPRESSED_BYTES = 32 * 1024 * 1024
+
     WECHAT_APPID = ""
     WECHAT_SECRET = ""
     WECHAT_TOKEN = ""

@@ -82,4 +82,5 @@ from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
     paperwork,
     people,
     reports,
+    rosters,
 )

@@ -10,7 +10,7 @@ from handlers.admin import bp, current_staff, staff_required
 from models.staff import StaffRole
 from services import reports
 from services.display import yuan
-from services.spreadsheets import workbook_bytes
+from services.spreadsheets import table_bytes
 
 
 def _scope() -> tuple[int, str, int | None]:
@@ -52,7 +52,9 @@ def report_export():
             yuan(row.revenue_fen),
         ]
         rows.append(values)
-    content = workbook_bytes(f"{year}年度统计", headers, rows, widths=[36, 16, 12, 12, 12, 12, 14])
+    content = table_bytes(
+        title=f"{year}年度统计", headers=headers, rows=rows, widths=[36, 16, 12, 12, 12, 12, 14]
+    )
     filename = f"report-{year}-{by}.xlsx"
     return Response(
         content,
