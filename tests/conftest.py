@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from wxapp import create_app
-from wxapp.extensions import db
+from wxapp.extensions import db, limiter
 from wxapp.redis_client import get_redis
 
 # Tables whose rows come from migrations and survive every test.
@@ -101,6 +101,18 @@ def _empty_tables() -> None:
     tables = [t.name for t in db.metadata.sorted_tables if t.name not in REFERENCE_TABLES]
     with db.engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def make_app(app: Flask):
+    """Build another app (other settings) for one test. The rate limiter is one shared
+    extension that every ``create_app`` points at its own storage: hand it back after."""
+
+    def make(config: dict | None = None) -> Flask:
+        return create_app(config)
+
+    yield make
+    limiter.init_app(app)
 
 
 @pytest.fixture

@@ -29,11 +29,11 @@ def test_production_takes_its_configuration_from_the_environment(monkeypatch):
     assert config["WECHAT_API_BASE"] == "https://api.weixin.qq.com"
 
 
-def test_development_falls_back_to_sqlite_and_says_so(monkeypatch, tmp_path, caplog):
+def test_development_falls_back_to_sqlite_and_says_so(monkeypatch, tmp_path, caplog, make_app):
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_ENV", "development")
-    app = create_app({"STORAGE_DIR": str(tmp_path)})
+    app = make_app({"STORAGE_DIR": str(tmp_path)})
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
     assert app.config["WECHAT_API_BASE"].endswith("/_sim")
     assert "in-process Redis stand-in" in caplog.text

@@ -1,28 +1,18 @@
-"""Logging in and posting forms as a browser does, with several browsers in one test."""
-
-from flask import g
+"""Logging in and downloading as a browser does."""
 
 from tests import factories
 from tests.conftest import submit_form
 
 
-def submit(client, url, data, **kwargs):
-    """``submit_form`` for tests that switch between browsers: the app context (and so ``g``,
-    where Flask-WTF caches the CSRF token) outlives each request, so forget the last
-    browser's token first."""
-    g.pop("csrf_token", None)
-    return submit_form(client, url, data, **kwargs)
-
-
 def log_in(client, learner):
-    response = submit(
+    response = submit_form(
         client, "/h5/login", {"account": learner.phone, "password": factories.PASSWORD}
     )
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def log_in_staff(client, staff):
-    response = submit(
+    response = submit_form(
         client, "/admin/login", {"username": staff.username, "password": factories.PASSWORD}
     )
     assert response.status_code == 302

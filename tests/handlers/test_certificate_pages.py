@@ -3,7 +3,8 @@ from sqlalchemy import select
 from models.certificates import Certificate
 from services import certificates
 from tests import factories
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, submit
+from tests.conftest import submit_form
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
 from wxapp.extensions import db
 
 
@@ -24,7 +25,7 @@ def test_print_asks_for_the_profile_then_issues_and_serves_the_files(client):
     profile = client.get(url).get_data(as_text=True)
     assert learner.id_number in profile and "档案所在区县" in profile
     district = factories.district("500107")
-    response = submit(client, url, {"unit_id": "", "district_id": str(district.id)})
+    response = submit_form(client, url, {"unit_id": "", "district_id": str(district.id)})
     assert response.status_code == 302
     certificate = db.session.scalar(select(Certificate).where(Certificate.learner_id == learner.id))
     assert certificate.unit_name == "九龙坡区（档案所在区县）"
@@ -46,7 +47,7 @@ def test_print_asks_for_the_profile_then_issues_and_serves_the_files(client):
 def test_the_profile_is_required_before_printing(client):
     learner, plan = completed()
     log_in(client, learner)
-    response = submit(
+    response = submit_form(
         client, f"/h5/certificates/plan/{plan.id}/print", {"unit_id": "", "district_id": ""}
     )
     assert response.status_code == 400
@@ -87,7 +88,7 @@ def test_the_verify_page_shows_masked_data_and_the_status(client):
 
     staff = factories.staff()
     log_in_staff(client, staff)
-    submit(
+    submit_form(
         client,
         f"/admin/certificates/{certificate.id}/reissue",
         {"reason": "姓名更正", "corrected_name": "欧阳娜"},
@@ -127,9 +128,9 @@ def test_staff_revoke_needs_a_reason_and_is_audited(client):
     client.post("/admin/logout")
     log_in_staff(client, factories.staff(StaffRole.STAFF))
     page = f"/admin/certificates/{certificate.id}"
-    submit(client, f"{page}/revoke", {"reason": ""}, page=page)
+    submit_form(client, f"{page}/revoke", {"reason": ""}, page=page)
     assert certificate.status.value == "valid"
-    submit(client, f"{page}/revoke", {"reason": "重复发证"}, page=page)
+    submit_form(client, f"{page}/revoke", {"reason": "重复发证"}, page=page)
     db.session.refresh(certificate)
     assert certificate.status.value == "revoked"
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "certificate.revoke"))

@@ -6,7 +6,8 @@ from models.invoices import Invoice, InvoiceStatus
 from models.staff import StaffRole
 from services.identity import credit_code_check_character
 from tests import factories
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, submit
+from tests.conftest import submit_form
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
 from wxapp.extensions import db
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -20,10 +21,10 @@ def test_apply_issue_download_and_change_once(client):
     assert order.out_trade_no in page and "申请开票" in page
 
     url = f"/h5/invoices/order/{order.id}/apply"
-    bad = submit(client, url, {"title_type": "unit", "title": "", "email": "x"})
+    bad = submit_form(client, url, {"title_type": "unit", "title": "", "email": "x"})
     assert bad.status_code == 400
     assert "请填写单位名称" in bad.get_data(as_text=True)
-    response = submit(client, url, {"title_type": "personal", "email": "zw@example.cn"})
+    response = submit_form(client, url, {"title_type": "personal", "email": "zw@example.cn"})
     assert response.status_code == 302
     invoice = db.session.scalar(select(Invoice))
     assert invoice.title == "张伟" and "开票中" in client.get("/h5/invoices").get_data(as_text=True)
@@ -33,7 +34,7 @@ def test_apply_issue_download_and_change_once(client):
     listing = desk.get("/admin/invoices").get_data(as_text=True)
     assert order.out_trade_no in listing
     detail = f"/admin/invoices/{invoice.id}"
-    response = submit(
+    response = submit_form(
         desk, f"{detail}/issue",
         {"invoice_number": "25500000000000000001", "pdf": (io.BytesIO(PDF), "fp.pdf")},
         page=detail, content_type="multipart/form-data",
@@ -50,7 +51,7 @@ def test_apply_issue_download_and_change_once(client):
     change = f"/h5/invoices/{invoice.id}/change"
     first17 = "12500000MB1234567"
     code = first17 + credit_code_check_character(first17)
-    response = submit(
+    response = submit_form(
         client, change,
         {"title_type": "unit", "title": "重庆市渝中区人民医院", "tax_code": code,
          "email": "cw@example.cn"},

@@ -6,8 +6,8 @@ from models.enrollments import Enrollment, EnrollmentSource
 from models.makeup import MakeupApplication, ReviewStatus
 from models.staff import StaffRole
 from tests import factories
-from tests.conftest import csrf_from
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, submit
+from tests.conftest import csrf_from, submit_form
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
 from wxapp.extensions import db
 
 
@@ -30,7 +30,7 @@ def test_from_the_voucher_form_to_the_unlocked_plan(client):
     form = client.get(f"/h5/makeup/{plan.id}/voucher").get_data(as_text=True)
     assert learner.id_number in form and learner.phone in form
 
-    response = submit(
+    response = submit_form(
         client, f"/h5/makeup/{plan.id}/voucher", voucher_form(factories.image_bytes()),
         content_type="multipart/form-data",
     )  # fmt: skip
@@ -48,7 +48,7 @@ def test_from_the_voucher_form_to_the_unlocked_plan(client):
     detail = f"/admin/makeup/{application.id}"
     assert "CQ2019052000123" in staff_client.get(detail).get_data(as_text=True)
     assert download(staff_client, f"{detail}/screenshot").status_code == 200
-    response = submit(staff_client, f"{detail}/approve", {}, page=detail)
+    response = submit_form(staff_client, f"{detail}/approve", {}, page=detail)
     assert response.status_code == 302
 
     enrollment = db.session.scalar(select(Enrollment).where(Enrollment.learner_id == learner.id))
@@ -61,7 +61,7 @@ def test_others_never_see_the_screenshot(client):
     learner = factories.learner()
     plan = factories.makeup_plan(2018)
     log_in(client, learner)
-    submit(
+    submit_form(
         client, f"/h5/makeup/{plan.id}/voucher", voucher_form(factories.image_bytes()),
         content_type="multipart/form-data",
     )  # fmt: skip
@@ -84,7 +84,7 @@ def test_a_pdf_renamed_jpg_is_refused_and_nothing_is_kept(client, app):
     log_in(client, learner)
     kept_before = set(pathlib.Path(app.config["STORAGE_DIR"]).glob("makeup/*"))
     pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<<>>\n%%EOF\n"
-    response = submit(
+    response = submit_form(
         client, f"/h5/makeup/{plan.id}/voucher", voucher_form(pdf, "pay.jpg"),
         content_type="multipart/form-data",
     )  # fmt: skip
@@ -134,13 +134,13 @@ def test_the_commitment_letter_carries_the_promise_and_needs_signature_and_agree
     page = client.get(url).get_data(as_text=True)
     assert "本人所提供的缴费信息真实有效，如系伪造，本人愿依法承担相应法律责任" in page
     assert learner.id_number in page
-    refused = submit(
+    refused = submit_form(
         client, url, {"paid_on": "2015-06-01", "reason": "平台已关闭", "signature": "王"}
     )
     assert refused.status_code == 400
     text = refused.get_data(as_text=True)
     assert "作为签名" in text and "勾选" in text
-    accepted = submit(
+    accepted = submit_form(
         client, url,
         {"paid_on": "2015-06-01", "reason": "平台已关闭", "signature": "王芳", "agreed": "y"},
     )  # fmt: skip
@@ -153,7 +153,7 @@ def test_a_rejection_reaches_the_learner_with_its_reason(client):
     learner = factories.learner()
     plan = factories.makeup_plan(2014)
     log_in(client, learner)
-    submit(
+    submit_form(
         client, f"/h5/makeup/{plan.id}/voucher", voucher_form(factories.image_bytes()),
         content_type="multipart/form-data",
     )  # fmt: skip
@@ -161,9 +161,9 @@ def test_a_rejection_reaches_the_learner_with_its_reason(client):
     staff_client = client.application.test_client()
     log_in_staff(staff_client, factories.staff(StaffRole.STAFF))
     detail = f"/admin/makeup/{application.id}"
-    submit(staff_client, f"{detail}/reject", {"reason": ""}, page=detail)
+    submit_form(staff_client, f"{detail}/reject", {"reason": ""}, page=detail)
     assert application.status is ReviewStatus.PENDING
-    submit(staff_client, f"{detail}/reject", {"reason": "截图看不清订单编号"}, page=detail)
+    submit_form(staff_client, f"{detail}/reject", {"reason": "截图看不清订单编号"}, page=detail)
     db.session.refresh(application)
     assert application.status is ReviewStatus.REJECTED
     page = client.get("/h5/makeup").get_data(as_text=True)
