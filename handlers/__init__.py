@@ -7,12 +7,15 @@ from flask import Flask, redirect, url_for
 
 def register_blueprints(app: Flask) -> None:
     from handlers import admin, h5, health
+    from handlers import pay as pay_notifications
     from wxapp.extensions import csrf
 
     app.register_blueprint(health.bp)
     app.register_blueprint(h5.bp)
     app.register_blueprint(admin.bp)
     csrf.exempt(health.bp)
+    app.register_blueprint(pay_notifications.bp)
+    csrf.exempt(pay_notifications.bp)
 
     @app.get("/")
     def index():

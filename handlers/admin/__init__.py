@@ -80,4 +80,4 @@ def inject_staff() -> dict[str, Any]:
     return {"current_staff": current_staff, "StaffRole": StaffRole}
 
 
-from handlers.admin import auth  # noqa: E402,F401  (routes attach to bp)
+from handlers.admin import auth, catalog, orders  # noqa: E402,F401  (routes attach to bp)

@@ -2,6 +2,7 @@ import pytest
 import redis
 
 from wxapp import create_app
+from wxapp.extensions import limiter
 
 
 def test_healthz_answers_when_database_and_redis_do(client):
@@ -20,6 +21,8 @@ def test_healthz_names_what_failed(app, tmp_path):
             "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/none",
         }
     )
+    # Flask-Limiter keeps one storage for all apps: give it back to the suite's app.
+    limiter.init_app(app)
     response = broken.test_client().get("/healthz")
     assert response.status_code == 503
     body = response.get_json()
