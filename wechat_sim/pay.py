@@ -383,9 +383,9 @@ class PaySimulator:
         with self.lock:
             held = [d for d in self.deliveries.values() if d.state == "held"]
             held.sort(key=lambda d: d.id, reverse=reverse)
-            for index, delivery in enumerate(held):
+            for delivery in held:
                 delivery.state = "scheduled"
-                self._schedule(index * 1e-6, self._attempt_task(delivery.id))
+                self._schedule(0, self._attempt_task(delivery.id))  # ties go in this order
             return [d.id for d in held]
 
     def resend(self, delivery_id: int) -> None:

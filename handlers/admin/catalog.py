@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, StringField, TextAreaField
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
 from handlers.forms import apply_errors
@@ -22,9 +22,7 @@ _DATETIME = "%Y-%m-%dT%H:%M"
 
 class PlanForm(FlaskForm):
     year = StringField("年度")
-    kind = SelectField(
-        "类型", choices=[(kind.value, kind.label) for kind in PlanKind], validate_choice=False
-    )
+    kind = StringField("类型", default=PlanKind.CURRENT.value)
     title = StringField("名称")
     description = TextAreaField("简介")
     price_yuan = StringField("价格（元）")
@@ -109,7 +107,9 @@ def plan_edit(plan_id: int | None = None):
             flash("学习计划已保存。", "success")
             return redirect(url_for("admin.plan_view", plan_id=saved.id))
     status = 400 if form.is_submitted() else 200
-    return render_template("admin/catalog/plan_form.html", form=form, plan=plan), status
+    return render_template(
+        "admin/catalog/plan_form.html", form=form, plan=plan, kinds=list(PlanKind)
+    ), status
 
 
 _PLAN_TEXT_FIELDS = (

@@ -19,13 +19,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from flask import Flask
+from flask import Flask, g
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from models.orders import Order
 from tests import factories
-from tests.conftest import csrf_from, submit_form
+from tests.conftest import csrf_from
+from tests.conftest import submit_form as _submit_form
 from wechat_sim import create_sim_app
 from wechat_sim.pay import PaySimulator
 from wxapp import create_app
@@ -107,6 +108,16 @@ def pay_sim(app: Flask, _sim_server: Flask) -> Iterator[PaySimulator]:
 
 
 # --- acting like the learner and the payer -------------------------------------------------
+
+
+def submit_form(client, url: str, data: dict, **kwargs):
+    """``tests.conftest.submit_form`` for tests with several browsers (learner, staff).
+
+    Requests in a test share the test's app context, so ``g`` (where Flask-WTF caches the
+    CSRF token of the last session) would carry one browser's token into another's page.
+    """
+    g.pop("csrf_token", None)
+    return _submit_form(client, url, data, **kwargs)
 
 
 def log_in(client, learner) -> None:
@@ -241,3 +252,34 @@ def committed_buyer(plan_id: int | None = None):
 
 def learner_orders(learner_id: int) -> list[Order]:
     return list(db.session.scalars(select(Order).where(Order.buyer_id == learner_id)))
+
+
+class StaffBrowser:
+    """A finance staff member in the console."""
+
+    def __init__(self, client, staff) -> None:
+        self.client, self.staff = client, staff
+
+    def refund(self, order: Order, reason: str, seat_id: int | None = None):
+        data = {"reason": reason}
+        if seat_id is not None:
+            data["seat_id"] = str(seat_id)
+        return submit_form(
+            self.client,
+            f"/admin/orders/{order.id}/refund",
+            data,
+            page=f"/admin/orders/{order.id}",
+        )
+
+
+@pytest.fixture
+def staff_client(app: Flask) -> StaffBrowser:
+    from models.staff import StaffRole
+
+    staff = factories.staff(StaffRole.FINANCE)
+    console = app.test_client()
+    response = submit_form(
+        console, "/admin/login", {"username": staff.username, "password": factories.PASSWORD}
+    )
+    assert response.status_code == 302
+    return StaffBrowser(console, staff)

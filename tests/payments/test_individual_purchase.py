@@ -18,7 +18,6 @@ from models.invoices import Invoice
 from models.orders import InvoiceChoice, Order, OrderStatus, Payment, PaymentSource, SeatStatus
 from models.wechat import TemplateMessage
 from tests import factories
-from tests.conftest import submit_form
 from tests.payments.conftest import (
     buy_and_pay,
     buyer,
@@ -27,6 +26,7 @@ from tests.payments.conftest import (
     pay_at_cashier,
     place_order,
     reload,
+    submit_form,
 )
 from wxapp.extensions import db
 
