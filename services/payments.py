@@ -241,12 +241,15 @@ def record_payment(transaction: Mapping[str, Any], source: PaymentSource) -> str
         raise PaymentRejected(
             "mismatch", f"金额 {amount.get('total')!r} 与订单金额 {order.amount_fen} 不符"
         )
-    if db.session.scalar(select(Payment.id).where(Payment.transaction_id == transaction_id)):
-        return "duplicate"
-    other = db.session.scalar(select(Payment.transaction_id).where(Payment.order_id == order.id))
-    if other is not None:
-        # WeChat Pay never takes two payments for one out_trade_no; say so loudly if it did.
-        log.error("order %s paid twice: %s and %s", order.out_trade_no, other, transaction_id)
+    recorded = db.session.scalars(
+        select(Payment.transaction_id).where(
+            (Payment.transaction_id == transaction_id) | (Payment.order_id == order.id)
+        )
+    ).all()
+    if recorded:
+        if transaction_id not in recorded:
+            # WeChat Pay never takes two payments for one out_trade_no; say so loudly if it did.
+            log.error("order %s paid twice: %s and %s", out_trade_no, recorded, transaction_id)
         return "duplicate"
     paid_at = parse_wechat_time(transaction.get("success_time")) or utcnow()
     try:
@@ -455,21 +458,29 @@ def open_notification(
 
 
 def keep_notification(kind: str, headers: Mapping[str, str], body: str) -> PayNotification:
-    """The raw notification, kept for audit whatever becomes of it."""
-    record = PayNotification(
+    """The raw notification, kept for audit whatever becomes of it (the caller adds it to
+    the session once its outcome is known)."""
+    return PayNotification(
         kind=kind,
         headers={name: headers.get(name, "")[:512] for name in _NOTIFICATION_HEADERS},
         body=body[:65536],
         outcome="received",
         received_at=utcnow(),
     )
-    db.session.add(record)
-    return record
 
 
 def receive_transaction_notification(headers: Mapping[str, str], body: str) -> NotificationAnswer:
     """``POST /pay/notify``: a payment result from WeChat Pay."""
     record = keep_notification("transaction", headers, body)
+    answer = _take_in_notification(record, headers, body)
+    db.session.add(record)  # one INSERT, with its outcome
+    db.session.flush()
+    return answer
+
+
+def _take_in_notification(
+    record: PayNotification, headers: Mapping[str, str], body: str
+) -> NotificationAnswer:
     try:
         envelope = open_notification(headers, body)
     except NotificationRejected as rejected:
@@ -489,7 +500,6 @@ def receive_transaction_notification(headers: Mapping[str, str], body: str) -> N
         record.outcome, record.detail = rejected.outcome, rejected.message[:255]
         log.warning("payment notification for %s refused: %s", record.out_trade_no, rejected)
         return NotificationAnswer(rejected.status, rejected.message)
-    db.session.flush()
     return NotificationAnswer(204)
 
 

@@ -28,6 +28,7 @@ from models.orders import (
     OrderSeat,
     OrderStatus,
     Payment,
+    PayNotification,
     Refund,
     RefundStatus,
     SeatStatus,
@@ -294,6 +295,15 @@ def receive_refund_notification(
 ) -> payments.NotificationAnswer:
     """``POST /pay/refund-notify``: a refund result from WeChat Pay."""
     record = payments.keep_notification("refund", headers, body)
+    answer = _take_in_notification(record, headers, body)
+    db.session.add(record)
+    db.session.flush()
+    return answer
+
+
+def _take_in_notification(
+    record: PayNotification, headers: Mapping[str, str], body: str
+) -> payments.NotificationAnswer:
     try:
         envelope = payments.open_notification(headers, body)
     except payments.NotificationRejected as rejected:
@@ -307,11 +317,11 @@ def receive_refund_notification(
     refund = db.session.scalar(
         select(Refund).where(Refund.out_refund_no == str(resource.get("out_refund_no") or ""))
     )
-    problem = None
+    status, problem = 400, None
     if resource.get("mchid") != current_app.config["WECHAT_PAY_MCHID"]:
         problem = "mchid 不是本商户号"
     elif refund is None:
-        problem = "商户退款单号不存在"
+        status, problem = 404, "商户退款单号不存在"
     elif refund.order.out_trade_no != resource.get("out_trade_no"):
         problem = "out_trade_no 与退款单不符"
     elif (resource.get("amount") or {}).get("refund") != refund.amount_fen:
@@ -319,10 +329,8 @@ def receive_refund_notification(
     if problem is not None:
         record.outcome, record.detail = "mismatch", problem
         log.warning("refund notification refused: %s", problem)
-        status = 404 if refund is None and problem.startswith("商户退款单号") else 400
         return payments.NotificationAnswer(status, problem)
     record.outcome = apply_refund_state(refund, resource)
-    db.session.flush()
     return payments.NotificationAnswer(204)
 
 
