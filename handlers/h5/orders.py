@@ -52,7 +52,8 @@ def _cashier_link(params: dict[str, str], order_id: int) -> str | None:
     return cashier + "?" + urlencode({**params, "redirect_url": back})
 
 
-@bp.get("/orders/<int:order_id>/pay")
+# A fixed directory (/h5/pay/) for the JSAPI 支付授权目录 registered at WeChat Pay.
+@bp.get("/pay/<int:order_id>")
 @learner_required
 def order_pay(order_id: int):
     page = payments.prepare_payment(order_id, current_learner().id)

@@ -137,7 +137,7 @@ def buyer(openid: str | None = None):
 def place_order(client, plan, **invoice) -> Order:
     response = submit_form(client, f"/h5/plans/{plan.id}/buy", invoice)
     assert response.status_code == 302, response.get_data(as_text=True)
-    order_id = int(re.search(r"/h5/orders/(\d+)/pay", response.headers["Location"]).group(1))
+    order_id = int(re.search(r"/h5/pay/(\d+)", response.headers["Location"]).group(1))
     return db.session.get(Order, order_id)
 
 
@@ -164,7 +164,7 @@ def pay_at_cashier(link: str, action: str = "pay") -> requests.Response:
 def buy_and_pay(client, plan) -> Order:
     """Order, prepay, pay at the cashier; the notification waits in the simulator."""
     order = place_order(client, plan)
-    page = client.get(f"/h5/orders/{order.id}/pay")
+    page = client.get(f"/h5/pay/{order.id}")
     assert page.status_code == 200
     paid = pay_at_cashier(cashier_link(page.get_data(as_text=True)))
     assert paid.status_code == 302
@@ -209,8 +209,8 @@ class LivePay:
             timeout=5,
         )
         assert response.status_code == 302, response.text
-        order_id = int(re.search(r"/h5/orders/(\d+)/pay", response.headers["Location"]).group(1))
-        pay_page = self.http.get(f"{self.base_url}/h5/orders/{order_id}/pay", timeout=10)
+        order_id = int(re.search(r"/h5/pay/(\d+)", response.headers["Location"]).group(1))
+        pay_page = self.http.get(f"{self.base_url}/h5/pay/{order_id}", timeout=10)
         return order_id, cashier_link(pay_page.text)
 
     def wait_for_deliveries(self, out_trade_no: str, timeout: float = 20) -> None:

@@ -249,7 +249,7 @@ def test_the_valid_seats_are_ordered_paid_once_and_all_enrolled(client, pay_sim)
     assert order.kind is OrderKind.GROUP and order.seat_count == 25
     assert order.amount_fen == 25 * plan.price_fen
 
-    page = client.get(f"/h5/orders/{order.id}/pay").get_data(as_text=True)
+    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
     assert "25 人" in page and "¥750.00" in page
     pay_at_cashier(cashier_link(page))
     pay_sim.deliver()

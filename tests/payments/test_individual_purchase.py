@@ -50,7 +50,7 @@ def test_the_whole_loop_opens_the_plan(client, pay_sim):
     assert order.status is OrderStatus.PENDING and order.amount_fen == plan.price_fen
     assert re.fullmatch(r"[0-9A-Za-z_\-*]{1,32}", order.out_trade_no)
 
-    page = client.get(f"/h5/orders/{order.id}/pay").get_data(as_text=True)
+    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
     trade = pay_sim.trade(order.out_trade_no)
     assert trade.state == "NOTPAY" and trade.total == 3000
     assert trade.payer_openid == learner.binding.openid
@@ -90,7 +90,7 @@ def test_inside_wechat_the_pay_page_carries_signed_jsapi_parameters(client, pay_
     plan = factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    page = client.get(f"/h5/orders/{order.id}/pay", headers=IN_WECHAT).get_data(as_text=True)
+    page = client.get(f"/h5/pay/{order.id}", headers=IN_WECHAT).get_data(as_text=True)
     params = json.loads(html.unescape(re.search(r'data-jsapi="([^"]+)"', page).group(1)))
     assert params["appId"] == "wx0000000000test1" and params["signType"] == "RSA"
     assert params["package"] == f"prepay_id={pay_sim.trade(order.out_trade_no).prepay_id}"
@@ -111,7 +111,7 @@ def test_outside_wechat_in_production_the_page_says_to_open_it_in_wechat(app, cl
     cashier = app.config["WECHAT_PAY_CASHIER_URL"]
     app.config["WECHAT_PAY_CASHIER_URL"] = ""
     try:
-        page = client.get(f"/h5/orders/{order.id}/pay").get_data(as_text=True)
+        page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
     finally:
         app.config["WECHAT_PAY_CASHIER_URL"] = cashier
     assert "请在微信中打开" in page and "cashier" not in page
@@ -124,8 +124,8 @@ def test_ordering_again_reuses_the_open_order(client, pay_sim):
     first = place_order(client, plan)
     second = place_order(client, plan)
     assert first.id == second.id
-    client.get(f"/h5/orders/{first.id}/pay")
-    client.get(f"/h5/orders/{first.id}/pay")  # prepaying again is allowed: same trade
+    client.get(f"/h5/pay/{first.id}")
+    client.get(f"/h5/pay/{first.id}")  # prepaying again is allowed: same trade
     assert len(pay_sim.trades) == 1
 
 
@@ -134,7 +134,7 @@ def test_an_expired_open_order_is_closed_here_and_at_wechat_pay(client, pay_sim)
     plan = factories.plan()
     log_in(client, learner)
     old = place_order(client, plan)
-    client.get(f"/h5/orders/{old.id}/pay")
+    client.get(f"/h5/pay/{old.id}")
     old.expires_at = utcnow() - timedelta(minutes=1)
     db.session.flush()
     new = place_order(client, plan)
@@ -212,7 +212,7 @@ def test_without_a_bound_wechat_the_learner_is_told_where_to_pay(client, pay_sim
     plan = factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    page = client.get(f"/h5/orders/{order.id}/pay").get_data(as_text=True)
+    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
     assert "请在微信中通过公众号菜单" in page
     assert pay_sim.trades == {}
 
@@ -222,7 +222,7 @@ def test_the_learner_cancels_an_unpaid_order(client, pay_sim):
     plan = factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    client.get(f"/h5/orders/{order.id}/pay")
+    client.get(f"/h5/pay/{order.id}")
     response = submit_form(
         client, f"/h5/orders/{order.id}/cancel", {}, page=f"/h5/orders/{order.id}"
     )
@@ -237,7 +237,7 @@ def test_someone_elses_order_is_not_shown(client, pay_sim):
     order = factories.paid_order(owner, plan)
     log_in(client, other)
     assert client.get(f"/h5/orders/{order.id}").status_code == 403
-    assert client.get(f"/h5/orders/{order.id}/pay").status_code == 403
+    assert client.get(f"/h5/pay/{order.id}").status_code == 403
 
 
 def test_orders_page_lists_the_learners_orders(client, pay_sim):
