@@ -79,9 +79,12 @@ def call_wechat_pay(operation: str, **kwargs: Any) -> tuple[int, dict[str, Any]]
     except requests.RequestException as exc:
         log.warning("WeChat Pay %s: no answer (%s)", operation, exc)
         raise ExternalServiceError("微信支付暂时无法连接，请稍后再试。") from exc
-    except Exception as exc:  # wechatpayv3 raises a bare Exception when an answer fails its check
-        log.error("WeChat Pay %s: answer refused (%s)", operation, exc)
-        raise ExternalServiceError("微信支付的应答未通过验签，请稍后再试。") from exc
+    except Exception as exc:  # wechatpayv3 raises bare Exceptions, e.g. when a signature fails
+        if "verify the signature" in str(exc):
+            log.error("WeChat Pay %s: answer not signed by WeChat Pay (%s)", operation, exc)
+            raise ExternalServiceError("微信支付的应答未通过验签，请稍后再试。") from exc
+        log.exception("WeChat Pay %s failed", operation)
+        raise ExternalServiceError("微信支付调用失败，请稍后再试或联系客服。") from exc
     if isinstance(text, bytes):
         return code, {"content": text}
     try:
