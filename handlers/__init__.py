@@ -7,6 +7,7 @@ from flask import Flask, g, redirect, url_for
 
 def register_blueprints(app: Flask) -> None:
     from handlers import admin, h5, health, verify
+    from handlers import pay as pay_notifications
     from wxapp.extensions import csrf
 
     app.register_blueprint(health.bp)
@@ -14,6 +15,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(verify.bp)
     csrf.exempt(health.bp)
+    app.register_blueprint(pay_notifications.bp)
+    csrf.exempt(pay_notifications.bp)
 
     @app.before_request
     def start_with_a_fresh_g() -> None:

@@ -21,6 +21,10 @@ class PlanKind(enum.StrEnum):
     CURRENT = "current"  # the year's 公需科目 plan
     MAKEUP = "makeup"  # 补学 of a past year (2011-2021)
 
+    @property
+    def label(self) -> str:
+        return "本年度" if self is PlanKind.CURRENT else "补学"
+
 
 class Plan(db.Model):
     __tablename__ = "plans"

@@ -19,6 +19,10 @@ class OrderKind(enum.StrEnum):
     INDIVIDUAL = "individual"  # 个人购买
     GROUP = "group"  # 团体购买
 
+    @property
+    def label(self) -> str:
+        return "个人购买" if self is OrderKind.INDIVIDUAL else "团体购买"
+
 
 class OrderStatus(enum.StrEnum):
     PENDING = "pending"
@@ -27,10 +31,24 @@ class OrderStatus(enum.StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
 
+    @property
+    def label(self) -> str:
+        return {
+            OrderStatus.PENDING: "待支付",
+            OrderStatus.PAID: "已支付",
+            OrderStatus.CLOSED: "已关闭",
+            OrderStatus.PARTIALLY_REFUNDED: "部分退款",
+            OrderStatus.REFUNDED: "已退款",
+        }[self]
+
 
 class InvoiceChoice(enum.StrEnum):
     NOW = "now"  # 立即申请
     LATER = "later"  # 以后申请
+
+    @property
+    def label(self) -> str:
+        return "立即申请" if self is InvoiceChoice.NOW else "以后申请"
 
 
 class Order(db.Model):
@@ -66,6 +84,8 @@ class Order(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What staff should know about the order's history (a payment after closing, for example).
+    note: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -80,6 +100,15 @@ class SeatStatus(enum.StrEnum):
     REFUNDING = "refunding"
     REFUNDED = "refunded"
 
+    @property
+    def label(self) -> str:
+        return {
+            SeatStatus.PENDING: "待支付",
+            SeatStatus.ACTIVE: "已开通",
+            SeatStatus.REFUNDING: "退款中",
+            SeatStatus.REFUNDED: "已退款",
+        }[self]
+
 
 class OrderSeat(db.Model):
     """A learner an order pays for: the buyer alone, or every colleague of a group order."""
@@ -91,6 +120,10 @@ class OrderSeat(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     learner_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), index=True)
     status: Mapped[SeatStatus] = mapped_column(enum_type(SeatStatus), default=SeatStatus.PENDING)
+    # The refund that takes (or took) this seat back; set while refunding and after.
+    refund_id: Mapped[int | None] = mapped_column(
+        ForeignKey("refunds.id", use_alter=True), index=True
+    )
 
     order: Mapped[Order] = relationship(back_populates="seats")
     learner: Mapped[Learner] = relationship()
@@ -125,6 +158,9 @@ class PayNotification(db.Model):
         BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True
     )
     kind: Mapped[str] = mapped_column(String(20))  # transaction | refund
+    # WeChat Pay's notification id and event type (TRANSACTION.SUCCESS, REFUND.SUCCESS …).
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    event_type: Mapped[str | None] = mapped_column(String(40))
     headers: Mapped[dict[str, Any]] = mapped_column(JSONType)
     body: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(40))
@@ -138,6 +174,15 @@ class RefundStatus(enum.StrEnum):
     PROCESSING = "processing"
     SUCCESS = "success"
     FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return {
+            RefundStatus.REQUESTED: "待提交",
+            RefundStatus.PROCESSING: "退款中",
+            RefundStatus.SUCCESS: "退款成功",
+            RefundStatus.FAILED: "退款失败",
+        }[self]
 
 
 class Refund(db.Model):
@@ -156,6 +201,8 @@ class Refund(db.Model):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     last_error: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the request last reached WeChat Pay (it is retried with the same out_refund_no).
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     order: Mapped[Order] = relationship()

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from models.accounts import AccountSource, Learner
+from models.accounts import AccountSource, Learner, WechatBinding
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.enrollments import Enrollment, EnrollmentSource
@@ -306,3 +306,13 @@ def image_bytes(
     options = {"exif": exif} if exif else {}
     picture.save(out, fmt, **options)
     return out.getvalue()
+
+
+def bind_wechat(learner_obj: Learner, openid: str | None = None) -> WechatBinding:
+    """The learner's WeChat, as OAuth leaves it after login inside WeChat."""
+    binding = WechatBinding(
+        openid=openid or f"oTEST{next(_sequence):012d}", learner_id=learner_obj.id
+    )
+    db.session.add(binding)
+    db.session.flush()
+    return binding

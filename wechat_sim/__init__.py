@@ -12,11 +12,14 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from wechat_sim.pay import bp as pay_bp
+
 
 def create_sim_app(config: dict[str, Any] | None = None) -> Flask:
     """``config`` names the platform under test: its base URL, appid, token, keys."""
     app = Flask(__name__)
     app.config.update(config or {})
+    app.register_blueprint(pay_bp, url_prefix="/pay")
 
     @app.get("/")
     def index():

@@ -109,6 +109,14 @@ class BaseConfig:
     WECHAT_PAY_PUBLIC_KEY = ""
     WECHAT_PAY_PUBLIC_KEY_ID = ""
     WECHAT_PAY_API_BASE = "https://api.mch.weixin.qq.com"
+    # Outside WeChat the pay page links here (the simulator's cashier); empty in production.
+    WECHAT_PAY_CASHIER_URL = ""
+    # Notifications whose Wechatpay-Timestamp is further than this from our clock are refused.
+    WECHAT_PAY_NOTIFY_MAX_AGE = 300
+    # Unpaid orders close after this many minutes (time_expire at WeChat Pay).
+    ORDER_PAY_MINUTES = 30
+    # Lines a designee may paste into one group purchase.
+    GROUP_PURCHASE_MAX_LINES = 2000
 
     # Mount the WeChat simulator at /_sim (development only).
     SIMULATOR_MOUNT = False
@@ -211,6 +219,13 @@ class DevelopmentConfig(BaseConfig):
                 config[key] = simulator
         if config["WECHAT_PAY_API_BASE"] == BaseConfig.WECHAT_PAY_API_BASE:
             config["WECHAT_PAY_API_BASE"] = simulator + "/pay"
+            config["WECHAT_PAY_CASHIER_URL"] = simulator + "/pay/cashier"
+        if not config["WECHAT_PAY_PRIVATE_KEY"]:
+            # Keys shared with the simulator, generated once (see wxapp/pay_keys.py).
+            from wxapp.pay_keys import load_or_create_pay_keys
+
+            keys = load_or_create_pay_keys(PROJECT_ROOT / "instance")
+            config.update(keys.platform_config())
 
 
 class TestConfig(BaseConfig):

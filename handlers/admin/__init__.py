@@ -78,6 +78,8 @@ def inject_staff() -> dict[str, Any]:
 from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
     audit,
     auth,
+    catalog,
+    orders,
     org,
     paperwork,
     people,

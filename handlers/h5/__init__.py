@@ -102,4 +102,12 @@ def inject_learner() -> dict[str, Any]:
     return {"current_learner": current_learner}
 
 
-from handlers.h5 import accounts, certificates, invoices, makeup  # noqa: E402,F401  (routes attach to bp)
+from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
+    accounts,
+    catalog,
+    certificates,
+    group_purchase,
+    invoices,
+    makeup,
+    orders,
+)

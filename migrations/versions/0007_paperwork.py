@@ -1,14 +1,14 @@
 """paperwork: invoice reversal (红冲) bookkeeping and the issuing provider
 
 Revision ID: 0007_paperwork
-Revises: 0002_districts
+Revises: 0005_orders
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_paperwork"
-down_revision = "0002_districts"
+down_revision = "0005_orders"
 branch_labels = None
 depends_on = None
 

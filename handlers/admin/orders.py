@@ -1,0 +1,100 @@
+"""Console: orders, their payments and notifications, and refunds (finance and admins)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from handlers.admin import bp, client_ip, current_staff, staff_required
+from handlers.h5 import safe_next
+from models.orders import OrderKind, OrderStatus, RefundStatus
+from models.staff import StaffRole
+from services import catalog, orders, refunds
+from services.errors import ServiceError
+from wxapp.jobs import commit
+
+finance_staff = staff_required(StaffRole.FINANCE)
+
+
+@bp.get("/orders", endpoint="orders")
+@finance_staff
+def orders_list():
+    filters = orders.OrderFilter(
+        status=request.args.get("status", ""),
+        kind=request.args.get("kind", ""),
+        query=request.args.get("q", ""),
+        plan_id=request.args.get("plan_id", type=int),
+    )
+    page = orders.search_orders(filters, request.args.get("page", 1, type=int))
+    plans = catalog.all_plans()
+    return render_template(
+        "admin/orders/list.html",
+        page=page,
+        filters=filters,
+        plans=plans,
+        statuses=list(OrderStatus),
+        kinds=list(OrderKind),
+    )
+
+
+@bp.get("/orders/<int:order_id>")
+@finance_staff
+def order_view(order_id: int):
+    return render_template("admin/orders/detail.html", record=orders.order_record(order_id))
+
+
+@bp.post("/orders/<int:order_id>/refund")
+@finance_staff
+def order_refund(order_id: int):
+    staff = current_staff()
+    try:
+        refund = refunds.request_refund(
+            order_id=order_id,
+            seat_id=request.form.get("seat_id", type=int),
+            reason=request.form.get("reason", ""),
+            staff_id=staff.id,
+            actor=f"staff:{staff.username}",
+            ip=client_ip(),
+        )
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        commit()
+        flash(
+            f"退款申请已提交（退款单号 {refund.out_refund_no}），结果以微信支付通知为准。",
+            "success",
+        )
+    return redirect(url_for("admin.order_view", order_id=order_id))
+
+
+@bp.get("/refunds", endpoint="refunds")
+@finance_staff
+def refunds_list():
+    status = request.args.get("status", "")
+    page = refunds.search_refunds(status, request.args.get("page", 1, type=int))
+    return render_template(
+        "admin/orders/refunds.html", page=page, status=status, statuses=list(RefundStatus)
+    )
+
+
+@bp.post("/refunds/<int:refund_id>/sync")
+@finance_staff
+def refund_sync(refund_id: int):
+    try:
+        outcome = refunds.sync_refund(refund_id)
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        commit()
+        flash(f"已向微信支付核对：{_OUTCOMES.get(outcome, outcome)}。", "success")
+    return redirect(safe_next(request.form.get("next"), url_for("admin.refunds")))
+
+
+_OUTCOMES = {
+    "refunded": "退款成功",
+    "duplicate": "退款成功",
+    "processing": "退款处理中",
+    "retry": "微信支付暂时无法受理，稍后会再次提交",
+    "failed": "退款失败",
+    "skipped": "无需处理",
+    "success": "退款成功",
+}

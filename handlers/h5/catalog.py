@@ -1,0 +1,28 @@
+"""The plan list (首页) and a plan's page (price, 学分要求, courses, deadline, 立即购买)."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, url_for
+
+from handlers.h5 import bp, current_learner, learner_required
+from services import catalog
+
+
+@bp.get("/plans")
+@learner_required
+def plans():
+    current, makeup = catalog.list_plans(current_learner().id)
+    return render_template("catalog/plans.html", current=current, makeup=makeup)
+
+
+@bp.get("/plans/<int:plan_id>")
+@learner_required
+def plan_detail(plan_id: int):
+    page = catalog.plan_page(plan_id, current_learner().id)
+    # The study pages link back here; once the plan is theirs, this page links there.
+    study_url = (
+        url_for("h5.study_plan", plan_id=plan_id)
+        if "h5.study_plan" in current_app.view_functions
+        else None
+    )
+    return render_template("catalog/plan_detail.html", page=page, study_url=study_url)

@@ -1,0 +1,124 @@
+"""Individual purchase: confirm, pay (WeixinJSBridge, or the simulator's cashier outside
+WeChat), 我的订单, an order's page with the polling that confirms payment, and cancel."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+
+from handlers.forms import apply_errors
+from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5.purchase_forms import OrderConfirmForm
+from models.orders import OrderKind
+from services import catalog, orders, payments
+from services.errors import ServiceError, StopValidation, ValidationError
+from wxapp.jobs import commit
+
+
+def show_service_error(form, error: ServiceError) -> None:
+    if isinstance(error, ValidationError | StopValidation):
+        apply_errors(form, error)
+    else:
+        form.form_errors.append(error.message)
+
+
+@bp.route("/plans/<int:plan_id>/buy", methods=["GET", "POST"])
+@learner_required
+def order_confirm(plan_id: int):
+    learner = current_learner()
+    page = catalog.plan_page(plan_id, learner.id)
+    form = OrderConfirmForm()
+    if form.validate_on_submit():
+        try:
+            order = orders.place_individual_order(
+                learner_id=learner.id, plan_id=plan_id, invoice=form.invoice_request()
+            )
+        except ServiceError as error:
+            show_service_error(form, error)
+        else:
+            commit()
+            return redirect(url_for("h5.order_pay", order_id=order.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("orders/confirm.html", page=page, form=form, learner=learner), status
+
+
+def _cashier_link(params: dict[str, str], order_id: int) -> str | None:
+    """Outside WeChat (development, tests): the simulator's cashier takes the same parameters."""
+    cashier = current_app.config["WECHAT_PAY_CASHIER_URL"]
+    if not cashier:
+        return None
+    back = url_for("h5.order_detail", order_id=order_id, paying=1, _external=True)
+    return cashier + "?" + urlencode({**params, "redirect_url": back})
+
+
+# A fixed directory (/h5/pay/) for the JSAPI 支付授权目录 registered at WeChat Pay.
+@bp.get("/pay/<int:order_id>")
+@learner_required
+def order_pay(order_id: int):
+    page = payments.prepare_payment(order_id, current_learner().id)
+    commit()
+    params = page.params.as_dict() if page.params else None
+    return render_template(
+        "orders/pay.html",
+        page=page,
+        params=params,
+        in_wechat="MicroMessenger" in request.user_agent.string,
+        cashier_link=_cashier_link(params, order_id) if params else None,
+    )
+
+
+@bp.get("/orders", endpoint="orders")
+@learner_required
+def orders_list():
+    return render_template(
+        "orders/list.html",
+        orders=orders.list_buyer_orders(current_learner().id, OrderKind.INDIVIDUAL),
+    )
+
+
+@bp.get("/orders/<int:order_id>")
+@learner_required
+def order_detail(order_id: int):
+    view = orders.order_view(order_id, current_learner().id)
+    study_url = (
+        url_for("h5.study_plan", plan_id=view.order.plan_id)
+        if "h5.study_plan" in current_app.view_functions
+        else None
+    )
+    return render_template(
+        "orders/detail.html",
+        view=view,
+        study_url=study_url,
+        paying=request.args.get("paying") == "1",
+    )
+
+
+@bp.get("/orders/<int:order_id>/status")
+@learner_required
+def order_status(order_id: int):
+    order = payments.poll_payment(
+        order_id, current_learner().id, query=request.args.get("query") == "1"
+    )
+    commit()
+    return jsonify(
+        {
+            "order_id": order.id,
+            "status": order.status.value,
+            "label": order.status.label,
+            "paid": order.paid_at is not None,
+        }
+    )
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@learner_required
+def order_cancel(order_id: int):
+    try:
+        orders.cancel_order(order_id, current_learner().id)
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        commit()
+        flash("订单已取消。", "success")
+    return redirect(url_for("h5.order_detail", order_id=order_id))

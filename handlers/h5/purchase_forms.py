@@ -1,0 +1,44 @@
+"""Forms of the purchase pages. They only read input; the services judge it."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import Length
+
+from services.invoices import InvoiceRequest
+
+
+class InvoiceForm(FlaskForm):
+    """立即申请 (with the invoice title) or 以后申请."""
+
+    invoice_choice = HiddenField(default="later")
+    title_type = HiddenField(default="personal")
+    title = StringField(
+        "单位名称", validators=[Length(max=100, message="单位名称不能超过100个字。")]
+    )
+    tax_code = StringField("信用代码", validators=[Length(max=30, message="信用代码应为18位。")])
+    email = StringField("接收邮箱", validators=[Length(max=120, message="邮箱地址过长。")])
+
+    def invoice_request(self) -> InvoiceRequest | None:
+        if self.invoice_choice.data != "now":
+            return None
+        return InvoiceRequest(
+            title_type=self.title_type.data or "",
+            email=self.email.data or "",
+            title=self.title.data or "",
+            tax_code=self.tax_code.data or "",
+        )
+
+
+class OrderConfirmForm(InvoiceForm):
+    pass
+
+
+class GroupCheckForm(FlaskForm):
+    id_numbers = TextAreaField("身份证号码")
+
+
+class GroupOrderForm(InvoiceForm):
+    id_numbers = HiddenField()
+    title_type = HiddenField(default="unit")

@@ -1,0 +1,36 @@
+"""WeChat Pay notifications: ``POST /pay/notify`` (payments) and ``POST /pay/refund-notify``.
+
+WeChat Pay retries anything but 200/204 on its schedule, so a refusal answers 4xx with
+``{"code": "FAIL", "message": …}`` and an accepted or duplicate notification answers 204.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from services import payments, refunds
+from wxapp.jobs import commit
+
+bp = Blueprint("pay", __name__, url_prefix="/pay")
+
+
+def _answer(answer: payments.NotificationAnswer):
+    if answer.accepted:
+        return "", 204
+    return jsonify({"code": "FAIL", "message": answer.message}), answer.status
+
+
+@bp.post("/notify")
+def transaction_notify():
+    answer = payments.receive_transaction_notification(
+        request.headers, request.get_data(as_text=True)
+    )
+    commit()
+    return _answer(answer)
+
+
+@bp.post("/refund-notify")
+def refund_notify():
+    answer = refunds.receive_refund_notification(request.headers, request.get_data(as_text=True))
+    commit()
+    return _answer(answer)

@@ -1,0 +1,341 @@
+"""Refunds: staff give back a whole order, or one seat of a group order, with a reason.
+
+The refund is recorded first (with its ``out_refund_no``) and sent to WeChat Pay after the
+commit; a failed or unanswered request is sent again with the same ``out_refund_no``, so the
+money goes back once. The result arrives later, by the refund notification or a refund query:
+success revokes the seats' enrollments (their study progress is kept) and updates the order.
+Every refund is in the audit log with the staff member who asked for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from models.base import utcnow
+from models.enrollments import Enrollment, EnrollmentStatus
+from models.orders import (
+    Order,
+    OrderKind,
+    OrderSeat,
+    OrderStatus,
+    Payment,
+    PayNotification,
+    Refund,
+    RefundStatus,
+    SeatStatus,
+)
+from services import payments
+from services.audit import record_action
+from services.display import LOCAL_TZ
+from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
+from services.identity import normalise_text
+from wxapp.extensions import db
+from wxapp.jobs import after_commit, commit, enqueue
+from wxapp.pay_client import refund_notify_url
+
+log = logging.getLogger(__name__)
+
+# WeChat Pay codes after which the same request may succeed later.
+_RETRY_LATER = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "NOT_ENOUGH", "NOTENOUGH"}
+_NO_ALPHABET = string.digits + string.ascii_uppercase
+
+
+def new_out_refund_no(now: datetime | None = None) -> str:
+    now = (now or utcnow()).astimezone(LOCAL_TZ)
+    return f"RF{now:%Y%m%d%H%M%S}" + "".join(secrets.choice(_NO_ALPHABET) for _ in range(8))
+
+
+def request_refund(
+    *,
+    order_id: int,
+    seat_id: int | None,
+    reason: str,
+    staff_id: int | None,
+    actor: str,
+    ip: str | None,
+) -> Refund:
+    """Staff refund the order's remaining seats, or one seat of a group order."""
+    reason = normalise_text(reason)
+    if not reason:
+        raise ValidationError("reason", "请填写退款原因。")
+    if len(reason) > 80:
+        raise ValidationError("reason", "退款原因不能超过80个字。")
+    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    if order is None:
+        raise NotFound("订单不存在。")
+    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+        raise Conflict(f"订单{order.status.label}，不能退款。")
+    if seat_id is not None:
+        seat = db.session.get(OrderSeat, seat_id)
+        if seat is None or seat.order_id != order.id:
+            raise NotFound("该订单中没有这个学员。")
+        if order.kind is not OrderKind.GROUP:
+            raise Conflict("个人订单请整单退款。")
+        if seat.status is not SeatStatus.ACTIVE:
+            raise Conflict(f"该学员{seat.status.label}，不能再退款。")
+        seats = [seat]
+    else:
+        seats = [seat for seat in order.seats if seat.status is SeatStatus.ACTIVE]
+        if not seats:
+            in_flight = any(seat.status is SeatStatus.REFUNDING for seat in order.seats)
+            raise Conflict(
+                "该订单的退款正在处理中，请稍后查看结果。" if in_flight else "该订单已全部退款。"
+            )
+    return refund_seats(
+        order, seats, reason=reason, staff_id=staff_id, actor=actor, ip=ip, action="order.refund"
+    )
+
+
+def refund_seats(
+    order: Order,
+    seats: list[OrderSeat],
+    *,
+    reason: str,
+    staff_id: int | None,
+    actor: str,
+    ip: str | None,
+    action: str,
+) -> Refund:
+    """Record a refund of ``seats`` and send it to WeChat Pay after commit."""
+    refund = Refund(
+        order_id=order.id,
+        seat_id=seats[0].id if len(seats) == 1 and order.kind is OrderKind.GROUP else None,
+        out_refund_no=new_out_refund_no(),
+        amount_fen=order.unit_price_fen * len(seats),
+        reason=reason[:80],
+        status=RefundStatus.REQUESTED,
+        staff_id=staff_id,
+        created_at=utcnow(),
+    )
+    db.session.add(refund)
+    db.session.flush()
+    for seat in seats:
+        seat.status = SeatStatus.REFUNDING
+        seat.refund_id = refund.id
+    record_action(
+        staff_id=staff_id,
+        actor=actor,
+        action=action,
+        target_type="order",
+        target_id=order.id,
+        before={"status": order.status.value, "refunded_fen": order.refunded_fen},
+        after={
+            "out_refund_no": refund.out_refund_no,
+            "amount_fen": refund.amount_fen,
+            "seats": [seat.learner_id for seat in seats],
+            "reason": refund.reason,
+        },
+        ip=ip,
+    )
+    db.session.flush()
+    after_commit(enqueue, submit_refund, refund.id)
+    return refund
+
+
+def submit_refund(refund_id: int) -> None:
+    """Job: send the refund to WeChat Pay (again, with the same out_refund_no)."""
+    try:
+        send_refund(refund_id)
+    except ExternalServiceError as error:
+        log.warning("refund %s not sent: %s", refund_id, error.message)
+    commit()
+
+
+def send_refund(refund_id: int) -> str:
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status is not RefundStatus.REQUESTED:
+        return "skipped"
+    order = refund.order
+    transaction_id = db.session.scalar(
+        select(Payment.transaction_id).where(Payment.order_id == order.id)
+    )
+    refund.submitted_at = utcnow()
+    try:
+        code, body = payments.call_wechat_pay(
+            "refund",
+            out_refund_no=refund.out_refund_no,
+            amount={"refund": refund.amount_fen, "total": order.amount_fen, "currency": "CNY"},
+            transaction_id=transaction_id,
+            out_trade_no=order.out_trade_no,
+            reason=refund.reason,
+            notify_url=refund_notify_url(),
+        )
+    except ExternalServiceError as error:
+        refund.last_error = error.message[:255]
+        raise
+    if code == 200:
+        return apply_refund_state(refund, body)
+    error_code = str(body.get("code") or code)
+    refund.last_error = f"{error_code}: {body.get('message', '')}"[:255]
+    if code >= 500 or code == 429 or error_code in _RETRY_LATER:
+        log.warning("refund %s to try again: %s", refund.out_refund_no, refund.last_error)
+        return "retry"
+    log.error("refund %s refused: %s", refund.out_refund_no, refund.last_error)
+    fail_refund(refund, refund.last_error)
+    return "failed"
+
+
+def apply_refund_state(refund: Refund, body: Mapping[str, Any]) -> str:
+    """Follow WeChat Pay's answer (refund call, query or notification) about one refund."""
+    status = body.get("status") or body.get("refund_status")
+    wechat_refund_id = str(body.get("refund_id") or "")[:32] or None
+    if status == "SUCCESS":
+        return complete_refund(
+            refund, payments.parse_wechat_time(body.get("success_time")), wechat_refund_id
+        )
+    if wechat_refund_id:
+        refund.refund_id = wechat_refund_id
+    if status in ("ABNORMAL", "CLOSED"):
+        fail_refund(refund, f"微信支付退款{status}")
+        return "failed"
+    if refund.status is RefundStatus.REQUESTED:
+        refund.status = RefundStatus.PROCESSING
+    return "processing"
+
+
+def complete_refund(
+    refund: Refund, succeeded_at: datetime | None = None, wechat_refund_id: str | None = None
+) -> str:
+    """The money is back with the payer: the seats lose the plan (their progress stays)."""
+    order = db.session.scalar(select(Order).where(Order.id == refund.order_id).with_for_update())
+    # Another notification or query may have completed it while we waited for the lock.
+    db.session.refresh(refund)
+    if refund.status is RefundStatus.SUCCESS:
+        return "duplicate"
+    refund.refund_id = wechat_refund_id or refund.refund_id
+    refund.status = RefundStatus.SUCCESS
+    refund.succeeded_at = succeeded_at or utcnow()
+    refund.last_error = ""
+    seats = list(db.session.scalars(select(OrderSeat).where(OrderSeat.refund_id == refund.id)))
+    for seat in seats:
+        seat.status = SeatStatus.REFUNDED
+    for enrollment in db.session.scalars(
+        select(Enrollment).where(
+            Enrollment.plan_id == order.plan_id,
+            Enrollment.order_id == order.id,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+            Enrollment.learner_id.in_([seat.learner_id for seat in seats]),
+        )
+    ):
+        enrollment.status = EnrollmentStatus.REVOKED
+        enrollment.revoked_at = refund.succeeded_at
+    order.refunded_fen += refund.amount_fen
+    order.status = (
+        OrderStatus.REFUNDED
+        if order.refunded_fen >= order.amount_fen
+        else OrderStatus.PARTIALLY_REFUNDED
+    )
+    record_action(
+        staff_id=None,
+        actor="system:wechat-pay",
+        action="order.refund.succeeded",
+        target_type="order",
+        target_id=order.id,
+        after={
+            "out_refund_no": refund.out_refund_no,
+            "amount_fen": refund.amount_fen,
+            "status": order.status.value,
+        },
+    )
+    db.session.flush()
+    return "refunded"
+
+
+def fail_refund(refund: Refund, message: str) -> None:
+    """WeChat Pay will not refund: the seats keep the plan; staff see why."""
+    refund.status = RefundStatus.FAILED
+    refund.last_error = message[:255]
+    for seat in db.session.scalars(select(OrderSeat).where(OrderSeat.refund_id == refund.id)):
+        seat.status = SeatStatus.ACTIVE
+        seat.refund_id = None
+    db.session.flush()
+
+
+def sync_refund(refund_id: int) -> str:
+    """Send a refund that did not get through, or ask WeChat Pay how a sent one stands."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None:
+        raise NotFound("退款记录不存在。")
+    if refund.status is RefundStatus.REQUESTED:
+        return send_refund(refund_id)
+    if refund.status is not RefundStatus.PROCESSING:
+        return refund.status.value
+    code, body = payments.call_wechat_pay("query_refund", out_refund_no=refund.out_refund_no)
+    if code != 200:
+        raise ExternalServiceError(f"查询退款失败（{body.get('message') or code}）。")
+    return apply_refund_state(refund, body)
+
+
+def refunds_to_sync(now: datetime | None = None, *, older_than_minutes: int = 2) -> list[int]:
+    """Refunds not yet sent, and sent ones whose result has not arrived for a while."""
+    cutoff = (now or utcnow()) - timedelta(minutes=older_than_minutes)
+    return list(
+        db.session.scalars(
+            select(Refund.id)
+            .where(
+                (Refund.status == RefundStatus.REQUESTED)
+                | ((Refund.status == RefundStatus.PROCESSING) & (Refund.submitted_at <= cutoff))
+            )
+            .order_by(Refund.id)
+        )
+    )
+
+
+def receive_refund_notification(
+    headers: Mapping[str, str], body: str
+) -> payments.NotificationAnswer:
+    """``POST /pay/refund-notify``: a refund result from WeChat Pay."""
+    record = payments.keep_notification("refund", headers, body)
+    answer = _take_in_notification(record, headers, body)
+    db.session.add(record)
+    db.session.flush()
+    return answer
+
+
+def _take_in_notification(
+    record: PayNotification, headers: Mapping[str, str], body: str
+) -> payments.NotificationAnswer:
+    try:
+        envelope = payments.open_notification(headers, body)
+    except payments.NotificationRejected as rejected:
+        record.outcome, record.detail = rejected.outcome, rejected.message[:255]
+        log.warning("refund notification refused (%s): %s", rejected.outcome, rejected.message)
+        return payments.NotificationAnswer(rejected.status, rejected.message)
+    resource = envelope["resource"]
+    record.event_id = str(envelope.get("id") or "")[:64] or None
+    record.event_type = str(envelope.get("event_type") or "")[:40] or None
+    record.out_trade_no = str(resource.get("out_trade_no") or "")[:32] or None
+    refund = db.session.scalar(
+        select(Refund).where(Refund.out_refund_no == str(resource.get("out_refund_no") or ""))
+    )
+    status, problem = 400, None
+    if resource.get("mchid") != current_app.config["WECHAT_PAY_MCHID"]:
+        problem = "mchid 不是本商户号"
+    elif refund is None:
+        status, problem = 404, "商户退款单号不存在"
+    elif refund.order.out_trade_no != resource.get("out_trade_no"):
+        problem = "out_trade_no 与退款单不符"
+    elif (resource.get("amount") or {}).get("refund") != refund.amount_fen:
+        problem = "退款金额与退款单不符"
+    if problem is not None:
+        record.outcome, record.detail = "mismatch", problem
+        log.warning("refund notification refused: %s", problem)
+        return payments.NotificationAnswer(status, problem)
+    record.outcome = apply_refund_state(refund, resource)
+    return payments.NotificationAnswer(204)
+
+
+def search_refunds(status: str, page: int, per_page: int = 30):
+    statement = select(Refund).options(selectinload(Refund.order)).order_by(Refund.id.desc())
+    if status in {item.value for item in RefundStatus}:
+        statement = statement.where(Refund.status == RefundStatus(status))
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False)

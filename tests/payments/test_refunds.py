@@ -1,0 +1,207 @@
+"""Refunds: whole orders and single seats, asked once, sent until WeChat Pay takes them,
+completed by the refund notification or a query; the plan is taken away again."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from models.enrollments import Enrollment, EnrollmentStatus
+from models.orders import OrderStatus, PayNotification, Refund, RefundStatus, SeatStatus
+from models.staff import AuditLog, StaffRole
+from tests import factories
+from tests.payments.conftest import buy_and_pay, buyer, log_in, reload, submit_form
+from wxapp.extensions import db
+
+
+def paid_through_simulator(client, pay_sim, plan=None):
+    learner, plan = buyer(), plan or factories.plan()
+    log_in(client, learner)
+    order = buy_and_pay(client, plan)
+    pay_sim.deliver()
+    assert reload(order).status is OrderStatus.PAID
+    return learner, plan, order
+
+
+def enrollment_status(learner, plan):
+    return db.session.scalar(
+        select(Enrollment.status).where(
+            Enrollment.learner_id == learner.id, Enrollment.plan_id == plan.id
+        )
+    )
+
+
+def refunds_of(order) -> list[Refund]:
+    return list(db.session.scalars(select(Refund).where(Refund.order_id == order.id)))
+
+
+def test_a_full_refund_takes_the_plan_away_and_is_audited(client, pay_sim, staff_client):
+    learner, plan, order = paid_through_simulator(client, pay_sim)
+    response = staff_client.refund(order, "学员申请退费")
+    assert response.status_code == 302
+    [refund] = refunds_of(order)
+    assert refund.status is RefundStatus.PROCESSING and refund.refund_id
+    assert refund.amount_fen == 3000 and refund.staff_id == staff_client.staff.id
+    sim_refund = pay_sim.refunds[refund.out_refund_no]
+    assert (
+        sim_refund.trade.out_trade_no == order.out_trade_no and sim_refund.reason == "学员申请退费"
+    )
+    assert reload(order).seats[0].status is SeatStatus.REFUNDING
+    assert enrollment_status(learner, plan) is EnrollmentStatus.ACTIVE  # until the money is back
+
+    pay_sim.advance(3)
+    order = reload(order)
+    assert order.status is OrderStatus.REFUNDED and order.refunded_fen == 3000
+    assert order.seats[0].status is SeatStatus.REFUNDED
+    assert refunds_of(order)[0].status is RefundStatus.SUCCESS
+    assert enrollment_status(learner, plan) is EnrollmentStatus.REVOKED
+    actions = set(
+        db.session.scalars(
+            select(AuditLog.action).where(
+                AuditLog.target_type == "order", AuditLog.target_id == str(order.id)
+            )
+        )
+    )
+    assert actions == {"order.refund", "order.refund.succeeded"}
+    entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "order.refund"))
+    assert entry.staff_id == staff_client.staff.id and entry.after["reason"] == "学员申请退费"
+
+
+def test_refunding_twice_refunds_once(client, pay_sim, staff_client):
+    _, _, order = paid_through_simulator(client, pay_sim)
+    staff_client.refund(order, "学员申请退费")
+    again = staff_client.refund(order, "学员申请退费")
+    page = staff_client.client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "退款正在处理中" in page
+    pay_sim.advance(3)
+    third = staff_client.refund(order, "再退一次")
+    page = staff_client.client.get(third.headers["Location"]).get_data(as_text=True)
+    assert "不能退款" in page
+    assert len(refunds_of(order)) == 1 and len(pay_sim.refunds) == 1
+    assert reload(order).refunded_fen == 3000
+
+
+def test_a_refund_wechat_pay_could_not_take_is_sent_again_with_the_same_number(
+    client, pay_sim, staff_client, runner
+):
+    _, _, order = paid_through_simulator(client, pay_sim)
+    pay_sim.fail_next("refund", 500, "SYSTEM_ERROR", "系统繁忙，请稍后重试")
+    staff_client.refund(order, "学员申请退费")
+    [refund] = refunds_of(order)
+    assert refund.status is RefundStatus.REQUESTED and "SYSTEM_ERROR" in refund.last_error
+    assert pay_sim.refunds == {}
+
+    result = runner.invoke(args=["pay", "sync-refunds"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert refund.status is RefundStatus.PROCESSING
+    assert list(pay_sim.refunds) == [refund.out_refund_no]
+    # Sending the same refund again (a retry after a timeout) is answered with the same refund.
+    from services import refunds as refund_service
+
+    refund.status = RefundStatus.REQUESTED
+    db.session.flush()
+    refund_service.send_refund(refund.id)
+    assert list(pay_sim.refunds) == [refund.out_refund_no]
+    pay_sim.advance(3)
+    assert reload(order).refunded_fen == 3000
+
+
+def test_a_lost_refund_notification_is_made_good_by_a_query(client, pay_sim, staff_client):
+    learner, plan, order = paid_through_simulator(client, pay_sim)
+    pay_sim.inject("drop", kind="refund")
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)
+    [refund] = refunds_of(order)
+    assert refund.status is RefundStatus.PROCESSING
+    response = submit_form(
+        staff_client.client,
+        f"/admin/refunds/{refund.id}/sync",
+        {},
+        page="/admin/refunds",
+    )
+    assert response.status_code == 302
+    assert reload(order).status is OrderStatus.REFUNDED
+    assert enrollment_status(learner, plan) is EnrollmentStatus.REVOKED
+
+
+def test_a_duplicate_refund_notification_changes_nothing(client, pay_sim, staff_client):
+    _, _, order = paid_through_simulator(client, pay_sim)
+    pay_sim.inject("duplicate", 3, kind="refund")
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)
+    order = reload(order)
+    assert order.refunded_fen == 3000 and order.status is OrderStatus.REFUNDED
+    outcomes = db.session.scalars(
+        select(PayNotification.outcome)
+        .where(PayNotification.kind == "refund")
+        .order_by(PayNotification.id)
+    ).all()
+    assert outcomes == ["refunded", "duplicate", "duplicate"]
+
+
+def test_one_seat_of_a_group_order_is_refunded(client, pay_sim, staff_client):
+    designee = buyer()
+    colleagues = [factories.learner() for _ in range(3)]
+    plan = factories.plan()
+    log_in(client, designee)
+    text = "\n".join(learner.id_number for learner in colleagues)
+    response = submit_form(
+        client,
+        f"/h5/plans/{plan.id}/group/order",
+        {"id_numbers": text, "invoice_choice": "later"},
+        page=f"/h5/plans/{plan.id}/group",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    order_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    from models.orders import Order
+
+    order = db.session.get(Order, order_id)
+    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    from tests.payments.conftest import cashier_link, pay_at_cashier
+
+    pay_at_cashier(cashier_link(page))
+    pay_sim.deliver()
+    order = reload(order)
+    assert order.status is OrderStatus.PAID and order.amount_fen == 9000
+    seat = order.seats[1]
+    staff_client.refund(order, "该同事已离职", seat_id=seat.id)
+    pay_sim.advance(3)
+    order = reload(order)
+    assert order.status is OrderStatus.PARTIALLY_REFUNDED and order.refunded_fen == 3000
+    assert [s.status for s in order.seats] == [
+        SeatStatus.ACTIVE,
+        SeatStatus.REFUNDED,
+        SeatStatus.ACTIVE,
+    ]
+    assert enrollment_status(colleagues[1], plan) is EnrollmentStatus.REVOKED
+    assert enrollment_status(colleagues[0], plan) is EnrollmentStatus.ACTIVE
+    # The rest of the order, then nothing more.
+    staff_client.refund(order, "单位取消培训")
+    pay_sim.advance(3)
+    order = reload(order)
+    assert order.status is OrderStatus.REFUNDED and order.refunded_fen == 9000
+    assert db.session.scalar(select(func.count(Refund.id))) == 2
+
+
+def test_refunds_are_for_finance_staff(client, pay_sim):
+    _, _, order = paid_through_simulator(client, pay_sim)
+    content_staff = factories.staff(StaffRole.STAFF)
+    console = client.application.test_client()
+    submit_form(
+        console,
+        "/admin/login",
+        {"username": content_staff.username, "password": factories.PASSWORD},
+    )
+    assert console.get(f"/admin/orders/{order.id}").status_code == 403
+    response = submit_form(
+        console, f"/admin/orders/{order.id}/refund", {"reason": "x"}, page="/admin/"
+    )
+    assert response.status_code == 403
+    assert refunds_of(order) == []
+
+
+def test_a_refund_needs_a_reason(client, pay_sim, staff_client):
+    _, _, order = paid_through_simulator(client, pay_sim)
+    response = staff_client.refund(order, "  ")
+    page = staff_client.client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "请填写退款原因" in page and refunds_of(order) == []

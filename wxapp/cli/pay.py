@@ -1,0 +1,88 @@
+"""``flask --app wsgi pay …``: close expired orders, reconcile a day, follow up refunds."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import click
+from flask.cli import AppGroup
+
+from services import payments, reconciliation, refunds
+from services.display import LOCAL_TZ
+from services.errors import ExternalServiceError
+from wxapp.extensions import db
+from wxapp.jobs import commit
+
+group = AppGroup("pay", help="WeChat Pay: expired orders, reconciliation, refunds.")
+
+
+@group.command("close-expired")
+def close_expired() -> None:
+    """Close unpaid orders past their expiry (at WeChat Pay first). Run every few minutes."""
+    counts: dict[str, int] = {}
+    for order_id in payments.expired_order_ids():
+        try:
+            outcome = payments.close_expired_order(order_id)
+        except ExternalServiceError as error:
+            db.session.rollback()
+            outcome = "failed"
+            click.echo(f"order {order_id}: {error.message}", err=True)
+        else:
+            commit()
+        counts[outcome] = counts.get(outcome, 0) + 1
+    summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    click.echo(f"expired orders: {sum(counts.values())}" + (f" ({summary})" if summary else ""))
+
+
+@group.command("reconcile")
+@click.argument("day", required=False)
+def reconcile(day: str | None) -> None:
+    """Check DAY's WeChat Pay trade bill (YYYY-MM-DD, default yesterday in Beijing time)."""
+    if day is None:
+        bill_day = datetime.now(LOCAL_TZ).date() - timedelta(days=1)
+    else:
+        try:
+            bill_day = date.fromisoformat(day)
+        except ValueError:
+            raise click.BadParameter("日期格式应为 YYYY-MM-DD", param_hint="DAY") from None
+    try:
+        report = reconciliation.reconcile_day(bill_day)
+    except ExternalServiceError as error:
+        raise click.ClickException(error.message) from None
+    commit()
+    click.echo(
+        f"trade bill {report.day}: {report.bill_trades} payments, {report.bill_refunds} refunds"
+    )
+    click.echo(f"matched: {report.matched}")
+    for title, lines in (
+        ("paid at WeChat Pay but not here, now fixed", report.fixed),
+        ("paid at WeChat Pay, still not paid here", report.unresolved),
+        ("paid at WeChat Pay for an order we do not know", report.unknown),
+        ("amounts that differ", report.amount_mismatch),
+        ("paid here but not in WeChat Pay's bill", report.missing_at_wechat),
+    ):
+        click.echo(f"{title}: {len(lines)}")
+        for line in lines:
+            click.echo(f"  {line}")
+    if not report.clean:
+        raise SystemExit(1)
+
+
+@group.command("sync-refunds")
+def sync_refunds() -> None:
+    """Send refunds that did not get through and ask for results that have not arrived."""
+    counts: dict[str, int] = {}
+    for refund_id in refunds.refunds_to_sync():
+        try:
+            outcome = refunds.sync_refund(refund_id)
+        except ExternalServiceError as error:
+            commit()  # keeps the error noted on the refund
+            outcome = "failed to reach WeChat Pay"
+            click.echo(f"refund {refund_id}: {error.message}", err=True)
+        else:
+            commit()
+        counts[outcome] = counts.get(outcome, 0) + 1
+    summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    click.echo(
+        f"refunds followed up: {sum(counts.values())}" + (f" ({summary})" if summary else "")
+    )
