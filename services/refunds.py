@@ -33,7 +33,7 @@ from models.orders import (
     RefundStatus,
     SeatStatus,
 )
-from services import payments
+from services import invoices, payments
 from services.audit import record_action
 from services.display import LOCAL_TZ
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
@@ -247,6 +247,8 @@ def complete_refund(
         },
     )
     db.session.flush()
+    # The invoice follows the money: withdrawn or reversed, the rest invoiced again.
+    invoices.reverse_for_refund(order.id, now=refund.succeeded_at)
     return "refunded"
 
 

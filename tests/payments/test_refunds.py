@@ -205,3 +205,21 @@ def test_a_refund_needs_a_reason(client, pay_sim, staff_client):
     response = staff_client.refund(order, "  ")
     page = staff_client.client.get(response.headers["Location"]).get_data(as_text=True)
     assert "请填写退款原因" in page and refunds_of(order) == []
+
+
+def test_a_refund_withdraws_the_orders_invoice_application(client, pay_sim, staff_client):
+    from models.invoices import InvoiceStatus
+    from services.invoices import InvoiceRequest, live_invoice, request_invoice
+
+    learner, _, order = paid_through_simulator(client, pay_sim)
+    invoice = request_invoice(
+        order_id=order.id,
+        learner_id=learner.id,
+        request=InvoiceRequest(title_type="personal", email="me@example.com"),
+    )
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)
+    db.session.refresh(invoice)
+    assert reload(order).status is OrderStatus.REFUNDED
+    assert invoice.status is InvoiceStatus.CANCELLED
+    assert live_invoice(order.id) is None
