@@ -166,7 +166,11 @@ def seed() -> list[str]:
     if zhang is not None:
         order = db.session.scalar(
             select(Order)
-            .where(Order.buyer_id == zhang.id, Order.paid_at.is_not(None))
+            .where(
+                Order.buyer_id == zhang.id,
+                Order.kind == OrderKind.INDIVIDUAL,
+                Order.paid_at.is_not(None),
+            )
             .order_by(Order.paid_at.desc())
         )
         if (

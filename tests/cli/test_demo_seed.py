@@ -1,0 +1,38 @@
+"""The README's run command: migrations and demo data, in development mode on SQLite, and the
+demo seed again on PostgreSQL; both twice, as a presenter restarting the server would."""
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from models.accounts import Learner
+from models.catalog import Plan
+from wxapp.extensions import db
+
+
+@pytest.mark.committed
+def test_development_mode_migrates_and_seeds_sqlite_twice(make_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("APP_ENV", "development")
+    dev = make_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'dev.sqlite3'}",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+        }
+    )
+    runner = dev.test_cli_runner()
+    with dev.app_context():
+        upgrade()
+        for _ in range(2):
+            result = runner.invoke(args=["demo", "seed"])
+            assert result.exit_code == 0, result.output + repr(result.exception)
+        assert "admin / Admin2022" in result.output
+        assert db.session.scalar(select(func.count(Plan.id))) >= 12
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_demo_seed_runs_twice_on_postgresql(runner):
+    for _ in range(2):
+        result = runner.invoke(args=["demo", "seed"])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    assert db.session.scalar(select(func.count(Learner.id))) >= 5
