@@ -40,5 +40,5 @@ def configure_logging(app: Flask) -> None:
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    for noisy in ("urllib3", "requests"):
+    for noisy in ("urllib3", "requests", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
