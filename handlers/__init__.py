@@ -6,10 +6,13 @@ from flask import Flask, redirect, url_for
 
 
 def register_blueprints(app: Flask) -> None:
-    from handlers import admin, h5, health
+    from handlers import admin, h5, health, oauth, wechat
     from wxapp.extensions import csrf
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(wechat.bp)
+    app.register_blueprint(oauth.bp)
+    csrf.exempt(wechat.bp)
     app.register_blueprint(h5.bp)
     app.register_blueprint(admin.bp)
     csrf.exempt(health.bp)

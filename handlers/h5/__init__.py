@@ -60,7 +60,8 @@ def learner_required(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any):
         learner = current_learner()
         if learner is None:
-            return redirect(url_for("h5.login", next=request.full_path.rstrip("?")))
+            # Through the entry: inside WeChat, OAuth may log a bound learner in silently.
+            return redirect(url_for("h5.entry", next=request.full_path.rstrip("?")))
         if learner.must_change_password:
             return redirect(url_for("h5.change_password"))
         return view(*args, **kwargs)
@@ -108,4 +109,4 @@ def inject_learner() -> dict[str, Any]:
     return {"current_learner": current_learner}
 
 
-from handlers.h5 import accounts  # noqa: E402,F401  (routes attach to bp)
+from handlers.h5 import accounts, manual  # noqa: E402,F401  (routes attach to bp)
