@@ -18,6 +18,9 @@ def test_healthz_names_what_failed(app, tmp_path):
             "STORAGE_DIR": str(tmp_path),
             "REDIS_URL": "redis://127.0.0.1:1/0",
             "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+            # The limiter is one object shared by every app in the process and takes the
+            # storage of the last app created; keep it on the suite's working Redis.
+            "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
         }
     )
     response = broken.test_client().get("/healthz")
