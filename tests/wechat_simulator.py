@@ -41,6 +41,43 @@ def wechat_sim(app: Flask) -> Iterator[Simulator]:
         server.stop()
 
 
+@dataclass
+class LivePlatform:
+    """The platform served on a loopback port with the simulator mounted at /_sim, as in
+    development; tests using it commit their data (``@pytest.mark.committed``)."""
+
+    app: Flask
+    url: str
+    sim: SimState
+
+
+@pytest.fixture
+def live_platform(app: Flask, tmp_path) -> Iterator[LivePlatform]:
+    from wxapp import create_app
+    from wxapp.extensions import db
+
+    server = LoopbackServer()
+    sim_base = server.url + "/_sim"
+    platform = create_app(
+        {
+            "APP_ENV": "test",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "PUBLIC_BASE_URL": server.url,
+            "SIMULATOR_MOUNT": True,
+            **dict.fromkeys(BASE_KEYS, sim_base),
+            # One limiter object serves every app in the process: keep the suite's storage.
+            "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
+        }
+    )
+    server.serve(platform)
+    try:
+        yield LivePlatform(platform, server.url, sim_state(platform.extensions["wechat_sim"]))
+    finally:
+        server.stop()
+        with platform.app_context():
+            db.engine.dispose()
+
+
 def account_of(app: Flask) -> push.Account:
     config = app.config
     return push.Account(

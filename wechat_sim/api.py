@@ -22,6 +22,12 @@ def state() -> SimState:
     return current_app.extensions["wechat_sim"]
 
 
+@bp.before_request
+def slow_down() -> None:
+    if state().api_delay:
+        time.sleep(state().api_delay)
+
+
 def error(code: int, message: str) -> Response:
     # WeChat answers errors with HTTP 200 and an errcode.
     return jsonify({"errcode": code, "errmsg": message})

@@ -61,8 +61,8 @@ class SimState:
     qrcodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     template_messages: list[dict[str, Any]] = field(default_factory=list)
     custom_messages: list[dict[str, Any]] = field(default_factory=list)
-    # The chat page's conversation, per openid: what went in and what came back.
-    conversations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Seconds every API call waits before answering (a slow WeChat, for tests).
+    api_delay: float = 0.0
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod

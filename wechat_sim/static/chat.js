@@ -144,6 +144,7 @@
       return;
     }
     menu.forEach(function (button) {
+      var slot = el('div', 'sim-menu__slot');
       var item = el('button', 'sim-menu__item', button.name);
       item.type = 'button';
       item.addEventListener('click', function () {
@@ -159,10 +160,11 @@
           subItem.addEventListener('click', function () { leaf(sub); });
           popup.appendChild(subItem);
         });
-        item.appendChild(popup);
+        slot.appendChild(popup);
         openPopup = popup;
       });
-      menuBox.appendChild(item);
+      slot.appendChild(item);
+      menuBox.appendChild(slot);
     });
   }
 
