@@ -18,6 +18,9 @@ class LoopbackServer:
     def __init__(self, app: Callable[..., Any] | None = None) -> None:
         self._app = app
         self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._dispatch, threaded=True)
+        # Request threads are tracked so that ``stop`` can wait for the last responses to
+        # finish their teardown (database sessions returned) before the caller cleans up.
+        self._server.daemon_threads = False
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -32,5 +35,8 @@ class LoopbackServer:
 
     def stop(self) -> None:
         self._server.shutdown()
+        for thread in list(vars(self._server).get("_threads") or []):
+            thread.join(timeout=5)
+        self._server.block_on_close = False
         self._server.server_close()
         self._thread.join(timeout=5)

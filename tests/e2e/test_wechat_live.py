@@ -51,13 +51,15 @@ def browser():
 @pytest.mark.committed
 def test_the_chat_page_talks_to_the_account(live_platform, browser, tmp_path):
     shots = screenshot_dir(tmp_path)
-    unit = factories.unit("重庆市渝中区人民医院")
+    unit_code = factories.unit("重庆市渝中区人民医院").code
     learner = factories.learner(name="张伟")
     db.session.add(WechatBinding(openid="oDEMO_zhangwei", learner_id=learner.id))
     commit()
+    # Nothing of this test's session is read inside the live app's context: it would take a
+    # connection from that app's pool and keep it past the app's teardown.
     with live_platform.app.app_context():
         menu.push_menu()
-        posters.create_qrcode(Scene("unit", unit.code), 7)
+        posters.create_qrcode(Scene("unit", unit_code), 7)
 
     page = browser.new_page(viewport={"width": 1100, "height": 820})
     page.goto(live_platform.url + "/_sim/chat?user=oDEMO_guest1")
