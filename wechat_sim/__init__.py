@@ -98,8 +98,15 @@ def config_for(platform: Flask) -> dict[str, Any]:
 
 
 def mount(platform: Flask, prefix: str = "/_sim") -> Flask:
-    """Serve the simulator from the platform's own process (development)."""
+    """Serve the simulator from the platform's own process (development).
+
+    The account starts with the repository's menu already created, as a running account
+    has it; ``flask --app wsgi wechat menu-push`` replaces it while the server runs.
+    """
+    from services.wechat.menu import build_menu
+
     sim = create_sim_app({**config_for(platform), "MOUNT_PREFIX": prefix})
+    sim_state(sim).menu = build_menu(platform.config["PUBLIC_BASE_URL"])
     platform.wsgi_app = DispatcherMiddleware(platform.wsgi_app, {prefix: sim.wsgi_app})
     platform.extensions["wechat_sim"] = sim
     return sim

@@ -124,10 +124,17 @@ def chat_state():
             "menu": (sim.menu or {}).get("button", []),
             "subscribed": openid in sim.subscribed,
             "qrcodes": qrcodes,
-            "feed": sim.feed_for(openid),
+            "feed": [_readable(item) for item in sim.feed_for(openid)],
             "mode": account().mode,
         }
     )
+
+
+def _readable(item: dict[str, Any]) -> dict[str, Any]:
+    """Customer-service texts with their links split out, like replies."""
+    if item["kind"] == "custom" and item.get("msgtype") == "text":
+        return {**item, "reply": segments({"type": "text", "content": item["body"]["content"]})}
+    return item
 
 
 @bp.post("/chat/api/send")

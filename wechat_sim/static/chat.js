@@ -81,8 +81,7 @@
 
   function showFeedItem(item) {
     if (item.kind === 'custom') {
-      var body = item.body || {};
-      showReply({ type: 'text', content: body.content || JSON.stringify(body), parts: null });
+      showReply(item.reply || { type: 'text', content: JSON.stringify(item.body || {}) });
       return;
     }
     var card = el('div', 'sim-card');
