@@ -6,7 +6,6 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from services.errors import ValidationError
 from services.wechat import conversation, inbox, jssdk
 from services.wechat.envelope import AccountKeys, PushRefused, echo_for, open_push, seal_reply
 from wxapp.jobs import commit
@@ -74,7 +73,4 @@ def receive():
 @bp.get("/jssdk-config")
 def jssdk_config():
     """wx.config for the page at ``url`` (H5 pages call this with location.href)."""
-    try:
-        return jsonify(jssdk.jssdk_config(request.args.get("url", "")))
-    except ValidationError as error:
-        return jsonify({"error": "validation", "message": error.message}), 400
+    return jsonify(jssdk.jssdk_config(request.args.get("url", "")))

@@ -41,6 +41,18 @@ class CredentialUnavailable(RuntimeError):
     """No worker managed to refresh the credential in time."""
 
 
+# What a call to WeChat can fail with: WeChat's refusal, the network, or no token in time.
+WECHAT_FAILURES = (WeChatClientException, requests.RequestException, CredentialUnavailable)
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, WeChatClientException) and exc.errcode is not None:
+        return f"{exc.errcode}：{exc.errmsg}"
+    if isinstance(exc, requests.RequestException):
+        return "无法连接微信接口"
+    return str(exc) or type(exc).__name__
+
+
 class SharedCredential:
     """A short-lived credential cached in Redis for all workers, refreshed by one at a time."""
 

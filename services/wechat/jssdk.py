@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
-from services.errors import ValidationError
+from services.errors import ExternalServiceError, ValidationError
 
 
 def signable_url(url: str) -> str:
@@ -22,13 +22,18 @@ def signable_url(url: str) -> str:
 
 
 def jssdk_config(url: str, *, timestamp: int | None = None, nonce: str | None = None) -> dict:
-    from wxapp.wechat_client import get_wechat_client
+    from wxapp.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
 
     page = signable_url(url)
     client = get_wechat_client()
     timestamp = timestamp or int(time.time())
     nonce = nonce or secrets.token_hex(8)
-    ticket = client.jsapi.get_jsapi_ticket()
+    try:
+        ticket = client.jsapi.get_jsapi_ticket()
+    except WECHAT_FAILURES as exc:
+        raise ExternalServiceError(
+            f"暂时无法获取微信 JS 接口签名（{describe_failure(exc)}）"
+        ) from exc
     return {
         "appId": current_app.config["WECHAT_APPID"],
         "timestamp": timestamp,

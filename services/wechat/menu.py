@@ -31,21 +31,22 @@ def build_menu(base_url: str, path: Path = MENU_FILE) -> dict[str, Any]:
 
 
 def push_menu() -> dict[str, Any]:
-    from wechatpy.exceptions import WeChatClientException
-
-    from wxapp.wechat_client import get_wechat_client
+    from wxapp.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
 
     menu = build_menu(current_app.config["PUBLIC_BASE_URL"])
     try:
         get_wechat_client().menu.create(menu)
-    except WeChatClientException as exc:
-        raise ExternalServiceError(f"微信拒绝了菜单（{exc.errcode}：{exc.errmsg}）") from exc
+    except WECHAT_FAILURES as exc:
+        raise ExternalServiceError(f"菜单未能创建（{describe_failure(exc)}）") from exc
     return menu
 
 
 def current_menu() -> dict[str, Any] | None:
     """The menu WeChat has now (``None`` when none was created)."""
-    from wxapp.wechat_client import get_wechat_client
+    from wxapp.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
 
-    result = get_wechat_client().menu.get()
+    try:
+        result = get_wechat_client().menu.get()
+    except WECHAT_FAILURES as exc:
+        raise ExternalServiceError(f"未能读取菜单（{describe_failure(exc)}）") from exc
     return (result or {}).get("menu")

@@ -71,9 +71,7 @@ def poster_text(scene: Scene) -> PosterText:
 
 def create_qrcode(scene: Scene, temporary_days: int | None = None) -> QrCode:
     """A QR code from WeChat for this scene: permanent, or valid for up to 30 days."""
-    from wechatpy.exceptions import WeChatClientException
-
-    from wxapp.wechat_client import get_wechat_client
+    from wxapp.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
 
     if temporary_days is not None and not 1 <= temporary_days <= MAX_TEMPORARY_DAYS:
         raise ValidationError("temporary", f"临时二维码的有效天数为 1 到 {MAX_TEMPORARY_DAYS} 天。")
@@ -85,8 +83,8 @@ def create_qrcode(scene: Scene, temporary_days: int | None = None) -> QrCode:
         request["expire_seconds"] = temporary_days * 24 * 3600
     try:
         result = get_wechat_client().qrcode.create(request)
-    except WeChatClientException as exc:
-        raise ExternalServiceError(f"微信未能生成二维码（{exc.errcode}：{exc.errmsg}）") from exc
+    except WECHAT_FAILURES as exc:
+        raise ExternalServiceError(f"微信未能生成二维码（{describe_failure(exc)}）") from exc
     expires = None
     if "expire_seconds" in result:
         expires = local_date(utcnow() + timedelta(seconds=int(result["expire_seconds"])))

@@ -137,3 +137,23 @@ def test_concurrent_duplicate_deliveries_have_one_effect_and_one_answer(live_pla
     assert all(reply is not None for reply in replies)
     assert {reply["Content"] for reply in replies} == {"正在查询您的学习进度，结果稍后发送给您。"}
     assert len(live_platform.sim.custom_messages) == 1
+
+
+@pytest.mark.committed
+def test_the_chat_speaks_safe_mode_when_the_account_has_a_key(live_platform):
+    from tests.wechat_simulator import TEST_AES_KEY
+
+    sim_app = live_platform.app.extensions["wechat_sim"]
+    live_platform.app.config["WECHAT_AES_KEY"] = TEST_AES_KEY
+    sim_app.config["AES_KEY"] = TEST_AES_KEY
+    send = live_platform.url + "/_sim/chat/api/send"
+    answer = requests.post(
+        send, json={"user": "oDEMO_guest2", "action": "text", "content": "补学"}, timeout=10
+    ).json()
+    assert "缴费承诺书" in answer["reply"]["content"]
+    # A platform without the key cannot read the simulator's encrypted pushes.
+    live_platform.app.config["WECHAT_AES_KEY"] = ""
+    refused = requests.post(
+        send, json={"user": "oDEMO_guest2", "action": "text", "content": "补学"}, timeout=10
+    ).json()
+    assert "reply" not in refused or refused["reply"] is None

@@ -26,7 +26,10 @@ def menu_push() -> None:
 @group.command("menu-show")
 def menu_show() -> None:
     """Print the menu WeChat has now."""
-    current = menu.current_menu()
+    try:
+        current = menu.current_menu()
+    except ServiceError as error:
+        raise click.ClickException(error.message) from error
     click.echo(
         json.dumps(current, ensure_ascii=False, indent=2) if current else "公众号尚未创建菜单。"
     )
