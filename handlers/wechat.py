@@ -66,7 +66,12 @@ def receive():
         commit()
         return reply.render(push.message) if reply else ""
 
-    reply_xml = inbox.answer_once(push.dedupe_key, answer)
+    try:
+        reply_xml = inbox.answer_once(push.dedupe_key, answer)
+    except Exception:
+        # Not remembered as answered: WeChat's retry gets another chance.
+        log.exception("WeChat push %s could not be answered", push.dedupe_key)
+        reply_xml = conversation.busy_reply().render(push.message)
     return xml_answer(seal_reply(keys, reply_xml, encrypted=push.encrypted))
 
 

@@ -51,6 +51,10 @@ def text(content: str) -> Reply:
     return Reply("text", faq_data.fill(content, base_url()))
 
 
+def busy_reply() -> Reply:
+    return Reply("text", "系统繁忙，请稍后再试。")
+
+
 def answer(message: BaseMessage) -> Reply | None:
     kind = message.type
     if kind == "event":

@@ -28,6 +28,9 @@ from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto
 from wechatpy.messages import BaseMessage
 
+# openids are 28 characters today; the column holds 64.
+OPENID_MAX_LENGTH = 64
+
 
 class PushRefused(Exception):
     """The push cannot be answered; ``reason`` is for the log, ``status`` for the answer."""
@@ -127,6 +130,8 @@ def open_push(keys: AccountKeys, args: Any, body: bytes) -> Push:
         fields = outer
     if not fields.get("MsgType") or not fields.get("FromUserName"):
         raise PushRefused("not a WeChat message (no MsgType or FromUserName)")
+    if len(fields["FromUserName"]) > OPENID_MAX_LENGTH:
+        raise PushRefused("FromUserName is not an openid (too long)")
     if keys.original_id and fields.get("ToUserName") != keys.original_id:
         raise PushRefused(f"addressed to {fields.get('ToUserName')!r}, not this account")
     try:

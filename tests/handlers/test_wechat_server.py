@@ -3,6 +3,7 @@ import logging
 import time
 
 import pytest
+from sqlalchemy import select
 
 from models.accounts import WechatBinding
 from models.wechat import WechatFollower
@@ -258,6 +259,12 @@ def test_a_message_for_another_account_is_refused(app, client, caplog):
     _refused(app, client, caplog, body, expect="gh_someoneelse")
 
 
+def test_a_sender_that_is_no_openid_is_refused(app, client, caplog):
+    body = samples.event(samples.SUBSCRIBE, to(app), "o" * 200).encode()
+    _refused(app, client, caplog, body, expect="FromUserName")
+    assert db.session.scalar(select(WechatFollower.openid)) is None
+
+
 def test_a_push_with_a_bad_signature_is_forbidden(app, client):
     query, body = push.signed_push(account_of(app), samples.text(to(app), OPENID, "证书"))
     query["signature"] = "0" * 40
@@ -289,3 +296,14 @@ def test_a_tampered_ciphertext_is_refused(app, client, caplog, encrypted_mode):
     )
     body = body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[AAAA")
     _refused(app, client, caplog, body, query=query, expect="msg_signature")
+
+
+def test_when_redis_is_down_the_user_is_told_to_try_again(app, client, caplog, monkeypatch):
+    import redis
+
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    monkeypatch.setitem(app.extensions, "redis", dead)
+    with caplog.at_level(logging.ERROR, logger="handlers.wechat"):
+        response = post_push(client, app, samples.text(to(app), OPENID, "证书"))
+    assert reply_of(app, response)["Content"] == "系统繁忙，请稍后再试。"
+    assert any("could not be answered" in record.message for record in caplog.records)
