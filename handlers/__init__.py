@@ -6,11 +6,14 @@ from flask import Flask, g, redirect, url_for
 
 
 def register_blueprints(app: Flask) -> None:
-    from handlers import admin, h5, health, verify
+    from handlers import admin, h5, health, oauth, verify, wechat
     from handlers import pay as pay_notifications
     from wxapp.extensions import csrf
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(wechat.bp)
+    app.register_blueprint(oauth.bp)
+    csrf.exempt(wechat.bp)
     app.register_blueprint(h5.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(verify.bp)

@@ -22,6 +22,8 @@ from wxapp import create_app
 from wxapp.extensions import db, limiter
 from wxapp.redis_client import get_redis
 
+pytest_plugins = ("tests.wechat_simulator",)
+
 # Tables whose rows come from migrations and survive every test.
 REFERENCE_TABLES = {"districts", "alembic_version"}
 

@@ -99,6 +99,16 @@ class BaseConfig:
     WECHAT_API_BASE = "https://api.weixin.qq.com"
     WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
     WECHAT_MP_BASE = "https://mp.weixin.qq.com"
+    # The account's original id (原始ID, gh_…): messages addressed elsewhere are refused.
+    WECHAT_ORIGINAL_ID = ""
+    # Message pushes: largest body read, how long a MsgId is remembered, and how long a
+    # retried push waits for the first one's answer (WeChat gives up after 5 s).
+    WECHAT_MESSAGE_MAX_BYTES = 64 * 1024
+    WECHAT_DEDUPE_SECONDS = 300
+    WECHAT_REPLY_WAIT_SECONDS = 4.0
+    # The OAuth entry only redirects WeChat's own browser (MicroMessenger) to WeChat;
+    # other browsers go straight to the login page.
+    WECHAT_OAUTH_WECHAT_BROWSER_ONLY = True
     # Template ids by message kind (see services/notify.py); WECHAT_TEMPLATE_<KIND> in the environment.
     WECHAT_TEMPLATE_IDS: dict[str, str] = {}
 
@@ -141,6 +151,9 @@ class BaseConfig:
             "WECHAT_TOKEN": _env("WECHAT_TOKEN"),
             "WECHAT_AES_KEY": _env("WECHAT_AES_KEY"),
             "WECHAT_API_BASE": _env("WECHAT_API_BASE").rstrip("/"),
+            "WECHAT_OPEN_BASE": _env("WECHAT_OPEN_BASE").rstrip("/"),
+            "WECHAT_MP_BASE": _env("WECHAT_MP_BASE").rstrip("/"),
+            "WECHAT_ORIGINAL_ID": _env("WECHAT_ORIGINAL_ID"),
             "WECHAT_PAY_MCHID": _env("WECHAT_PAY_MCHID"),
             "WECHAT_PAY_APIV3_KEY": _env("WECHAT_PAY_APIV3_KEY"),
             "WECHAT_PAY_CERT_SERIAL": _env("WECHAT_PAY_CERT_SERIAL"),
@@ -206,6 +219,9 @@ class DevelopmentConfig(BaseConfig):
     WECHAT_APPID = "wx0000000000dev01"
     WECHAT_SECRET = "development-secret"
     WECHAT_TOKEN = "devtoken"
+    WECHAT_ORIGINAL_ID = "gh_0000000dev01"
+    # The simulator's pages play WeChat's browser, so every browser takes the OAuth path.
+    WECHAT_OAUTH_WECHAT_BROWSER_ONLY = False
     WECHAT_PAY_MCHID = "1900000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     LOG_LEVEL = "DEBUG"
@@ -241,6 +257,8 @@ class TestConfig(BaseConfig):
     WECHAT_APPID = "wx0000000000test1"
     WECHAT_SECRET = "test-secret"
     WECHAT_TOKEN = "testtoken"
+    WECHAT_ORIGINAL_ID = "gh_00000000test"
+    WECHAT_OAUTH_WECHAT_BROWSER_ONLY = False
     WECHAT_PAY_MCHID = "1900000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     SMS_PROVIDER = "memory"

@@ -60,7 +60,8 @@ def learner_required(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any):
         learner = current_learner()
         if learner is None:
-            return redirect(url_for("h5.login", next=request.full_path.rstrip("?")))
+            # Through the entry: inside WeChat, OAuth may log a bound learner in silently.
+            return redirect(url_for("h5.entry", next=request.full_path.rstrip("?")))
         if learner.must_change_password:
             return redirect(url_for("h5.change_password"))
         return view(*args, **kwargs)
@@ -109,5 +110,6 @@ from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
     group_purchase,
     invoices,
     makeup,
+    manual,
     orders,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
+from handlers import oauth
 from handlers.forms import apply_errors
 from handlers.h5 import (
     bp,
@@ -22,6 +23,7 @@ from handlers.h5.forms import (
 )
 from services import accounts, org
 from services.errors import StopValidation, ValidationError
+from services.wechat import followers
 from wxapp.extensions import limiter
 from wxapp.jobs import commit
 
@@ -48,9 +50,21 @@ def _account_limit() -> str:
 
 @bp.get("/")
 def entry():
-    if current_learner() is None:
-        return redirect(url_for("h5.login"))
-    return redirect(url_for("h5.home"))
+    """The menu's entry: a logged-in learner goes on; inside WeChat, OAuth finds who it is."""
+    target = safe_next(request.args.get("next"), url_for("h5.home"))
+    if request.args.get("unit"):
+        session[oauth.ENTRY_UNIT] = request.args["unit"][:16]
+    if current_learner() is not None:
+        return redirect(target)
+    if _takes_oauth():
+        return oauth.start(target)
+    return redirect(url_for("h5.login", next=target))
+
+
+def _takes_oauth() -> bool:
+    if not current_app.config["WECHAT_OAUTH_WECHAT_BROWSER_ONLY"]:
+        return True
+    return "MicroMessenger" in request.headers.get("User-Agent", "")
 
 
 @bp.get("/home")
@@ -70,12 +84,13 @@ def login():
         except ValidationError as error:
             apply_errors(form, error)
         else:
+            bound = oauth.bind_pending(learner.id)
             commit()
             login_learner(learner)
             if learner.must_change_password:
                 flash("为了账号安全，请先设置新密码。", "error")
                 return redirect(url_for("h5.change_password"))
-            return redirect(safe_next(form.next.data, url_for("h5.home")))
+            return oauth.after_bind(bound, safe_next(form.next.data, url_for("h5.home")))
     status = 401 if form.is_submitted() else 200
     return render_template("accounts/login.html", form=form), status
 
@@ -90,6 +105,8 @@ def logout():
 @limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed)
 def register():
     form = RegisterForm()
+    if not form.is_submitted():
+        _prefill_unit(form)
     if form.validate_on_submit():
         if form.password.data != form.confirm_password.data:
             form.confirm_password.errors = ["两次输入的密码不一致。"]
@@ -108,15 +125,27 @@ def register():
             except (ValidationError, StopValidation) as error:
                 apply_errors(form, error)
             else:
+                bound = oauth.bind_pending(learner.id)
                 commit()
+                session.pop(oauth.ENTRY_UNIT, None)
                 login_learner(learner)
                 flash("注册成功。", "success")
-                return redirect(url_for("h5.home"))
+                return oauth.after_bind(bound, url_for("h5.home"))
     status = 400 if form.is_submitted() else 200
     return (
         render_template("accounts/register.html", form=form, districts=org.list_districts()),
         status,
     )
+
+
+def _prefill_unit(form: RegisterForm) -> None:
+    """A unit's QR poster (``unit:<code>``) fills in the unit."""
+    unit = followers.registration_unit(
+        request.args.get("unit") or session.get(oauth.ENTRY_UNIT), session.get(oauth.PENDING_OPENID)
+    )
+    if unit is not None:
+        form.unit_id.data = unit.id
+        form.unit_name.data = unit.name
 
 
 @bp.get("/units/search")

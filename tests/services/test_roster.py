@@ -72,6 +72,8 @@ def test_a_messy_roster_is_judged_row_by_row(tmp_path):
     existing = factories.learner(name="赵敏")
     other_account = factories.learner()
     ids = [factories.valid_id_number(male=male) for male in (True, True, False, True, True, True)]
+    while ids[5].endswith("X"):  # the number Excel stored as a float needs digits only
+        ids[5] = factories.valid_id_number(male=True)
     ethnic = factories.valid_id_number(male=False)
     x_id = id_ending_in_x(male=False)
     quoted = factories.valid_id_number(male=True)

@@ -6,7 +6,15 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from wxapp.cli import demo, jobs, pay, reminders, roster, staff
+    from wxapp.cli import demo, jobs, pay, reminders, roster, staff, wechat
 
-    for group in (demo.group, jobs.group, pay.group, reminders.group, roster.group, staff.group):
+    for group in (
+        demo.group,
+        jobs.group,
+        pay.group,
+        reminders.group,
+        roster.group,
+        staff.group,
+        wechat.group,
+    ):
         app.cli.add_command(group)

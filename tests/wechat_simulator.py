@@ -1,0 +1,116 @@
+"""Fixtures that put the WeChat simulator on a loopback port and point the app at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from wechat_sim import config_for, create_sim_app, push, sim_state
+from wechat_sim.server import LoopbackServer
+from wechat_sim.state import SimState
+
+BASE_KEYS = ("WECHAT_API_BASE", "WECHAT_OPEN_BASE", "WECHAT_MP_BASE")
+# A valid EncodingAESKey (43 characters) for compatible and safe mode tests.
+TEST_AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aQ"
+
+
+@dataclass
+class Simulator:
+    app: Flask
+    url: str
+    state: SimState
+
+
+@pytest.fixture
+def wechat_sim(app: Flask) -> Iterator[Simulator]:
+    """The simulator on 127.0.0.1, and the app's WeChat base URLs pointing at it."""
+    sim = create_sim_app(config_for(app))
+    server = LoopbackServer(sim).serve()
+    saved = {key: app.config[key] for key in BASE_KEYS}
+    app.config.update(dict.fromkeys(BASE_KEYS, server.url))
+    app.extensions.pop("wechat_client", None)
+    try:
+        yield Simulator(sim, server.url, sim_state(sim))
+    finally:
+        app.config.update(saved)
+        app.extensions.pop("wechat_client", None)
+        server.stop()
+
+
+@dataclass
+class LivePlatform:
+    """The platform served on a loopback port with the simulator mounted at /_sim, as in
+    development; tests using it commit their data (``@pytest.mark.committed``)."""
+
+    app: Flask
+    url: str
+    sim: SimState
+
+
+@pytest.fixture
+def live_platform(make_app, tmp_path) -> Iterator[LivePlatform]:
+    from wxapp.extensions import db
+
+    server = LoopbackServer()
+    sim_base = server.url + "/_sim"
+    platform = make_app(
+        {
+            "APP_ENV": "test",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "PUBLIC_BASE_URL": server.url,
+            "SIMULATOR_MOUNT": True,
+            **dict.fromkeys(BASE_KEYS, sim_base),
+        }
+    )
+    server.serve(platform)
+    try:
+        yield LivePlatform(platform, server.url, sim_state(platform.extensions["wechat_sim"]))
+    finally:
+        server.stop()
+        with platform.app_context():
+            db.engine.dispose()
+
+
+def account_of(app: Flask) -> push.Account:
+    config = app.config
+    return push.Account(
+        token=config["WECHAT_TOKEN"],
+        appid=config["WECHAT_APPID"],
+        original_id=config["WECHAT_ORIGINAL_ID"],
+        aes_key=config["WECHAT_AES_KEY"],
+    )
+
+
+def _with_mode(app: Flask, mode: str) -> Iterator[str]:
+    saved = app.config["WECHAT_AES_KEY"]
+    app.config["WECHAT_AES_KEY"] = "" if mode == "plaintext" else TEST_AES_KEY
+    try:
+        yield mode
+    finally:
+        app.config["WECHAT_AES_KEY"] = saved
+
+
+@pytest.fixture(params=push.MODES)
+def mode(request: pytest.FixtureRequest, app: Flask) -> Iterator[str]:
+    """Each of WeChat's three message modes; the app holds an AES key for the last two."""
+    yield from _with_mode(app, request.param)
+
+
+@pytest.fixture(params=("compatible", "safe"))
+def encrypted_mode(request: pytest.FixtureRequest, app: Flask) -> Iterator[str]:
+    yield from _with_mode(app, request.param)
+
+
+def post_push(client: FlaskClient, app: Flask, xml: str, mode: str = "plaintext", **kwargs):
+    """POST one push to /wechat exactly as WeChat would send it in ``mode``."""
+    query, body = push.signed_push(account_of(app), xml, mode=mode, **kwargs)
+    return client.post("/wechat", query_string=query, data=body, content_type="text/xml")
+
+
+def reply_of(app: Flask, response, mode: str = "plaintext") -> dict | None:
+    assert response.status_code == 200
+    return push.read_reply(account_of(app), response.data, encrypted=mode != "plaintext")

@@ -1,0 +1,134 @@
+"""What the simulated WeChat remembers: its users, tokens, codes, menu, QR codes and the
+messages the platform sent. One instance per simulator app, safe across threads."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+ACCESS_TOKEN_SECONDS = 7200
+# Fetching a new access_token leaves the previous one valid for five more minutes.
+OLD_TOKEN_GRACE_SECONDS = 300
+OAUTH_CODE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class SimUser:
+    openid: str
+    nickname: str
+    note: str
+    is_snapshotuser: bool = False
+
+
+# The demo seed binds the first two to demo learners; the others start unbound.
+DEMO_USERS = (
+    SimUser("oDEMO_zhangwei", "张伟", "已绑定学员 张伟"),
+    SimUser("oDEMO_lina", "李娜", "已绑定学员 李娜"),
+    SimUser("oDEMO_guest1", "王芳", "未绑定（可注册或登录后绑定）"),
+    SimUser("oDEMO_guest2", "刘洋", "未绑定（可注册或登录后绑定）"),
+    SimUser("oDEMO_snapshot", "快照页用户", "朋友圈快照页，不是真实用户", is_snapshotuser=True),
+)
+
+
+@dataclass
+class Token:
+    value: str
+    expires_at: float
+
+
+@dataclass
+class OAuthCode:
+    openid: str
+    scope: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class SimState:
+    users: dict[str, SimUser] = field(default_factory=dict)
+    subscribed: set[str] = field(default_factory=set)
+    tokens: dict[str, Token] = field(default_factory=dict)
+    token_fetches: int = 0
+    stable_token: Token | None = None
+    jsapi_tickets: list[str] = field(default_factory=list)
+    oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
+    oauth_tokens: dict[str, OAuthCode] = field(default_factory=dict)
+    menu: dict[str, Any] | None = None
+    qrcodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    template_messages: list[dict[str, Any]] = field(default_factory=list)
+    custom_messages: list[dict[str, Any]] = field(default_factory=list)
+    # Seconds every API call waits before answering (a slow WeChat, for tests).
+    api_delay: float = 0.0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @classmethod
+    def with_demo_users(cls) -> SimState:
+        state = cls()
+        for user in DEMO_USERS:
+            state.users[user.openid] = user
+            if not user.is_snapshotuser:
+                state.subscribed.add(user.openid)
+        return state
+
+    # --- access tokens -------------------------------------------------------------
+    def issue_token(self, seconds: int = ACCESS_TOKEN_SECONDS) -> Token:
+        with self.lock:
+            now = time.time()
+            for old in self.tokens.values():
+                old.expires_at = min(old.expires_at, now + OLD_TOKEN_GRACE_SECONDS)
+            token = Token("SIMTOKEN_" + secrets.token_urlsafe(24), now + seconds)
+            self.tokens[token.value] = token
+            self.token_fetches += 1
+            return token
+
+    def check_token(self, value: str | None) -> tuple[int, str] | None:
+        """``None`` when the token is good, else WeChat's (errcode, errmsg)."""
+        if not value:
+            return 41001, "access_token missing"
+        with self.lock:
+            token = self.tokens.get(value)
+            if token is None:
+                return 40001, "invalid credential, access_token is invalid or not latest"
+            if token.expires_at < time.time():
+                return 42001, "access_token expired"
+        return None
+
+    def revoke_tokens(self) -> None:
+        """As when the secret is reset in the console: every token stops working at once."""
+        with self.lock:
+            self.tokens.clear()
+
+    # --- OAuth ---------------------------------------------------------------------
+    def issue_code(self, openid: str, scope: str) -> str:
+        code = secrets.token_urlsafe(16)
+        with self.lock:
+            self.oauth_codes[code] = OAuthCode(openid, scope, time.time() + OAUTH_CODE_SECONDS)
+        return code
+
+    def expire_codes(self) -> None:
+        with self.lock:
+            for code in self.oauth_codes.values():
+                code.expires_at = 0
+
+    # --- what the platform sent ------------------------------------------------------
+    def record_template(self, message: dict[str, Any]) -> int:
+        with self.lock:
+            msgid = 1000000 + len(self.template_messages) + 1
+            self.template_messages.append({**message, "msgid": msgid, "at": time.time()})
+            return msgid
+
+    def record_custom(self, message: dict[str, Any]) -> None:
+        with self.lock:
+            self.custom_messages.append({**message, "at": time.time()})
+
+    def feed_for(self, openid: str) -> list[dict[str, Any]]:
+        """What reached this user outside direct replies, oldest first."""
+        with self.lock:
+            items = [
+                {"kind": "template", **m} for m in self.template_messages if m["touser"] == openid
+            ] + [{"kind": "custom", **m} for m in self.custom_messages if m["touser"] == openid]
+        return sorted(items, key=lambda item: item["at"])
