@@ -61,9 +61,86 @@ def staff_required(*roles: StaffRole) -> Callable[[Callable[..., Any]], Callable
                 abort(403)
             return view(*args, **kwargs)
 
+        wrapped.staff_roles = roles  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
+
+
+def may_open(staff: StaffUser, endpoint: str) -> bool:
+    """Whether the console page at ``endpoint`` lets this staff member in (its decorator says)."""
+    view = current_app.view_functions.get(endpoint)
+    roles = getattr(view, "staff_roles", None)
+    if roles is None:
+        return False
+    return not roles or staff.role in roles or staff.role is StaffRole.ADMIN
+
+
+# The console's navigation: group, then (label, endpoint, endpoints that count as this page).
+NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
+    ("", [("首页", "admin.dashboard", ("admin.dashboard",))]),
+    (
+        "学员与单位",
+        [
+            ("学员查询", "admin.learners", ("admin.learner",)),
+            ("名单导入", "admin.rosters", ("admin.roster", "admin.confirm_roster")),
+            ("单位与区县", "admin.units", ("admin.unit",)),
+        ],
+    ),
+    (
+        "审核与证书",
+        [
+            ("补学审核", "admin.makeup_queue", ("admin.makeup",)),
+            ("证书", "admin.certificates_list", ("admin.certificate",)),
+        ],
+    ),
+    (
+        "订单与财务",
+        [
+            ("订单", "admin.orders", ("admin.order",)),
+            ("退款", "admin.refunds", ("admin.refund",)),
+            ("发票", "admin.invoices_list", ("admin.invoice",)),
+        ],
+    ),
+    (
+        "课程内容",
+        [
+            (
+                "学习计划与课程",
+                "admin.plans",
+                ("admin.plan", "admin.course", "admin.chapter", "admin.question_edit"),
+            ),
+            ("通用题库", "admin.question_bank", ("admin.question_bank",)),
+        ],
+    ),
+    ("统计", [("统计报表", "admin.report", ("admin.report",))]),
+    (
+        "系统",
+        [
+            ("工作人员账号", "admin.staff_accounts", ("admin.staff",)),
+            ("操作日志", "admin.audit_log", ("admin.audit",)),
+        ],
+    ),
+]
+
+
+@bp.app_template_global()
+def admin_nav() -> list[tuple[str, list[tuple[str, str, bool]]]]:
+    """The navigation this staff member may use, with the current page marked."""
+    staff = current_staff()
+    if staff is None:
+        return []
+    here = request.endpoint or ""
+    groups = []
+    for title, items in NAV:
+        visible = [
+            (label, endpoint, here.startswith(current))
+            for label, endpoint, current in items
+            if may_open(staff, endpoint)
+        ]
+        if visible:
+            groups.append((title, visible))
+    return groups
 
 
 def client_ip() -> str | None:

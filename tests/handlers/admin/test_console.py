@@ -180,3 +180,50 @@ def test_console_pages_need_a_staff_login(client):
         response = client.get(path)
         assert response.status_code == 302
         assert "/admin/login" in response.headers["Location"]
+
+
+def _nav_links(page: str) -> dict[str, str]:
+    import re
+
+    nav = page[page.index('<nav class="admin-nav"') : page.index("</nav>")]
+    return {label: href for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav)}
+
+
+def test_each_role_sees_the_pages_it_may_open_and_every_link_opens(client, login_staff):
+    unit = factories.unit()
+    expected = {
+        StaffRole.ADMIN: {
+            "名单导入",
+            "学习计划与课程",
+            "订单",
+            "工作人员账号",
+            "操作日志",
+            "补学审核",
+        },
+        StaffRole.STAFF: {"名单导入", "学习计划与课程", "补学审核", "证书", "发票", "单位与区县"},
+        StaffRole.FINANCE: {"订单", "退款", "发票", "统计报表"},
+        StaffRole.UNIT_ADMIN: {"学员查询", "统计报表"},
+    }
+    hidden = {
+        StaffRole.STAFF: {"订单", "退款", "工作人员账号", "操作日志"},
+        StaffRole.FINANCE: {"名单导入", "学习计划与课程", "补学审核", "工作人员账号"},
+        StaffRole.UNIT_ADMIN: {
+            "名单导入",
+            "订单",
+            "发票",
+            "补学审核",
+            "单位与区县",
+            "工作人员账号",
+        },
+    }
+    for role in StaffRole:
+        other = client.application.test_client()
+        member = factories.staff(role, unit_obj=unit if role is StaffRole.UNIT_ADMIN else None)
+        submit_form(
+            other, "/admin/login", {"username": member.username, "password": factories.PASSWORD}
+        )
+        links = _nav_links(other.get("/admin/").get_data(as_text=True))
+        assert expected[role] <= set(links), role
+        assert not (hidden.get(role, set()) & set(links)), role
+        for label, href in links.items():
+            assert other.get(href).status_code == 200, (role, label)
