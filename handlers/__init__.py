@@ -6,13 +6,15 @@ from flask import Flask, redirect, url_for
 
 
 def register_blueprints(app: Flask) -> None:
-    from handlers import admin, h5, health
+    from handlers import admin, api, h5, health
     from wxapp.extensions import csrf
 
     app.register_blueprint(health.bp)
     app.register_blueprint(h5.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
     csrf.exempt(health.bp)
+    csrf.exempt(api.bp)
 
     @app.get("/")
     def index():

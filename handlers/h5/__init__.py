@@ -108,4 +108,4 @@ def inject_learner() -> dict[str, Any]:
     return {"current_learner": current_learner}
 
 
-from handlers.h5 import accounts  # noqa: E402,F401  (routes attach to bp)
+from handlers.h5 import accounts, study  # noqa: E402,F401  (routes attach to bp)

@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from wxapp.cli import demo, jobs, staff
+    from wxapp.cli import demo, jobs, staff, study
 
-    for group in (demo.group, jobs.group, staff.group):
+    for group in (demo.group, jobs.group, staff.group, study.group):
         app.cli.add_command(group)
