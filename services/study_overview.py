@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, func, select
 
 from models.base import utcnow
@@ -308,6 +310,12 @@ def chapter_page(learner_id: int, chapter_id: int) -> ChapterPage:
         threshold_percent=plan.chapter_threshold_percent,
         next_chapter_id=sibling_ids[index + 1] if index + 1 < len(sibling_ids) else None,
     )
+
+
+def media_root() -> Path:
+    """Where chapter media given as relative paths are kept."""
+    configured = current_app.config.get("STUDY_MEDIA_DIR")
+    return Path(configured) if configured else Path(current_app.config["STORAGE_DIR"]) / "media"
 
 
 def media_allowed(learner_id: int, media_path: str) -> bool:

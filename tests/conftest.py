@@ -60,6 +60,17 @@ def _rebuild_schema() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _suite_rate_limit_storage(app: Flask) -> Iterator[None]:
+    """An app created inside a test (a broken one for health checks, one on a Redis that is
+    restarted) rebinds the one shared Flask-Limiter's storage; give the suite app its own back."""
+    from wxapp.extensions import limiter
+
+    saved = limiter._storage, limiter._limiter
+    yield
+    limiter._storage, limiter._limiter = saved
+
+
+@pytest.fixture(autouse=True)
 def _isolation(request: pytest.FixtureRequest, app: Flask) -> Iterator[None]:
     """Each test in its own transaction, rolled back; Redis emptied after it."""
     committed = request.node.get_closest_marker("committed") is not None

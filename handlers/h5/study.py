@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import current_app, render_template, request, send_from_directory, url_for
+from flask import render_template, request, send_from_directory, url_for
 
 from handlers.h5 import bp, current_learner, learner_required
 from services import study_overview
 from services.errors import NotFound
-
-
-def media_root() -> Path:
-    configured = current_app.config.get("STUDY_MEDIA_DIR")
-    return Path(configured) if configured else Path(current_app.config["STORAGE_DIR"]) / "media"
 
 
 @bp.app_template_global()
@@ -68,4 +61,4 @@ def study_media(path: str):
     if not study_overview.media_allowed(current_learner().id, path):
         raise NotFound("找不到这个视频，或您还没有开通包含它的学习计划。")
     # send_from_directory refuses paths outside the root and answers Range requests.
-    return send_from_directory(media_root(), path, conditional=True, max_age=3600)
+    return send_from_directory(study_overview.media_root(), path, conditional=True, max_age=3600)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from services.demo import org_and_people
+from services.demo import media, org_and_people
 
 
 def seed_all() -> list[str]:
     """Run every seeder in order; returns lines to print (logins and where to look)."""
     notes: list[str] = []
-    for seeder in (org_and_people.seed,):
+    # media runs last: it generates the files of the chapters the catalogue seeder made.
+    for seeder in (org_and_people.seed, media.seed):
         notes.extend(seeder())
     return notes
