@@ -15,6 +15,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     csrf.exempt(health.bp)
     csrf.exempt(api.bp)
+    app.wsgi_app = api.HeartbeatFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
     @app.get("/")
     def index():

@@ -1,16 +1,16 @@
 -- The study ledger's heartbeat, run atomically inside Redis: one round trip per heartbeat.
 --
 -- KEYS: 1 learner hash (active session, pending question, question schedule)
---       2 session hash (chapter figures, last accepted heartbeat, carried slack, pool)
+--       2 session hash (chapter figures, the ledger's rules, last accepted heartbeat,
+--         carried slack, question pool)
 --       3 progress hash of the learner's chapter (merged intervals, covered, credited)
 --       4 the set of progress entries waiting to be written to PostgreSQL
 -- ARGV: 1 session id, 2 sequence number, 3 segment start, 4 position, 5 playing (1/0),
---       6 rate, 7 now (ms), 8 minimum gap (ms), 9 slack (s), 10 maximum rate,
---       11 question timeout (ms), 12 idle timeout (ms), 13 watched seconds until the next
---       question should one be scheduled now, 14 key lifetime (s), 15 dirty-set member,
---       16 longest segment one heartbeat may cover (s)
--- Returns: {status} when refused (expired, superseded, stale, too_soon, closed, absurd), else
---          {status, credit, covered, credited, finished_ms, reason, question, intervals, position}
+--       6 rate, 7 now (ms), 8 watched seconds until the next question should one be
+--       scheduled now, 9 dirty-set member (keys expire as opening the session set them)
+-- Returns the refusal (expired, superseded, stale, too_soon, closed, absurd) or one string
+-- "status|credit|covered|credited|finished_ms|reason|position|intervals|question" (one bulk
+-- reply is cheaper to read than many).
 
 local sid = ARGV[1]
 local seq = tonumber(ARGV[2])
@@ -19,39 +19,39 @@ local to = tonumber(ARGV[4])
 local playing = ARGV[5] == '1'
 local rate = tonumber(ARGV[6])
 local now = tonumber(ARGV[7])
-local min_gap = tonumber(ARGV[8])
-local slack = tonumber(ARGV[9])
-local max_rate = tonumber(ARGV[10])
-local question_timeout = tonumber(ARGV[11])
-local idle = tonumber(ARGV[12])
-local next_gap = tonumber(ARGV[13])
-local lifetime = tonumber(ARGV[14])
-local max_segment = tonumber(ARGV[16])
+local next_gap = tonumber(ARGV[8])
 
-local s = redis.call('HMGET', KEYS[2], 'last', 'carry', 'seq', 'ends', 'thr', 'dur', 'n')
+local s = redis.call('HMGET', KEYS[2], 'last', 'carry', 'seq', 'ends', 'thr', 'dur', 'n',
+  'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg')
 if not s[1] then
-  return {'expired'}
+  return 'expired'
 end
+local min_gap = tonumber(s[8])
+local slack = tonumber(s[9])
+local max_rate = tonumber(s[10])
+local question_timeout = tonumber(s[11])
+local idle = tonumber(s[12])
+local max_segment = tonumber(s[13])
 local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qat', 'watched', 'nextq', 'qi')
 if learner[1] ~= sid then
-  return {'superseded'}
+  return 'superseded'
 end
 local last = tonumber(s[1])
 if now - last > idle then
   redis.call('DEL', KEYS[2])
-  return {'expired'}
+  return 'expired'
 end
 if seq <= tonumber(s[3]) then
-  return {'stale'}
+  return 'stale'
 end
 if now - last < min_gap then
-  return {'too_soon'}
+  return 'too_soon'
 end
 if now > tonumber(s[4]) then
-  return {'closed'}
+  return 'closed'
 end
 if to > tonumber(s[6]) + 5 or from > tonumber(s[6]) + 5 then
-  return {'absurd'}
+  return 'absurd'
 end
 
 local p = redis.call('HMGET', KEYS[3], 'iv', 'cov', 'cred', 'fin', 'pos')
@@ -62,12 +62,12 @@ local finished = tonumber(p[4]) or 0
 -- A question waits: nothing counts, and the waiting time is not carried forward.
 if learner[2] and learner[2] ~= '' then
   redis.call('HSET', KEYS[2], 'last', now, 'carry', 0, 'seq', seq)
-  redis.call('EXPIRE', KEYS[2], lifetime)
-  local status = 'question'
+    local status = 'question'
   if now - tonumber(learner[3]) > question_timeout then
     status = 'paused'
   end
-  return {status, 0, covered, credited, finished, 'question', learner[2], p[1] or '', tonumber(p[5]) or 0}
+  return table.concat({status, 0, covered, credited, finished, 'question', tonumber(p[5]) or 0,
+    p[1] or '', learner[2]}, '|')
 end
 
 local budget = (now - last) / 1000 + math.min(tonumber(s[2]) or 0, slack)
@@ -95,32 +95,43 @@ else
   local duration = tonumber(s[6])
   local a = math.floor(from)
   local b = math.min(math.floor(to), duration)
-  local spans = {}
-  for x, y in string.gmatch(intervals, '(%d+)-(%d+)') do
-    spans[#spans + 1] = {tonumber(x), tonumber(y)}
-  end
-  if b > a then
-    spans[#spans + 1] = {a, b}
-  end
-  table.sort(spans, function(u, v) return u[1] < v[1] end)
-  local merged = {}
-  for _, span in ipairs(spans) do
-    local top = merged[#merged]
-    if top and span[1] <= top[2] then
-      if span[2] > top[2] then top[2] = span[2] end
-    else
-      merged[#merged + 1] = {span[1], span[2]}
+  local head, last_start, last_end = string.match(intervals, '^(.-)(%d+)-(%d+)$')
+  if b <= a then
+    credit = 0
+  elseif intervals == '' then
+    credit = b - a
+    intervals = a .. '-' .. b
+  elseif a >= tonumber(last_start) and a <= tonumber(last_end) then
+    -- The usual case: playing on from within the furthest covered span.
+    if b > tonumber(last_end) then
+      credit = b - tonumber(last_end)
+      intervals = head .. last_start .. '-' .. b
     end
+  else
+    local spans = {}
+    for x, y in string.gmatch(intervals, '(%d+)-(%d+)') do
+      spans[#spans + 1] = {tonumber(x), tonumber(y)}
+    end
+    spans[#spans + 1] = {a, b}
+    table.sort(spans, function(u, v) return u[1] < v[1] end)
+    local merged = {}
+    for _, span in ipairs(spans) do
+      local top = merged[#merged]
+      if top and span[1] <= top[2] then
+        if span[2] > top[2] then top[2] = span[2] end
+      else
+        merged[#merged + 1] = {span[1], span[2]}
+      end
+    end
+    local total = 0
+    local parts = {}
+    for i, span in ipairs(merged) do
+      total = total + span[2] - span[1]
+      parts[i] = span[1] .. '-' .. span[2]
+    end
+    intervals = table.concat(parts, ',')
+    credit = math.max(0, total - covered)
   end
-  local total = 0
-  local parts = {}
-  for i, span in ipairs(merged) do
-    total = total + span[2] - span[1]
-    parts[i] = span[1] .. '-' .. span[2]
-  end
-  intervals = table.concat(parts, ',')
-  credit = total - covered
-  if credit < 0 then credit = 0 end
   if credit == 0 then reason = 'rewatch' end
   covered = covered + credit
   credited = credited + credit
@@ -149,15 +160,13 @@ if status == 'ok' and watched >= next_question and pool > 0 then
   next_question = watched + next_gap
 end
 redis.call('HSET', KEYS[1], 'watched', watched, 'nextq', next_question)
-redis.call('EXPIRE', KEYS[1], lifetime)
 
 local carry = budget - used
 if carry > slack then carry = slack end
 local position = math.floor(tonumber(ARGV[4]))
 redis.call('HSET', KEYS[2], 'last', now, 'carry', carry, 'seq', seq)
-redis.call('EXPIRE', KEYS[2], lifetime)
 redis.call('HSET', KEYS[3], 'iv', intervals, 'cov', covered, 'cred', credited, 'fin', finished, 'pos', position)
-redis.call('EXPIRE', KEYS[3], lifetime)
-redis.call('SADD', KEYS[4], ARGV[15])
+redis.call('SADD', KEYS[4], ARGV[9])
 
-return {status, credit, covered, credited, finished, reason, question, intervals, position}
+return table.concat({status, credit, covered, credited, finished, reason, position, intervals,
+  question}, '|')

@@ -23,7 +23,8 @@ from redis.commands.core import Script
 from wxapp.redis_client import get_redis
 
 DIRTY_KEY = "study:dirty"
-# Long enough that a paused learner finds the state again; PostgreSQL has it long before.
+# Set when a session opens (heartbeats do not renew it): long enough for any session, and
+# PostgreSQL has the state long before. An expired session is simply opened again.
 KEY_LIFETIME_SECONDS = 2 * 24 * 3600
 
 _HERE = Path(__file__).resolve().parent
@@ -113,6 +114,7 @@ def open_session(
     durable: ProgressState,
     questions: list[tuple[str, int]],
     first_question_after: int,
+    rules: dict[str, Any],
 ) -> tuple[ProgressState, str]:
     """Make ``session_id`` the learner's only active session; returns the chapter's progress
     (Redis's own when it has it, which is newer than PostgreSQL's) and any pending question."""
@@ -129,6 +131,13 @@ def open_session(
         "thr": threshold_seconds,
         "dur": duration_seconds,
         "n": len(questions),
+        # The rules travel with the session: a heartbeat sends only what it reports.
+        "gap": rules["min_gap_ms"],
+        "slack": rules["slack_seconds"],
+        "maxr": repr(float(rules["max_rate"])),
+        "qto": rules["question_timeout_ms"],
+        "idle": rules["idle_ms"],
+        "mseg": rules["max_segment_seconds"],
     }
     for slot, (question_json, answer) in enumerate(questions):
         session_fields[f"q{slot}"] = question_json
@@ -187,49 +196,44 @@ def heartbeat(
     playing: bool,
     rate: float,
     now_ms: int,
-    rules: dict[str, Any],
     next_question_gap: int,
 ) -> HeartbeatOutcome:
     client = get_redis()
-    reply = _scripts(client)["heartbeat"](
-        keys=[
-            learner_key(learner_id),
-            session_key(learner_id, session_id),
-            progress_key(learner_id, chapter_id),
-            DIRTY_KEY,
-        ],
-        args=[
-            session_id,
-            seq,
-            repr(float(segment_from)),
-            repr(float(position)),
-            1 if playing else 0,
-            repr(float(rate)),
-            now_ms,
-            rules["min_gap_ms"],
-            rules["slack_seconds"],
-            repr(float(rules["max_rate"])),
-            rules["question_timeout_ms"],
-            rules["idle_ms"],
-            next_question_gap,
-            KEY_LIFETIME_SECONDS,
-            dirty_member(learner_id, chapter_id),
-            rules["max_segment_seconds"],
-        ],
+    reply = _text(
+        _scripts(client)["heartbeat"](
+            keys=[
+                learner_key(learner_id),
+                session_key(learner_id, session_id),
+                progress_key(learner_id, chapter_id),
+                DIRTY_KEY,
+            ],
+            args=[
+                session_id,
+                seq,
+                repr(segment_from),
+                repr(position),
+                1 if playing else 0,
+                repr(rate),
+                now_ms,
+                next_question_gap,
+                dirty_member(learner_id, chapter_id),
+            ],
+        )
     )
-    status = _text(reply[0])
-    if len(reply) == 1:
-        return HeartbeatOutcome(status=status)
-    _, credit, covered, credited, finished, reason, question, intervals, last_position = reply
+    if "|" not in reply:
+        return HeartbeatOutcome(status=reply)
+    status, credit, covered, credited, finished, reason, last_position, intervals, question = (
+        reply.split("|", 8)
+    )
     return HeartbeatOutcome(
         status=status,
         credit=int(credit),
-        reason=_text(reason),
-        question=_text(question),
+        reason=reason,
+        question=question,
         state=ProgressState(
             learner_id=learner_id,
             chapter_id=chapter_id,
-            intervals=_text(intervals),
+            intervals=intervals,
             covered=int(covered),
             credited=int(credited),
             position=int(last_position),
