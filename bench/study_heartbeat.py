@@ -191,6 +191,8 @@ def start_gunicorn(args, module: str, env: dict[str, str]) -> tuple[subprocess.P
     process = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "--worker-class",
+            "gthread",
             "--workers",
             str(args.workers),
             "--threads",
@@ -238,6 +240,7 @@ class Results:
     reasons: Counter = field(default_factory=Counter)
     started: float = 0.0
     ended: float = 0.0
+    server_cpu: float = 0.0
 
     def record(self, kind: str, status: int, latency: float, now: float) -> None:
         if self.started <= now <= self.ended:
@@ -255,6 +258,7 @@ class Results:
             "p99_ms": 1000 * ordered[min(count - 1, int(count * 0.99))] if ordered else 0,
             "statuses": dict(self.statuses),
             "kinds": dict(self.kinds),
+            "server_cpu_us_per_request": 1e6 * self.server_cpu / count if count else 0,
         }
 
 
@@ -275,11 +279,46 @@ async def request(reader, writer, path: str, body: bytes, cookie: str | None) ->
     return status, await reader.readexactly(length)
 
 
-async def drive(port: int, connections: int, seconds: float, warmup: float, work) -> Results:
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user and system, every thread) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+async def drive(
+    port: int, connections: int, seconds: float, warmup: float, work, server_pids=None
+) -> Results:
     results = Results()
     loop_start = time.monotonic()
     results.started = loop_start + warmup
     results.ended = results.started + seconds
+
+    async def account() -> None:
+        # The server side's CPU per request: a figure the machine's other load moves less
+        # than throughput does.
+        await asyncio.sleep(warmup)
+        pids = server_pids() if server_pids else []
+        before = cpu_seconds(pids)
+        await asyncio.sleep(seconds)
+        results.server_cpu = cpu_seconds(pids) - before
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -289,7 +328,7 @@ async def drive(port: int, connections: int, seconds: float, warmup: float, work
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(connections)))
+    await asyncio.gather(account(), *(connection() for _ in range(connections)))
     return results
 
 
@@ -406,9 +445,20 @@ def main() -> None:
     echo_rounds, study_rounds = [], []
     reasons: Counter = Counter()
     try:
+
+        def echo_pids() -> list[int]:
+            return [echo.pid, *children(echo.pid)]
+
         echo_rounds.append(
             asyncio.run(
-                drive(echo_port, args.connections, args.seconds, args.warmup, echo_work(body))
+                drive(
+                    echo_port,
+                    args.connections,
+                    args.seconds,
+                    args.warmup,
+                    echo_work(body),
+                    echo_pids,
+                )
             ).summary()
         )
         scale = max(1.0, HEARTBEAT_SECONDS * 0.7 * echo_rounds[0]["throughput"] / args.players)
@@ -432,6 +482,21 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
             )
         )
+        redis_pid = int(redis.Redis.from_url(args.redis_url).info("server")["process_id"])
+
+        def study_pids() -> list[int]:
+            # The app's workers, the write-behind process, Redis and the bench database's
+            # PostgreSQL backends: everything a heartbeat costs on the server side.
+            with psycopg.connect(args.database_url, autocommit=True) as conn:
+                backends = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ]
+            return [app.pid, *children(app.pid), processes[2].pid, redis_pid, *backends]
+
         asyncio.run(start_sessions(port, players))
         random.shuffle(players)
         for round_number in range(args.rounds):
@@ -439,7 +504,12 @@ def main() -> None:
                 echo_rounds.append(
                     asyncio.run(
                         drive(
-                            echo_port, args.connections, args.seconds, args.warmup, echo_work(body)
+                            echo_port,
+                            args.connections,
+                            args.seconds,
+                            args.warmup,
+                            echo_work(body),
+                            echo_pids,
                         )
                     ).summary()
                 )
@@ -451,6 +521,7 @@ def main() -> None:
                         args.seconds,
                         args.warmup,
                         player_work(players, scale, reasons),
+                        study_pids,
                     )
                 ).summary()
             )
@@ -480,7 +551,8 @@ def main() -> None:
         for result in rounds:
             print(
                 f"  {name:18} {result['throughput']:8.0f} req/s   p50 {result['p50_ms']:5.1f} ms"
-                f"   p99 {result['p99_ms']:5.1f} ms   {result['statuses']}"
+                f"   p99 {result['p99_ms']:5.1f} ms   server CPU "
+                f"{result['server_cpu_us_per_request']:4.0f} µs/request   {result['statuses']}"
             )
     kinds = Counter()
     for result in study_rounds:
@@ -492,6 +564,12 @@ def main() -> None:
           f"{median(study_rounds, 'throughput'):.0f} req/s")  # fmt: skip
     print(f"ratio heartbeat/echo throughput: {ratio:.2f} (rounds: "
           f"{', '.join(f'{r:.2f}' for r in ratios)}; goal ≥ 0.60)")  # fmt: skip
+    cpu_ratio = median(echo_rounds, "server_cpu_us_per_request") / median(
+        study_rounds, "server_cpu_us_per_request"
+    )
+    print(f"server CPU per request: echo {median(echo_rounds, 'server_cpu_us_per_request'):.0f} µs, "
+          f"heartbeat {median(study_rounds, 'server_cpu_us_per_request'):.0f} µs (Redis, "
+          f"write-behind and PostgreSQL included): capacity ratio {cpu_ratio:.2f}")  # fmt: skip
     print(f"median p99: heartbeats {median(study_rounds, 'p99_ms'):.1f} ms (goal < 50 ms), "
           f"echo {median(echo_rounds, 'p99_ms'):.1f} ms")  # fmt: skip
     results_dir = ROOT / "bench" / "results"
