@@ -129,8 +129,8 @@
       showCovered(data.covered_seconds, data.finished);
       if (data.question) {
         showQuestion(data.question, '');
-      } else if (data.finished && !data.counting) {
-        setStatus(data.message, 'done');
+      } else if (data.finished) {
+        setStatus(data.counting ? '本章节已学完，已记入学习记录。' : data.message, 'done');
       } else {
         setStatus(data.counting ? '正在计时。' : data.message, data.counting ? 'ok' : 'warn');
       }

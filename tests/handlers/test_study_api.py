@@ -507,3 +507,22 @@ def test_an_older_snapshot_never_overwrites_a_newer_one(app, player, setting):
     ]
     study.persist_progress(older)
     assert durable(setting).covered_seconds == 36
+
+
+def test_heartbeat_refusals_of_the_fast_path(player, clock, setting):
+    body = {"token": player.token, "seq": 1, "from": 0, "position": 12, "playing": True, "rate": 1}
+    clock.advance(12)
+    too_large = player.client.post(
+        "/api/study/heartbeats", data="x" * 5000, content_type="application/json"
+    )
+    assert too_large.status_code == 413
+    as_form = player.client.post("/api/study/heartbeats", data=body)
+    assert as_form.status_code == 400
+    assert as_form.get_json()["error"] == "validation"
+    assert player.client.get("/api/study/heartbeats").status_code == 405
+    tampered = player.client.get_cookie("gx_session").value[:-2] + "xx"
+    player.client.set_cookie("gx_session", tampered)
+    refused = player.client.post("/api/study/heartbeats", json=body)
+    assert refused.status_code == 401
+    assert refused.get_json()["error"] == "login_required"
+    assert covered(setting) == 0
