@@ -241,6 +241,7 @@ class Results:
     started: float = 0.0
     ended: float = 0.0
     server_cpu: float = 0.0
+    cpu_parts: dict = field(default_factory=dict)
 
     def record(self, kind: str, status: int, latency: float, now: float) -> None:
         if self.started <= now <= self.ended:
@@ -259,6 +260,10 @@ class Results:
             "statuses": dict(self.statuses),
             "kinds": dict(self.kinds),
             "server_cpu_us_per_request": 1e6 * self.server_cpu / count if count else 0,
+            "server_cpu_us_by_process": {
+                name: round(1e6 * value / count) if count else 0
+                for name, value in self.cpu_parts.items()
+            },
         }
 
 
@@ -315,10 +320,13 @@ async def drive(
         # The server side's CPU per request: a figure the machine's other load moves less
         # than throughput does.
         await asyncio.sleep(warmup)
-        pids = server_pids() if server_pids else []
-        before = cpu_seconds(pids)
+        groups = server_pids() if server_pids else {}
+        before = {name: cpu_seconds(pids) for name, pids in groups.items()}
         await asyncio.sleep(seconds)
-        results.server_cpu = cpu_seconds(pids) - before
+        results.cpu_parts = {
+            name: cpu_seconds(pids) - before[name] for name, pids in groups.items()
+        }
+        results.server_cpu = sum(results.cpu_parts.values())
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -446,8 +454,8 @@ def main() -> None:
     reasons: Counter = Counter()
     try:
 
-        def echo_pids() -> list[int]:
-            return [echo.pid, *children(echo.pid)]
+        def echo_pids() -> dict[str, list[int]]:
+            return {"gunicorn": [echo.pid, *children(echo.pid)]}
 
         echo_rounds.append(
             asyncio.run(
@@ -484,7 +492,7 @@ def main() -> None:
         )
         redis_pid = int(redis.Redis.from_url(args.redis_url).info("server")["process_id"])
 
-        def study_pids() -> list[int]:
+        def study_pids() -> dict[str, list[int]]:
             # The app's workers, the write-behind process, Redis and the bench database's
             # PostgreSQL backends: everything a heartbeat costs on the server side.
             with psycopg.connect(args.database_url, autocommit=True) as conn:
@@ -495,7 +503,12 @@ def main() -> None:
                         "AND pid <> pg_backend_pid()"
                     )
                 ]
-            return [app.pid, *children(app.pid), processes[2].pid, redis_pid, *backends]
+            return {
+                "gunicorn": [app.pid, *children(app.pid)],
+                "write-behind": [processes[2].pid],
+                "redis": [redis_pid],
+                "postgresql": backends,
+            }
 
         asyncio.run(start_sessions(port, players))
         random.shuffle(players)
@@ -552,7 +565,8 @@ def main() -> None:
             print(
                 f"  {name:18} {result['throughput']:8.0f} req/s   p50 {result['p50_ms']:5.1f} ms"
                 f"   p99 {result['p99_ms']:5.1f} ms   server CPU "
-                f"{result['server_cpu_us_per_request']:4.0f} µs/request   {result['statuses']}"
+                f"{result['server_cpu_us_per_request']:4.0f} µs/request "
+                f"{result['server_cpu_us_by_process']}   {result['statuses']}"
             )
     kinds = Counter()
     for result in study_rounds:
