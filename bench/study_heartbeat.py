@@ -12,6 +12,7 @@ the same way. Prints throughput, p50/p99 latency and the ratio.
     .venv/bin/python bench/study_heartbeat.py [--players 1024] [--connections 64] [--rounds 3]
 
 Goal: heartbeat throughput at least 0.6 of the echo's, p99 under 50 ms at 64 connections.
+The Redis database (``BENCH_REDIS_URL``, default db 4) is emptied before and after the run.
 """
 
 from __future__ import annotations
@@ -542,6 +543,8 @@ def main() -> None:
     finally:
         for process in processes:
             stop(process)
+        # Leave nothing behind for whatever uses this Redis database next.
+        redis.Redis.from_url(args.redis_url).flushdb()
 
     with psycopg.connect(args.database_url) as conn:
         durable, finished, credited = conn.execute(
