@@ -515,28 +515,24 @@ def _settle(finished: list[tuple[int, int]], now: datetime) -> None:
         settle_plan(learner_id, plan_id, now)
 
 
-def finished_course_ids(
-    learner_id: int, course_ids: list[int] | None = None, plan_id: int | None = None
-) -> set[int]:
-    """Courses whose every chapter the learner has finished (one query)."""
-    statement = (
-        select(Course.id)
-        .join(Chapter, Chapter.course_id == Course.id)
-        .outerjoin(
-            ChapterProgress,
-            and_(
-                ChapterProgress.chapter_id == Chapter.id,
-                ChapterProgress.learner_id == learner_id,
-            ),
+def finished_course_ids(learner_id: int, plan_id: int) -> set[int]:
+    """The plan's courses whose every chapter the learner has finished (one query)."""
+    return set(
+        db.session.scalars(
+            select(Course.id)
+            .join(Chapter, Chapter.course_id == Course.id)
+            .outerjoin(
+                ChapterProgress,
+                and_(
+                    ChapterProgress.chapter_id == Chapter.id,
+                    ChapterProgress.learner_id == learner_id,
+                ),
+            )
+            .where(Course.plan_id == plan_id)
+            .group_by(Course.id)
+            .having(func.count(Chapter.id) == func.count(ChapterProgress.finished_at))
         )
-        .group_by(Course.id)
-        .having(func.count(Chapter.id) == func.count(ChapterProgress.finished_at))
     )
-    if course_ids is not None:
-        statement = statement.where(Course.id.in_(course_ids))
-    if plan_id is not None:
-        statement = statement.where(Course.plan_id == plan_id)
-    return set(db.session.scalars(statement))
 
 
 def settle_plan(learner_id: int, plan_id: int, now: datetime) -> None:
@@ -547,7 +543,7 @@ def settle_plan(learner_id: int, plan_id: int, now: datetime) -> None:
     )
     if enrollment is None:
         return
-    done = finished_course_ids(learner_id, plan_id=plan_id)
+    done = finished_course_ids(learner_id, plan_id)
     earned = (
         db.session.scalar(select(func.sum(Course.hours)).where(Course.id.in_(done))) or 0
         if done

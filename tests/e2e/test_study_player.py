@@ -79,7 +79,9 @@ def test_a_learner_plays_a_chapter_to_its_green_check(study_server, browser, tmp
     learner = factories.learner(name="张伟")
     plan = factories.plan(required_hours=3, courses=0)
     plan.chapter_threshold_percent = 90
-    course = factories.course(plan, title="数字经济与数字化转型", hours=3, chapters=1, chapter_seconds=12)
+    course = factories.course(
+        plan, title="数字经济与数字化转型", hours=3, chapters=1, chapter_seconds=12
+    )
     factories.course(plan, title="专业技术人员职业道德", hours=3, chapters=2, sort_order=1)
     chapter = course.chapters[0]
     chapter.media_url = "demo/chapter-12s.webm"
