@@ -98,6 +98,7 @@ def _text(value: Any) -> str:
 
 
 def _int(value: Any) -> int:
+    # Lua 5.4 (the development stand-in's) may write whole numbers as "12.0".
     text = _text(value)
     return int(float(text)) if text else 0
 
@@ -227,17 +228,17 @@ def heartbeat(
     )
     return HeartbeatOutcome(
         status=status,
-        credit=int(credit),
+        credit=_int(credit),
         reason=reason,
         question=question,
         state=ProgressState(
             learner_id=learner_id,
             chapter_id=chapter_id,
             intervals=intervals,
-            covered=int(covered),
-            credited=int(credited),
-            position=int(last_position),
-            finished_ms=int(finished),
+            covered=_int(covered),
+            credited=_int(credited),
+            position=_int(last_position),
+            finished_ms=_int(finished),
         ),
     )
 
