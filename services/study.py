@@ -19,7 +19,8 @@ Every decision is taken on the server:
   every chapter is; its 学时 then count; the plan is complete at its requirement, which
   queues the "certificate ready" message.
 
-Hot state lives in Redis (``services/study_ledger.py``); ``write_behind`` copies it to
+Hot state lives in Redis (``services/study_ledger.py``); the write-behind (``wxapp/study_flush.py``)
+copies it to
 PostgreSQL in batches, and finishing a chapter is written through at once.
 """
 
@@ -564,15 +565,3 @@ def settle_plan(learner_id: int, plan_id: int, now: datetime) -> None:
             hours=int(earned),
             path="/h5/certificates",
         )
-
-
-def write_behind(limit: int) -> list[ProgressState]:
-    """Copy up to ``limit`` changed progress entries from Redis to the session (caller commits;
-    on failure the caller hands them back with ``study_ledger.mark_dirty_again``)."""
-    states = study_ledger.take_dirty(limit)
-    try:
-        persist_progress(states)
-    except Exception:
-        study_ledger.mark_dirty_again(states)
-        raise
-    return states

@@ -18,7 +18,7 @@ import time
 
 from flask import Flask
 
-from services import study
+from services import study, study_ledger
 from wxapp.extensions import db
 from wxapp.jobs import commit
 
@@ -27,11 +27,14 @@ log = logging.getLogger(__name__)
 
 def flush_once(limit: int) -> int:
     """Write one batch; returns how many entries were written. Needs an app context."""
+    states = study_ledger.take_dirty(limit)
     try:
-        states = study.write_behind(limit)
+        study.persist_progress(states)
         commit()
     except Exception:
         db.session.rollback()
+        # Popped but not written: mark them again, the next round writes them.
+        study_ledger.mark_dirty_again(states)
         raise
     return len(states)
 
