@@ -19,9 +19,9 @@ Every decision is taken on the server:
   every chapter is; its 学时 then count; the plan is complete at its requirement, which
   queues the "certificate ready" message.
 
-Hot state lives in Redis (``services/study_ledger.py``); the write-behind (``wxapp/study_flush.py``)
-copies it to
-PostgreSQL in batches, and finishing a chapter is written through at once.
+Hot state lives in Redis (``services/study_ledger.py``); the write-behind
+(``wxapp/study_flush.py``) copies it to PostgreSQL in batches, and finishing a chapter is
+written through at once.
 """
 
 from __future__ import annotations
