@@ -6,7 +6,7 @@ from flask import Flask, g, redirect, url_for
 
 
 def register_blueprints(app: Flask) -> None:
-    from handlers import admin, h5, health, oauth, verify, wechat
+    from handlers import admin, api, h5, health, oauth, verify, wechat
     from handlers import pay as pay_notifications
     from wxapp.extensions import csrf
 
@@ -20,6 +20,9 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(health.bp)
     app.register_blueprint(pay_notifications.bp)
     csrf.exempt(pay_notifications.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)
+    app.wsgi_app = api.HeartbeatFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
     @app.before_request
     def start_with_a_fresh_g() -> None:

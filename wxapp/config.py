@@ -133,6 +133,23 @@ class BaseConfig:
 
     LOG_LEVEL = "INFO"
 
+    # The study ledger (services/study.py). Media paths that are not absolute URLs are
+    # served from STUDY_MEDIA_DIR (default: STORAGE_DIR/media).
+    STUDY_MEDIA_DIR = ""
+    STUDY_HEARTBEAT_SECONDS = 12  # what the player is told to keep
+    STUDY_MIN_HEARTBEAT_SECONDS = 2  # closer heartbeats are refused (flood guard)
+    STUDY_MAX_SEGMENT_SECONDS = 30  # one heartbeat never covers a longer stretch
+    STUDY_SLACK_SECONDS = 5  # unused wall time carried to the next heartbeat, at most
+    STUDY_MAX_RATE = 1.0  # faster playback covers nothing
+    STUDY_QUESTION_MIN_SECONDS = 300  # 防挂机: watched time between two questions
+    STUDY_QUESTION_MAX_SECONDS = 900
+    STUDY_QUESTION_TIMEOUT_SECONDS = 180  # unanswered this long: the session pauses
+    STUDY_SESSION_IDLE_SECONDS = 1800  # no heartbeat this long: the session has expired
+    STUDY_FLUSH_INTERVAL_SECONDS = 2  # write-behind of credit to PostgreSQL
+    STUDY_FLUSH_BATCH = 500
+    # Development runs the write-behind in a thread of the web process.
+    STUDY_FLUSH_IN_PROCESS = False
+
     @classmethod
     def from_environment(cls) -> dict[str, Any]:
         """Values this mode takes from the environment (empty ones are left out)."""
@@ -142,6 +159,7 @@ class BaseConfig:
             "REDIS_URL": _env("REDIS_URL"),
             "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL").rstrip("/"),
             "STORAGE_DIR": _env("STORAGE_DIR"),
+            "STUDY_MEDIA_DIR": _env("STUDY_MEDIA_DIR"),
             "LOG_LEVEL": _env("LOG_LEVEL"),
             "SMS_PROVIDER": _env("SMS_PROVIDER"),
             "VERIFY_LIMIT_PER_IP": _env("VERIFY_LIMIT_PER_IP"),
@@ -225,6 +243,10 @@ class DevelopmentConfig(BaseConfig):
     WECHAT_PAY_MCHID = "1900000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     LOG_LEVEL = "DEBUG"
+    # Demo chapters are a few minutes long: ask within the first one.
+    STUDY_QUESTION_MIN_SECONDS = 20
+    STUDY_QUESTION_MAX_SECONDS = 60
+    STUDY_FLUSH_IN_PROCESS = True
 
     @classmethod
     def check(cls, config: dict[str, Any]) -> None:

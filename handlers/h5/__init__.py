@@ -112,4 +112,5 @@ from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
     makeup,
     manual,
     orders,
+    study,
 )

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from services.demo import catalog, org_and_people, paperwork, roster_sample
+from services.demo import catalog, media, org_and_people, paperwork, roster_sample
 
 
 def seed_all() -> list[str]:
     """Run every seeder in order; returns lines to print (logins and where to look)."""
     notes: list[str] = []
-    for seeder in (org_and_people.seed, catalog.seed, roster_sample.seed, paperwork.seed):
+    # media runs after the catalogue: it generates the files of the chapters that seeder made.
+    for seeder in (
+        org_and_people.seed,
+        catalog.seed,
+        media.seed,
+        roster_sample.seed,
+        paperwork.seed,
+    ):
         notes.extend(seeder())
     return notes

@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from wxapp.cli import demo, jobs, pay, reminders, roster, staff, wechat
+    from wxapp.cli import demo, jobs, pay, reminders, roster, staff, study, wechat
 
     for group in (
         demo.group,
@@ -15,6 +15,7 @@ def register_commands(app: Flask) -> None:
         reminders.group,
         roster.group,
         staff.group,
+        study.group,
         wechat.group,
     ):
         app.cli.add_command(group)

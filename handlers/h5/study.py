@@ -1,0 +1,64 @@
+"""课程培训: my plans, a plan's courses, a course's chapters, the chapter player, its media."""
+
+from __future__ import annotations
+
+from flask import render_template, request, send_from_directory, url_for
+
+from handlers.h5 import bp, current_learner, learner_required
+from services import study_overview
+from services.errors import NotFound
+
+
+@bp.app_template_global()
+def study_media_url(media_url: str) -> str:
+    """URLs (absolute or site-rooted) play as they are; other paths are files under the media
+    root, served to enrolled learners."""
+    if media_url.startswith(("https://", "http://", "/")):
+        return media_url
+    return url_for("h5.study_media", path=media_url)
+
+
+@bp.app_template_filter("clock")
+def clock_filter(seconds: int) -> str:
+    seconds = max(0, int(seconds or 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+@bp.get("/study")
+@learner_required
+def my_study():
+    plans = study_overview.my_plans(current_learner().id)
+    return render_template("study/my_study.html", plans=plans)
+
+
+@bp.get("/study/plans/<int:plan_id>")
+@learner_required
+def study_plan(plan_id: int):
+    page = request.args.get("page", 1, type=int)
+    view = study_overview.plan_page(current_learner().id, plan_id, max(1, page))
+    return render_template("study/plan.html", view=view)
+
+
+@bp.get("/study/courses/<int:course_id>")
+@learner_required
+def study_course(course_id: int):
+    view = study_overview.course_page(current_learner().id, course_id)
+    return render_template("study/course.html", view=view)
+
+
+@bp.get("/study/chapters/<int:chapter_id>")
+@learner_required
+def study_chapter(chapter_id: int):
+    view = study_overview.chapter_page(current_learner().id, chapter_id)
+    return render_template("study/chapter.html", view=view)
+
+
+@bp.get("/media/<path:path>")
+@learner_required
+def study_media(path: str):
+    if not study_overview.media_allowed(current_learner().id, path):
+        raise NotFound("找不到这个视频，或您还没有开通包含它的学习计划。")
+    # send_from_directory refuses paths outside the root and answers Range requests.
+    return send_from_directory(study_overview.media_root(), path, conditional=True, max_age=3600)

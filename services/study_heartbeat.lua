@@ -1,0 +1,172 @@
+-- The study ledger's heartbeat, run atomically inside Redis: one round trip per heartbeat.
+--
+-- KEYS: 1 learner hash (active session, pending question, question schedule)
+--       2 session hash (chapter figures, the ledger's rules, last accepted heartbeat,
+--         carried slack, question pool)
+--       3 progress hash of the learner's chapter (merged intervals, covered, credited)
+--       4 the set of progress entries waiting to be written to PostgreSQL
+-- ARGV: 1 session id, 2 sequence number, 3 segment start, 4 position, 5 playing (1/0),
+--       6 rate, 7 now (ms), 8 watched seconds until the next question should one be
+--       scheduled now, 9 dirty-set member (keys expire as opening the session set them)
+-- Returns the refusal (expired, superseded, stale, too_soon, closed, absurd) or one string
+-- "status|credit|covered|credited|finished_ms|reason|position|intervals|question" (one bulk
+-- reply is cheaper to read than many).
+
+local sid = ARGV[1]
+local seq = tonumber(ARGV[2])
+local from = tonumber(ARGV[3])
+local to = tonumber(ARGV[4])
+local playing = ARGV[5] == '1'
+local rate = tonumber(ARGV[6])
+local now = tonumber(ARGV[7])
+local next_gap = tonumber(ARGV[8])
+
+local s = redis.call('HMGET', KEYS[2], 'last', 'carry', 'seq', 'ends', 'thr', 'dur', 'n',
+  'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg')
+if not s[1] then
+  return 'expired'
+end
+local min_gap = tonumber(s[8])
+local slack = tonumber(s[9])
+local max_rate = tonumber(s[10])
+local question_timeout = tonumber(s[11])
+local idle = tonumber(s[12])
+local max_segment = tonumber(s[13])
+local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qat', 'watched', 'nextq', 'qi')
+if learner[1] ~= sid then
+  return 'superseded'
+end
+local last = tonumber(s[1])
+if now - last > idle then
+  redis.call('DEL', KEYS[2])
+  return 'expired'
+end
+if seq <= tonumber(s[3]) then
+  return 'stale'
+end
+if now - last < min_gap then
+  return 'too_soon'
+end
+if now > tonumber(s[4]) then
+  return 'closed'
+end
+if to > tonumber(s[6]) + 5 or from > tonumber(s[6]) + 5 then
+  return 'absurd'
+end
+
+local p = redis.call('HMGET', KEYS[3], 'iv', 'cov', 'cred', 'fin', 'pos')
+local covered = tonumber(p[2]) or 0
+local credited = tonumber(p[3]) or 0
+local finished = tonumber(p[4]) or 0
+
+-- A question waits: nothing counts, and the waiting time is not carried forward.
+if learner[2] and learner[2] ~= '' then
+  redis.call('HSET', KEYS[2], 'last', now, 'carry', 0, 'seq', seq)
+    local status = 'question'
+  if now - tonumber(learner[3]) > question_timeout then
+    status = 'paused'
+  end
+  return table.concat({status, 0, covered, credited, finished, 'question', tonumber(p[5]) or 0,
+    p[1] or '', learner[2]}, '|')
+end
+
+local budget = (now - last) / 1000 + math.min(tonumber(s[2]) or 0, slack)
+local length = to - from
+local used = 0
+local credit = 0
+local reason = ''
+local intervals = p[1] or ''
+
+if rate > max_rate + 1e-9 then
+  reason = 'rate'
+elseif length <= 0 then
+  if playing then reason = 'still' else reason = 'paused' end
+elseif length > budget + 1 then
+  -- More media than wall time allows: a seek or fast playback covers nothing.
+  reason = 'jump'
+elseif length > max_segment then
+  -- Heartbeats come every 10-15 s; one report of a long stretch proves nothing.
+  reason = 'gap'
+else
+  if length > budget then
+    to = from + budget
+  end
+  used = to - from
+  local duration = tonumber(s[6])
+  local a = math.floor(from)
+  local b = math.min(math.floor(to), duration)
+  local head, last_start, last_end = string.match(intervals, '^(.-)(%d+)-(%d+)$')
+  if b <= a then
+    credit = 0
+  elseif intervals == '' then
+    credit = b - a
+    intervals = a .. '-' .. b
+  elseif a >= tonumber(last_start) and a <= tonumber(last_end) then
+    -- The usual case: playing on from within the furthest covered span.
+    if b > tonumber(last_end) then
+      credit = b - tonumber(last_end)
+      intervals = head .. last_start .. '-' .. b
+    end
+  else
+    local spans = {}
+    for x, y in string.gmatch(intervals, '(%d+)-(%d+)') do
+      spans[#spans + 1] = {tonumber(x), tonumber(y)}
+    end
+    spans[#spans + 1] = {a, b}
+    table.sort(spans, function(u, v) return u[1] < v[1] end)
+    local merged = {}
+    for _, span in ipairs(spans) do
+      local top = merged[#merged]
+      if top and span[1] <= top[2] then
+        if span[2] > top[2] then top[2] = span[2] end
+      else
+        merged[#merged + 1] = {span[1], span[2]}
+      end
+    end
+    local total = 0
+    local parts = {}
+    for i, span in ipairs(merged) do
+      total = total + span[2] - span[1]
+      parts[i] = span[1] .. '-' .. span[2]
+    end
+    intervals = table.concat(parts, ',')
+    credit = math.max(0, total - covered)
+  end
+  if credit == 0 then reason = 'rewatch' end
+  covered = covered + credit
+  credited = credited + credit
+end
+
+local status = 'ok'
+if finished == 0 and covered >= tonumber(s[5]) then
+  finished = now
+  status = 'finished'
+end
+
+-- 防挂机: schedule and ask questions at random moments of watched time.
+local watched = (tonumber(learner[4]) or 0) + credit
+local next_question = tonumber(learner[5])
+if not next_question then
+  next_question = watched + next_gap
+end
+local question = ''
+local pool = tonumber(s[7]) or 0
+if status == 'ok' and watched >= next_question and pool > 0 then
+  local index = tonumber(learner[6]) or 0
+  local slot = index % pool
+  local picked = redis.call('HMGET', KEYS[2], 'q' .. slot, 'a' .. slot)
+  question = picked[1]
+  redis.call('HSET', KEYS[1], 'q', question, 'qa', picked[2], 'qat', now, 'qi', index + 1)
+  next_question = watched + next_gap
+end
+redis.call('HSET', KEYS[1], 'watched', watched, 'nextq', next_question)
+
+local carry = budget - used
+if carry > slack then carry = slack end
+local position = math.floor(tonumber(ARGV[4]))
+redis.call('HSET', KEYS[2], 'last', now, 'carry', carry, 'seq', seq)
+redis.call('HSET', KEYS[3], 'iv', intervals, 'cov', covered, 'cred', credited, 'fin', finished, 'pos', position)
+redis.call('SADD', KEYS[4], ARGV[9])
+
+return table.concat({status, credit, covered, credited, finished, reason, position, intervals,
+  question}, '|')

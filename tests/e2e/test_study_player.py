@@ -1,0 +1,147 @@
+"""The learner's study journey in headless Chromium: plans, a course, the player with a
+防挂机 question, the chapter's green check, and the plan's progress bar moving."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from services.demo import media
+from tests import factories
+from wxapp.extensions import db
+from wxapp.jobs import commit
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PHONE = {"width": 390, "height": 844}
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Screenshots go to SCREENSHOT_DIR when set (to look at them), else the test's tmp dir."""
+    target = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@pytest.fixture
+def study_server(tmp_path, make_app):
+    """A live server whose player reports every 2 s and asks within the first seconds."""
+    app = make_app(
+        {
+            "APP_ENV": "test",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "STUDY_HEARTBEAT_SECONDS": 2,
+            "STUDY_MIN_HEARTBEAT_SECONDS": 1,
+            "STUDY_QUESTION_MIN_SECONDS": 3,
+            "STUDY_QUESTION_MAX_SECONDS": 4,
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run .ci/system-packages")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.committed
+def test_a_learner_plays_a_chapter_to_its_green_check(study_server, browser, tmp_path):
+    app, base = study_server
+    shots = screenshot_dir(tmp_path)
+    learner = factories.learner(name="张伟")
+    plan = factories.plan(required_hours=3, courses=0)
+    plan.chapter_threshold_percent = 90
+    course = factories.course(
+        plan, title="数字经济与数字化转型", hours=3, chapters=1, chapter_seconds=12
+    )
+    factories.course(plan, title="专业技术人员职业道德", hours=3, chapters=2, sort_order=1)
+    chapter = course.chapters[0]
+    chapter.media_url = "demo/chapter-12s.webm"
+    factories.question(course, answer_index=1)
+    factories.enrollment(learner, plan)
+    commit()
+    chapter_id, plan_id, course_id = chapter.id, plan.id, course.id
+    with app.app_context():
+        assert media.seed()  # the chapter's media, generated locally
+        db.session.remove()
+
+    page = browser.new_page(viewport=PHONE)
+    page.goto(base + "/h5/login")
+    page.fill("input[name=account]", learner.id_number)
+    page.fill("input[name=password]", factories.PASSWORD)
+    page.click("button[type=submit]")
+
+    page.goto(base + "/h5/study")
+    expect(page.locator(".study-plan-card")).to_contain_text("学分要求")
+    page.screenshot(path=shots / "study-1-my-plans.png", full_page=True)
+    page.get_by_role("link", name="进入学习").click()
+    expect(page.locator(".study-course")).to_have_count(2)
+    page.screenshot(path=shots / "study-2-plan.png", full_page=True)
+    page.locator(".study-course").first.click()
+    expect(page).to_have_url(f"{base}/h5/study/courses/{course_id}")
+    page.screenshot(path=shots / "study-3-course.png", full_page=True)
+    page.locator(".study-chapter").first.click()
+    expect(page).to_have_url(f"{base}/h5/study/chapters/{chapter_id}")
+
+    video = page.locator("#study-video")
+    expect(page.locator("#study-status")).to_contain_text("点击播放")
+    page.evaluate("document.getElementById('study-video').play()")
+    expect(page.locator("#study-status")).to_have_text("正在计时。", timeout=10_000)
+
+    # 防挂机: the question pauses playback until it is answered.
+    dialog = page.locator("#study-question")
+    expect(dialog).to_be_visible(timeout=15_000)
+    assert page.evaluate("document.getElementById('study-video').paused")
+    page.screenshot(path=shots / "study-4-question.png")
+    dialog.get_by_role("button", name="A. 10学时").click()
+    expect(page.locator("#study-question-tip")).to_contain_text("回答错误", timeout=5_000)
+    page.wait_for_timeout(2_100)  # answers are not taken at machine pace
+    dialog.get_by_role("button", name="B. 30学时").click()
+    expect(dialog).to_be_hidden()
+    assert video.evaluate("v => !v.paused")
+
+    # Questions keep coming every few seconds of watched time; answer each until done.
+    check = page.locator("#study-check")
+    for _ in range(120):
+        if check.is_visible():
+            break
+        if dialog.is_visible():
+            dialog.get_by_role("button", name="B. 30学时").click()
+        page.wait_for_timeout(500)
+    expect(check).to_be_visible()
+    expect(page.locator("#study-covered")).to_have_text(re.compile(r"^(9\d|100)%$"))
+    page.screenshot(path=shots / "study-5-finished.png")
+
+    # The red round button goes back to the plan: the course has its check, 3 of 3 学时.
+    page.locator(".study-home-button").click()
+    expect(page).to_have_url(f"{base}/h5/study/plans/{plan_id}")
+    expect(page.locator(".study-course").first.locator(".h5-check")).to_be_visible()
+    expect(page.locator(".h5-progress").first).to_have_attribute("aria-valuenow", "100")
+    page.screenshot(path=shots / "study-6-plan-after.png", full_page=True)

@@ -1,0 +1,528 @@
+"""The study ledger through the player's HTTP API: what counts, and the attacks that must not."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from models.base import utcnow
+from models.catalog import Chapter, Course, Plan
+from models.enrollments import Enrollment
+from models.study import ChapterProgress
+from models.wechat import TemplateMessage
+from services import study_ledger
+from tests import factories
+from tests.study_player import FakeClock, Player, log_in, new_client
+from wxapp import study_flush
+from wxapp.extensions import db
+from wxapp.redis_client import get_redis
+
+DURATION = 120  # seconds; the plan's threshold is 95%, so 114 s must be covered
+
+
+@pytest.fixture
+def clock(app):
+    fake = FakeClock(time.time())
+    app.extensions["study_clock"] = fake
+    yield fake
+    app.extensions.pop("study_clock", None)
+
+
+@dataclass
+class Setting:
+    learner: object
+    plan: Plan
+    course: Course
+    chapter: Chapter
+    enrollment: Enrollment
+
+
+@pytest.fixture
+def setting() -> Setting:
+    learner = factories.learner()
+    plan = factories.plan(required_hours=3)
+    course = factories.course(plan, hours=3, chapters=1, chapter_seconds=DURATION)
+    enrollment = factories.enrollment(learner, plan)
+    return Setting(learner, plan, course, course.chapters[0], enrollment)
+
+
+@pytest.fixture
+def player(app, client, clock, setting) -> Player:
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    return player
+
+
+def redis_progress(setting: Setting) -> dict:
+    raw = get_redis().hgetall(study_ledger.progress_key(setting.learner.id, setting.chapter.id))
+    return {key.decode(): value.decode() for key, value in raw.items()}
+
+
+def covered(setting: Setting) -> int:
+    return int(redis_progress(setting).get("cov", 0))
+
+
+def durable(setting: Setting) -> ChapterProgress | None:
+    db.session.expire_all()
+    return db.session.scalar(
+        select(ChapterProgress).where(
+            ChapterProgress.learner_id == setting.learner.id,
+            ChapterProgress.chapter_id == setting.chapter.id,
+        )
+    )
+
+
+# --- the honest learner ---------------------------------------------------------------------
+
+
+def test_watching_the_whole_chapter_finishes_it_and_completes_the_plan(app, player, setting):
+    first = player.play(12)
+    assert first.status_code == 200
+    assert first.get_json() | {"question": None} == {
+        "counting": True,
+        "reason": "",
+        "message": "正在计时。",
+        "credited_seconds": 12,
+        "covered_seconds": 12,
+        "finished": False,
+        "question": None,
+    }
+    player.play(DURATION - 12)
+    reply = player.replies[-1][1].get_json()
+    assert reply["finished"] is True
+    # Finishing is written through at once, with the course's 学时 and the plan's completion.
+    progress = durable(setting)
+    assert progress.finished_at is not None
+    assert progress.covered_seconds == DURATION
+    assert progress.intervals == [[0, DURATION]]
+    db.session.refresh(setting.enrollment)
+    assert setting.enrollment.earned_hours == 3
+    assert setting.enrollment.completed_at is not None
+    message = db.session.scalar(
+        select(TemplateMessage).where(TemplateMessage.learner_id == setting.learner.id)
+    )
+    assert message.kind == "certificate_ready"
+    assert message.dedupe_key == f"certificate:{setting.learner.id}:{setting.plan.id}"
+
+
+def test_the_honest_learner_who_answers_and_pauses_finishes(
+    app, client, clock, setting, monkeypatch
+):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 30)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 40)
+    factories.question(setting.course, answer_index=1)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    questions = 0
+    paused_once = False
+    while not player.replies or not player.replies[-1][1].get_json()["finished"]:
+        if player.question:
+            questions += 1
+            assert player.question["options"] == ["10学时", "30学时", "60学时"]
+            clock.advance(8)  # reading the question
+            assert player.answer(1).get_json()["correct"] is True
+            assert player.question is None
+        if not paused_once and player.position >= 60:
+            # A coffee break: the player reports that it is paused; nothing counts.
+            paused_once = True
+            for _ in range(20):
+                clock.advance(15)
+                reply = player.beat(position=player.position, playing=False).get_json()
+                assert reply["counting"] is False
+                assert reply["reason"] == "paused"
+        reply = player.play(12)
+        assert reply.status_code == 200
+        assert len(player.replies) < 40
+    assert questions >= 2
+    assert durable(setting).finished_at is not None
+
+
+def test_rewatching_earns_nothing_more(player, setting):
+    player.play(36)
+    player.position = 0  # back to the start
+    reply = player.play(12).get_json()
+    assert reply["counting"] is False
+    assert reply["reason"] == "rewatch"
+    assert covered(setting) == 36
+
+
+def test_a_seek_back_then_watching_new_parts_counts_only_new_time(player, setting):
+    player.play(24)
+    player.position = 60  # skipped ahead: 24-60 is not covered
+    player.play(24)
+    assert redis_progress(setting)["iv"] == "0-24,60-84"
+    assert covered(setting) == 48
+
+
+def test_a_late_heartbeat_carries_a_few_seconds_of_slack_never_more(player, clock, setting):
+    # The previous heartbeat arrived 3 s late: the next one may cover 3 s more than its gap.
+    clock.advance(15)
+    player.beat(position=12)
+    clock.advance(9)
+    assert player.beat(position=24).get_json()["credited_seconds"] == 12
+    # A long pause does not bank time for a burst afterwards.
+    clock.advance(600)
+    player.beat(position=24, playing=False)
+    clock.advance(12)
+    reply = player.beat(position=24 + 12 + 5).get_json()
+    assert reply["credited_seconds"] == 17  # 12 s of wall time + at most 5 s of slack
+    clock.advance(12)
+    assert player.beat(position=41 + 20).get_json()["reason"] == "jump"
+
+
+# --- attacks that must earn nothing ---------------------------------------------------------
+
+
+def test_posting_only_the_final_position_earns_nothing(player, clock, setting):
+    clock.advance(DURATION)  # even after waiting as long as the chapter
+    reply = player.beat(segment_from=0, position=DURATION).get_json()
+    assert reply["counting"] is False
+    assert reply["reason"] == "gap"
+    assert covered(setting) == 0
+    assert reply["finished"] is False
+
+
+def test_a_timer_script_claiming_more_than_real_time_earns_nothing(player, clock, setting):
+    for _ in range(4):
+        clock.advance(12)
+        reply = player.beat(position=player.position + 30).get_json()
+        assert reply["counting"] is False
+        assert reply["reason"] == "jump"
+    assert covered(setting) == 0
+    assert reply["finished"] is False
+
+
+def test_a_script_a_little_faster_than_real_time_earns_at_most_real_time(player, clock, setting):
+    started = clock.now
+    for _ in range(8):
+        clock.advance(12)
+        player.beat(position=player.position + 14)
+    assert covered(setting) <= clock.now - started + 5
+
+
+def test_playing_at_16x_earns_nothing(player, clock, setting):
+    # At 16x the 120 s chapter ends after 7.5 s.
+    clock.advance(7.5)
+    reply = player.beat(position=DURATION, rate=16).get_json()
+    assert reply["counting"] is False
+    assert covered(setting) == 0
+    # Even a segment no longer than the wall time does not count at a fast rate.
+    player.clock.advance(12)
+    reply = player.beat(segment_from=0, position=12, rate=2.0).get_json()
+    assert reply["reason"] == "rate"
+    assert reply["message"] == "倍速播放不计学时，请调回 1 倍速播放。"
+
+
+def test_seeking_to_the_end_covers_nothing(player, clock, setting):
+    player.play(12)
+    clock.advance(12)
+    reply = player.beat(segment_from=12, position=DURATION).get_json()
+    assert reply["reason"] == "jump"
+    # Watching the last seconds after the jump covers only those seconds.
+    player.position = DURATION - 10
+    reply = player.play(12).get_json()
+    assert covered(setting) == 12 + 10
+    assert reply["finished"] is False
+
+
+def test_an_unattended_script_that_never_answers_earns_nothing_more(
+    app, client, clock, setting, monkeypatch
+):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 30)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 30)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    statuses = []
+    for _ in range(30):  # six minutes at real-time pace, dialog hidden
+        clock.advance(12)
+        response = player.client.post(
+            "/api/study/heartbeats",
+            json={
+                "token": player.token,
+                "seq": len(statuses) + 1,
+                "from": min(12.0 * len(statuses), DURATION),
+                "position": min(12.0 * (len(statuses) + 1), DURATION),
+                "playing": True,
+                "rate": 1.0,
+            },
+        )
+        statuses.append(response.get_json().get("reason") or response.get_json())
+    # It earned up to the first question, then nothing; left unanswered, the session paused.
+    assert covered(setting) == 36
+    assert statuses[3:7] == ["question"] * 4
+    assert statuses[-1] == "question_timeout"
+    # Starting a new session does not make the question go away.
+    again = player.start()
+    assert again["question"] is not None
+    player.play(24)
+    assert covered(setting) == 36
+
+
+def test_a_wrong_answer_gets_another_question(app, client, clock, setting, monkeypatch):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    factories.question(setting.course, answer_index=1)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    player.play(12)
+    assert player.question is not None
+    clock.advance(3)
+    wrong = player.answer(0).get_json()
+    assert wrong["correct"] is False
+    assert wrong["question"]["stem"]
+    assert "answer_index" not in wrong["question"]
+    clock.advance(1)
+    assert player.answer(1).status_code == 429  # answers are not brute-forced at machine pace
+    clock.advance(3)
+    assert player.answer(1).get_json()["correct"] is True
+    # Counting starts again from the answer, not from the question.
+    clock.advance(12)
+    assert player.beat(position=player.position + 12).get_json()["credited_seconds"] == 12
+
+
+def test_two_devices_at_once_earn_no_more_than_one(app, client, clock, setting):
+    log_in(client, setting.learner)
+    phone = Player(client, clock, setting.chapter.id)
+    phone.start()
+    phone.play(24)
+    tablet = Player(new_client(app, setting.learner), clock, setting.chapter.id)
+    tablet.start()
+    clock.advance(12)
+    refused = phone.beat(position=36)
+    assert refused.status_code == 409
+    assert refused.get_json()["error"] == "superseded"
+    assert "其他设备" in refused.get_json()["message"]
+    # The tablet resumes where the phone was; both together earn only real time.
+    tablet.position = 24
+    tablet.beat(position=36)
+    assert covered(setting) == 36
+
+
+def test_replaying_an_old_heartbeat_earns_nothing(player, clock, setting):
+    player.play(24)
+    old_body, _ = player.replies[0]
+    clock.advance(12)
+    for body in (old_body, player.replies[-1][0]):
+        replayed = player.client.post("/api/study/heartbeats", json=body)
+        assert replayed.status_code == 409
+        assert replayed.get_json()["error"] == "stale"
+    assert covered(setting) == 24
+
+
+def test_another_learners_token_earns_nothing(app, clock, player, setting):
+    other = factories.learner(name="李四")
+    factories.enrollment(other, setting.plan)
+    thief = new_client(app, other)
+    clock.advance(12)
+    response = thief.post(
+        "/api/study/heartbeats",
+        json={
+            "token": player.token,
+            "seq": 1,
+            "from": 0,
+            "position": 12,
+            "playing": True,
+            "rate": 1,
+        },
+    )
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "forbidden"
+    assert covered(setting) == 0
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ("not json", 400, "validation"),
+        ([1, 2], 400, "validation"),
+        ({"seq": 1, "from": 0, "position": 12, "playing": True, "rate": 1}, 400, "validation"),
+        ({"token": "x", "seq": "1", "from": 0, "position": 12, "rate": 1}, 400, "validation"),
+        (
+            {"token": "forged", "seq": 1, "from": 0, "position": 12, "rate": 1},
+            400,
+            "session_invalid",
+        ),
+    ],
+)
+def test_malformed_heartbeats_are_refused_clearly(player, body, status, error):
+    if isinstance(body, str):
+        response = player.client.post(
+            "/api/study/heartbeats", data=body, content_type="application/json"
+        )
+    else:
+        response = player.client.post("/api/study/heartbeats", json=body)
+    assert response.status_code == status
+    assert response.get_json()["error"] == error
+    assert response.get_json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "error"),
+    [
+        ({"position": -1}, 400, "validation"),
+        ({"position": 1e12}, 400, "validation"),
+        ({"position": DURATION + 60}, 400, "invalid_position"),
+        ({"rate": 0}, 400, "validation"),
+        ({"rate": 100}, 400, "validation"),
+        ({"seq": 0}, 400, "validation"),
+    ],
+)
+def test_absurd_positions_and_rates_are_refused(player, clock, setting, changes, status, error):
+    clock.advance(12)
+    body = {"token": player.token, "seq": 1, "from": 0, "position": 12, "playing": True, "rate": 1}
+    response = player.client.post("/api/study/heartbeats", json=body | changes)
+    assert response.status_code == status
+    assert response.get_json()["error"] == error
+    assert covered(setting) == 0
+
+
+def test_nan_is_refused(player, clock):
+    clock.advance(12)
+    response = player.client.post(
+        "/api/study/heartbeats",
+        data=f'{{"token": "{player.token}", "seq": 1, "from": 0, "position": NaN, "rate": 1}}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+
+
+def test_heartbeats_closer_than_the_minimum_gap_are_refused(player, clock, setting):
+    clock.advance(1)
+    response = player.beat(position=1)
+    assert response.status_code == 429
+    assert response.get_json()["error"] == "too_soon"
+
+
+def test_an_idle_session_expires(player, clock, setting):
+    clock.advance(3600)
+    response = player.beat(position=12)
+    assert response.status_code == 410
+    assert response.get_json()["error"] == "session_expired"
+
+
+def test_a_session_needs_a_logged_in_enrolled_learner(app, client, clock, setting):
+    assert (
+        client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id}).status_code
+        == 401
+    )
+    outsider = factories.learner(name="王五")
+    log_in(client, outsider)
+    response = client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id})
+    assert response.status_code == 403
+    assert "开通" in response.get_json()["message"]
+    assert client.post("/api/study/sessions", json={"chapter_id": 999999}).status_code == 404
+    assert client.post("/api/study/sessions", json={"chapter_id": "x"}).status_code == 400
+    assert (
+        client.post(
+            "/api/study/heartbeats",
+            json={"token": "x", "seq": 1, "from": 0, "position": 1, "rate": 1},
+        ).status_code
+        == 400
+    )
+
+
+def test_no_study_after_the_window_closes(app, client, clock, setting, player):
+    setting.plan.study_ends_at = utcnow() + timedelta(minutes=1)
+    db.session.flush()
+    started = player.start()
+    assert started["token"]
+    clock.advance(120)
+    response = player.beat(position=12)
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "closed"
+    refused = client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id})
+    assert refused.status_code == 403
+    assert "截止" in refused.get_json()["message"]
+
+
+def test_a_revoked_enrollment_cannot_start(client, clock, setting):
+    log_in(client, setting.learner)
+    setting.enrollment.status = setting.enrollment.status.REVOKED
+    db.session.flush()
+    assert (
+        client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id}).status_code
+        == 403
+    )
+
+
+def test_session_starts_are_rate_limited(client, clock, setting):
+    log_in(client, setting.learner)
+    statuses = [
+        client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id}).status_code
+        for _ in range(25)
+    ]
+    assert statuses[:20] == [201] * 20
+    assert statuses[-1] == 429
+
+
+# --- write-behind ---------------------------------------------------------------------------
+
+
+def test_credit_is_written_behind_and_a_chapter_resumes_from_postgresql(app, player, setting):
+    player.play(48)
+    assert durable(setting) is None  # still only in Redis
+    assert study_flush.flush_all(500) == 1
+    progress = durable(setting)
+    assert (progress.covered_seconds, progress.credited_seconds, progress.last_position) == (
+        48,
+        48,
+        48,
+    )
+    assert progress.finished_at is None
+    # Redis forgets everything: the next session resumes from what PostgreSQL holds.
+    get_redis().flushdb()
+    assert player.beat(position=60).status_code == 410
+    restarted = player.start()
+    assert restarted["resume_position"] == 48
+    assert restarted["covered_seconds"] == 48
+
+
+def test_the_flush_command_writes_what_waits(app, runner, player, setting):
+    player.play(24)
+    result = runner.invoke(args=["study", "flush", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "1 progress entries written" in result.output
+    assert durable(setting).covered_seconds == 24
+
+
+def test_an_older_snapshot_never_overwrites_a_newer_one(app, player, setting):
+    from services import study
+
+    player.play(36)
+    newer = study_ledger.take_dirty(10)
+    study.persist_progress(newer)
+    older = [
+        study_ledger.ProgressState(setting.learner.id, setting.chapter.id, "0-12", 12, 12, 12, 0)
+    ]
+    study.persist_progress(older)
+    assert durable(setting).covered_seconds == 36
+
+
+def test_heartbeat_refusals_of_the_fast_path(player, clock, setting):
+    body = {"token": player.token, "seq": 1, "from": 0, "position": 12, "playing": True, "rate": 1}
+    clock.advance(12)
+    too_large = player.client.post(
+        "/api/study/heartbeats", data="x" * 5000, content_type="application/json"
+    )
+    assert too_large.status_code == 413
+    as_form = player.client.post("/api/study/heartbeats", data=body)
+    assert as_form.status_code == 400
+    assert as_form.get_json()["error"] == "validation"
+    assert player.client.get("/api/study/heartbeats").status_code == 405
+    tampered = player.client.get_cookie("gx_session").value[:-2] + "xx"
+    player.client.set_cookie("gx_session", tampered)
+    refused = player.client.post("/api/study/heartbeats", json=body)
+    assert refused.status_code == 401
+    assert refused.get_json()["error"] == "login_required"
+    assert covered(setting) == 0

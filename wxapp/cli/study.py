@@ -1,0 +1,27 @@
+import threading
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from wxapp import study_flush
+
+group = AppGroup("study", help="The study ledger.")
+
+
+@group.command("flush")
+@click.option("--once", is_flag=True, help="Write what is waiting, then stop.")
+def flush(once: bool) -> None:
+    """Write study progress from Redis to PostgreSQL every few seconds (run one or more)."""
+    if once:
+        written = study_flush.flush_all(int(current_app.config["STUDY_FLUSH_BATCH"]))
+        click.echo(f"{written} progress entries written")
+        return
+    click.echo(
+        f"writing study progress every {current_app.config['STUDY_FLUSH_INTERVAL_SECONDS']} s"
+    )
+    stop = threading.Event()
+    try:
+        study_flush.run_forever(current_app._get_current_object(), stop=stop)
+    except KeyboardInterrupt:
+        stop.set()

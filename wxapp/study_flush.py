@@ -1,0 +1,83 @@
+"""The study ledger's write-behind: copies credit from Redis to PostgreSQL every few seconds.
+
+Production runs it as its own process (``flask --app wsgi study flush``, one or more: each
+batch is popped atomically, so several never write the same entry twice at once).
+Development runs it in a daemon thread of the web process, so one process is enough.
+
+Loss bound: a heartbeat's credit reaches PostgreSQL at the next flush, at most
+``STUDY_FLUSH_INTERVAL_SECONDS`` plus one flush's duration later (well under 5 s). If Redis
+loses its data, only credit accepted within that window is lost; finished chapters are
+written through by the heartbeat that finishes them and never wait here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from flask import Flask
+
+from services import study, study_ledger
+from wxapp.extensions import db
+from wxapp.jobs import commit
+
+log = logging.getLogger(__name__)
+
+
+def flush_once(limit: int) -> int:
+    """Write one batch; returns how many entries were written. Needs an app context."""
+    states = study_ledger.take_dirty(limit)
+    try:
+        study.persist_progress(states)
+        commit()
+    except Exception:
+        db.session.rollback()
+        # Popped but not written: mark them again, the next round writes them.
+        study_ledger.mark_dirty_again(states)
+        raise
+    return len(states)
+
+
+def flush_all(limit: int) -> int:
+    total = 0
+    while True:
+        written = flush_once(limit)
+        total += written
+        if written < limit:
+            return total
+
+
+def run_forever(app: Flask, *, stop: threading.Event | None = None) -> None:
+    interval = float(app.config["STUDY_FLUSH_INTERVAL_SECONDS"])
+    limit = int(app.config["STUDY_FLUSH_BATCH"])
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        started = time.monotonic()
+        with app.app_context():
+            try:
+                written = flush_all(limit)
+                if written:
+                    log.debug("study write-behind: %d progress entries written", written)
+            except Exception:
+                # Entries stay marked in Redis; the next round tries again.
+                log.exception("study write-behind failed; retrying")
+            finally:
+                db.session.remove()
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+
+_thread_lock = threading.Lock()
+
+
+def ensure_in_process_flusher(app: Flask) -> None:
+    """Development: start the write-behind thread once per process."""
+    if app.extensions.get("study_flusher") is not None:
+        return
+    with _thread_lock:
+        if app.extensions.get("study_flusher") is None:
+            thread = threading.Thread(
+                target=run_forever, args=(app,), name="study-write-behind", daemon=True
+            )
+            app.extensions["study_flusher"] = thread
+            thread.start()
