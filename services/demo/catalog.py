@@ -250,6 +250,18 @@ def seed() -> list[str]:
             now - timedelta(days=2),
             "oDEMO_zhangwei",
         )
+    ayiguli = _learner("13800000003")
+    past = db.session.scalar(select(Plan).where(Plan.year == 2021, Plan.kind == PlanKind.MAKEUP))
+    if ayiguli is not None and past is not None and "GXDEMO2021AY0001" not in orders_by_no:
+        _paid_order(
+            "GXDEMO2021AY0001",
+            "4200000000202206150000000003",
+            ayiguli,
+            past,
+            [ayiguli],
+            now - timedelta(days=20),
+            None,
+        )
     if "GXDEMO2022LN0001" not in orders_by_no:
         unpaid = Order(
             out_trade_no="GXDEMO2022LN0001",
@@ -270,5 +282,5 @@ def seed() -> list[str]:
         f"demo plans: {plan.title} and make-up plans 2011-2021, on sale until "
         f"{_window_end():%Y-%m-%d} (a real 2022 plan closed on {date(2022, 12, 31)})",
         "demo orders: 张伟 paid the 2022 plan and a group order for 王芳 and 刘洋; "
-        "李娜 has an unpaid order (pay it at /h5/orders)",
+        "李娜 has an unpaid order (pay it at /h5/orders); 阿依古丽·买买提 paid the 2021 make-up plan",
     ]

@@ -28,13 +28,16 @@ from wxapp.extensions import db
 log = logging.getLogger(__name__)
 
 DEMO_MEDIA = re.compile(r"^demo/chapter-(\d{1,5})s\.webm$")
-# 张伟, the demo learner whose study is already under way.
+# 张伟, whose study is under way (the first course of each plan he holds), and 阿依古丽·买买提,
+# who has finished every course of hers (so her certificate can be printed).
 DEMO_LEARNER_ID_NUMBER = demo_id_number("500103", date(1985, 3, 12), "101")
+FINISHED_LEARNER_ID_NUMBER = demo_id_number("500105", date(1988, 11, 23), "302")
 
 
 def seed() -> list[str]:
     notes = _generate_missing_media()
-    notes.extend(_demo_progress())
+    notes.extend(_demo_progress(DEMO_LEARNER_ID_NUMBER, first_course_only=True))
+    notes.extend(_demo_progress(FINISHED_LEARNER_ID_NUMBER, first_course_only=False))
     return notes
 
 
@@ -74,9 +77,9 @@ def _generate_missing_media() -> list[str]:
     return [f"demo media generated under {media_root()}: {', '.join(made)}"] if made else []
 
 
-def _demo_progress() -> list[str]:
-    """张伟 has finished the first course of each plan he holds (once; safe to repeat)."""
-    learner = db.session.scalar(select(Learner).where(Learner.id_number == DEMO_LEARNER_ID_NUMBER))
+def _demo_progress(id_number: str, *, first_course_only: bool) -> list[str]:
+    """Finished chapters of the plans the learner holds (once; safe to repeat)."""
+    learner = db.session.scalar(select(Learner).where(Learner.id_number == id_number))
     if learner is None:
         return []
     plan_ids = list(
@@ -94,12 +97,18 @@ def _demo_progress() -> list[str]:
         return []
     states = []
     for plan_id in plan_ids:
-        first_course = db.session.scalar(
-            select(Course).where(Course.plan_id == plan_id).order_by(Course.sort_order, Course.id)
+        courses = list(
+            db.session.scalars(
+                select(Course)
+                .where(Course.plan_id == plan_id)
+                .order_by(Course.sort_order, Course.id)
+            )
         )
-        if first_course is None:
-            continue
-        for chapter in first_course.chapters:
+        for chapter in (
+            chapter
+            for course in courses[: 1 if first_course_only else None]
+            for chapter in course.chapters
+        ):
             states.append(
                 ProgressState(
                     learner_id=learner.id,
