@@ -1,14 +1,11 @@
-"""Demo certificates, invoices and make-up applications.
-
-Works whether or not the catalogue's demo plans exist: it uses the plans it finds and creates
-a current-year and a make-up plan only when there are none. Every step is skipped when its
-result is already there, so seeding again changes nothing.
+"""Demo certificates, invoices and make-up applications, on the catalogue's demo plans and the
+study seeder's finished plans. Every step is skipped when its result is already there, so
+seeding again changes nothing.
 """
 
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
 from PIL import Image, ImageDraw
 from sqlalchemy import select
@@ -16,17 +13,12 @@ from sqlalchemy import select
 from models.accounts import Learner
 from models.base import utcnow
 from models.catalog import Plan, PlanKind
-from models.enrollments import Enrollment, EnrollmentSource, EnrollmentStatus
+from models.enrollments import Enrollment, EnrollmentStatus
 from models.invoices import Invoice
 from models.makeup import MakeupApplication
 from models.orders import (
     Order,
     OrderKind,
-    OrderSeat,
-    OrderStatus,
-    Payment,
-    PaymentSource,
-    SeatStatus,
 )
 from services import certificates, invoices, makeup
 from services.cjk_fonts import font_chain
@@ -43,74 +35,8 @@ def _learner(name: str) -> Learner | None:
     return None
 
 
-def _plan(kind: PlanKind, year: int, title: str) -> Plan:
-    plan = db.session.scalar(
-        select(Plan)
-        .where(Plan.kind == kind, Plan.is_published.is_(True))
-        .order_by(Plan.year.desc())
-    )
-    if plan is not None:
-        return plan
-    now = utcnow()
-    plan = Plan(
-        year=year,
-        kind=kind,
-        title=title,
-        description="",
-        price_fen=3000,
-        required_hours=30,
-        sale_starts_at=now - timedelta(days=60),
-        sale_ends_at=now + timedelta(days=300),
-        study_ends_at=now + timedelta(days=300),
-        is_published=True,
-    )
-    db.session.add(plan)
-    db.session.flush()
-    return plan
-
-
-def _completed_purchase(learner: Learner, plan: Plan) -> None:
-    """A paid order whose plan the learner has finished, as payment and study leave it."""
-    now = utcnow()
-    paid_at = now - timedelta(days=20)
-    order = Order(
-        out_trade_no=f"DEMO{plan.year}{learner.id:06d}",
-        buyer_id=learner.id,
-        plan_id=plan.id,
-        kind=OrderKind.INDIVIDUAL,
-        seat_count=1,
-        unit_price_fen=plan.price_fen,
-        amount_fen=plan.price_fen,
-        status=OrderStatus.PAID,
-        expires_at=paid_at + timedelta(minutes=30),
-        paid_at=paid_at,
-        created_at=paid_at - timedelta(minutes=2),
-    )
-    db.session.add(order)
-    db.session.flush()
-    db.session.add(OrderSeat(order_id=order.id, learner_id=learner.id, status=SeatStatus.ACTIVE))
-    db.session.add(
-        Payment(
-            order_id=order.id,
-            transaction_id=f"4200DEMO{plan.year}{learner.id:010d}",
-            amount_fen=order.amount_fen,
-            success_time=paid_at,
-            source=PaymentSource.NOTIFY,
-            raw={},
-        )
-    )
-    db.session.add(
-        Enrollment(
-            learner_id=learner.id,
-            plan_id=plan.id,
-            source=EnrollmentSource.ORDER,
-            order_id=order.id,
-            status=EnrollmentStatus.ACTIVE,
-            earned_hours=plan.required_hours,
-            completed_at=now - timedelta(days=2),
-        )
-    )
-    db.session.flush()
+def _makeup_plan(year: int) -> Plan | None:
+    return db.session.scalar(select(Plan).where(Plan.kind == PlanKind.MAKEUP, Plan.year == year))
 
 
 def _screenshot() -> bytes:
@@ -136,18 +62,7 @@ def _screenshot() -> bytes:
 
 def seed() -> list[str]:
     notes: list[str] = []
-    current = _plan(PlanKind.CURRENT, 2022, "重庆市2022年专技人员继续教育公需科目培训")
-    past = _plan(PlanKind.MAKEUP, 2019, "重庆市2019年专技人员继续教育公需科目培训（补学）")
-
     zhang = _learner("张伟")
-    if zhang is not None:
-        enrollment = db.session.scalar(
-            select(Enrollment).where(
-                Enrollment.learner_id == zhang.id, Enrollment.plan_id == current.id
-            )
-        )
-        if enrollment is None:
-            _completed_purchase(zhang, current)
 
     # Every demo learner who finished a plan gets the certificate.
     complete = db.session.scalars(
@@ -185,9 +100,10 @@ def seed() -> list[str]:
             )
             notes.append("invoice application of 张伟 waits in the console (/admin/invoices)")
 
-    lina = _learner("李娜")
+    lina, past = _learner("李娜"), _makeup_plan(2019)
     if (
         lina is not None
+        and past is not None
         and db.session.scalar(
             select(MakeupApplication.id).where(MakeupApplication.learner_id == lina.id)
         )
