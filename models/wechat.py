@@ -28,7 +28,8 @@ class WechatFollower(db.Model):
 
 class TemplateMessageStatus(enum.StrEnum):
     QUEUED = "queued"
-    SENT = "sent"
+    SENT = "sent"  # accepted by WeChat
+    DELIVERED = "delivered"  # WeChat's TEMPLATESENDJOBFINISH said it reached the follower
     FAILED = "failed"
     SKIPPED = "skipped"  # the learner has no WeChat bound
 

@@ -189,3 +189,22 @@ def send_template_message(message_id: int) -> None:
         message.wechat_msgid = str(result.get("msgid", ""))
         message.sent_at = utcnow()
     commit()
+
+
+def record_delivery(wechat_msgid: str, status: str) -> TemplateMessage | None:
+    """WeChat's delivery receipt (TEMPLATESENDJOBFINISH): ``success``, ``failed:user block``
+    (the follower refuses the account's messages) or ``failed: system failed``."""
+    message = db.session.scalar(
+        select(TemplateMessage).where(TemplateMessage.wechat_msgid == wechat_msgid)
+    )
+    if message is None:
+        log.info("delivery receipt for unknown template message %s: %s", wechat_msgid, status)
+        return None
+    if status == "success":
+        message.status = TemplateMessageStatus.DELIVERED
+        message.error = ""
+    else:
+        message.status = TemplateMessageStatus.FAILED
+        message.error = status[:255]
+    db.session.flush()
+    return message

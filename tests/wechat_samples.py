@@ -158,3 +158,17 @@ def text(to: str, sender: str, content: str, **values) -> str:
 
 def event(template: str, to: str, sender: str, **values) -> str:
     return _fill(template, to, sender, **values)
+
+
+# 事件推送：模板消息发送任务完成 (the template message's delivery receipt).
+TEMPLATE_SEND_JOB_FINISH = (
+    "<xml>"
+    "<ToUserName><![CDATA[{to}]]></ToUserName>"
+    "<FromUserName><![CDATA[{sender}]]></FromUserName>"
+    "<CreateTime>{create_time}</CreateTime>"
+    "<MsgType><![CDATA[event]]></MsgType>"
+    "<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event>"
+    "<MsgID>{wechat_msgid}</MsgID>"
+    "<Status><![CDATA[{status}]]></Status>"
+    "</xml>"
+)

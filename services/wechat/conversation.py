@@ -19,6 +19,7 @@ from wechatpy.replies import TextReply, TransferCustomerServiceReply
 
 from models.catalog import Plan
 from models.enrollments import Enrollment
+from services import notify
 from services.wechat import faq as faq_data
 from services.wechat import followers
 from services.wechat.followers import Scene
@@ -88,6 +89,9 @@ def _answer_event(message: BaseMessage) -> Reply | None:
         return text(entry.answer if entry else faq_data.load_faq().help)
     if event == "view":
         _count_view(message.url or "")
+        return None
+    if event == "templatesendjobfinish":
+        notify.record_delivery(str(message.id), message.status or "")
         return None
     log.info("event %s answered success", event)
     return None

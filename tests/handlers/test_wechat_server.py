@@ -307,3 +307,36 @@ def test_when_redis_is_down_the_user_is_told_to_try_again(app, client, caplog, m
         response = post_push(client, app, samples.text(to(app), OPENID, "证书"))
     assert reply_of(app, response)["Content"] == "系统繁忙，请稍后再试。"
     assert any("could not be answered" in record.message for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("success", "delivered"),
+        ("failed:user block", "failed"),
+        ("failed: system failed", "failed"),
+    ],
+)
+def test_delivery_receipts_update_the_template_message(app, client, status, expected):
+    from models.wechat import TemplateMessage, TemplateMessageStatus
+
+    learner = factories.learner()
+    message = TemplateMessage(
+        learner_id=learner.id,
+        openid=OPENID,
+        kind="payment_received",
+        dedupe_key=f"receipt-test:{status}",
+        payload={},
+        status=TemplateMessageStatus.SENT,
+        wechat_msgid="200163836",
+    )
+    db.session.add(message)
+    db.session.flush()
+    xml = samples.event(
+        samples.TEMPLATE_SEND_JOB_FINISH, to(app), OPENID, wechat_msgid="200163836", status=status
+    )
+    response = post_push(client, app, xml)
+    assert response.data == b"success"
+    db.session.refresh(message)
+    assert message.status.value == expected
+    assert message.error == ("" if status == "success" else status)
