@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -32,6 +32,7 @@ WECHAT_UA = (
 )
 # What a browser test waits for at most before it calls a step failed.
 STEP_TIMEOUT_MS = 15_000
+expect.set_options(timeout=STEP_TIMEOUT_MS)
 
 
 def screenshot_dir(tmp_path: Path) -> Path:
