@@ -89,6 +89,7 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
     h5.get_by_role("button", name="注册").click()
     registered = h5.locator(".h5-flash").first
     expect(registered).to_contain_text("注册成功")
+    expect(registered).to_have_css("background-color", "rgb(7, 193, 96)")  # legible, in green
     expect(h5.locator(".h5-profile__name")).to_have_text("王芳")
     expect(h5.locator(".h5-profile")).to_contain_text(UNIT_NAME)
     snap(h5, shots, "journey-04-home")
