@@ -239,3 +239,13 @@ def test_each_role_sees_the_pages_it_may_open_and_every_link_opens(client, login
         assert not (hidden.get(role, set()) & set(links)), role
         for label, href in links.items():
             assert other.get(href).status_code == 200, (role, label)
+
+
+def test_a_learners_page_says_each_order_status_in_words(client, login_staff):
+    learner = factories.learner(name="周敏")
+    factories.paid_order(learner, factories.plan())
+    login_staff(StaffRole.STAFF)
+    detail = client.get(f"/admin/learners/{learner.id}").get_data(as_text=True)
+    orders = detail[detail.index("<h2>订单</h2>") : detail.index("<h2>证书</h2>")]
+    assert "<td>已支付</td>" in orders
+    assert "paid" not in orders
