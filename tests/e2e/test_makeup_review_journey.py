@@ -114,6 +114,12 @@ def test_a_staff_member_approves_a_voucher_and_the_year_opens_free(live_platform
         Image.open(io.BytesIO(screenshot)).size
     )
     snap(console, shots, "makeup-04-review-detail")
+    with console.expect_popup() as popup:  # full size, in a tab of its own
+        image.click()
+    full = popup.value
+    full.wait_for_load_state()
+    assert full.evaluate("document.contentType") == "image/jpeg"
+    full.close()
     console.get_by_role("button", name="审核通过，免费开通2019年度计划").click()
     expect(console.locator(".admin-flash")).to_contain_text("已审核通过")
     expect(console.locator("h1")).to_have_text("补学审核（待审核 1）")
