@@ -18,6 +18,7 @@ from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderSeat, SeatStatus
 from models.org import District, Unit
 from models.staff import StaffRole
+from services.display import yuan
 from wxapp.extensions import db
 
 
@@ -56,6 +57,24 @@ class Report:
 def shows_revenue(role: StaffRole) -> bool:
     """Unit admins see their unit's registration, purchase and completion figures only."""
     return role is not StaffRole.UNIT_ADMIN
+
+
+def spreadsheet_rows(report: Report, *, with_revenue: bool) -> tuple[list[str], list[list]]:
+    """The report's header and rows for the Excel export, the total last; the revenue column
+    only for those who may see it."""
+    by_unit = report.by == "unit"
+    headers = ["单位", "所在区县"] if by_unit else ["区县"]
+    headers += ["注册人数", "购买人数", "完成人数", "完成率(%)"]
+    if with_revenue:
+        headers.append("收入(元)")
+    rows = []
+    for row in [*report.rows, report.total]:
+        values: list = [row.name, *([row.district] if by_unit else [])]
+        values += [row.registered, row.bought, row.finished, row.completion_percent]
+        if with_revenue:
+            values.append(yuan(row.revenue_fen))
+        rows.append(values)
+    return headers, rows
 
 
 def _scoped(statement: Select, unit_id: int | None) -> Select:

@@ -10,8 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from wechat_sim import config_for, create_sim_app, push, sim_state
+from wechat_sim.pay import PaySimulator
 from wechat_sim.server import LoopbackServer
 from wechat_sim.state import SimState
+from wxapp.pay_keys import PayKeys, generate_pay_keys
 
 BASE_KEYS = ("WECHAT_API_BASE", "WECHAT_OPEN_BASE", "WECHAT_MP_BASE")
 # A valid EncodingAESKey (43 characters) for compatible and safe mode tests.
@@ -41,18 +43,49 @@ def wechat_sim(app: Flask) -> Iterator[Simulator]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def pay_keys() -> PayKeys:
+    """WeChat Pay keys made for the run: the platform's side and the simulator's."""
+    return generate_pay_keys()
+
+
+def pay_simulator_settings(platform: Flask, keys: PayKeys, **settings) -> dict:
+    """``WECHAT_PAY_SIM``: the simulator's half of ``keys``, for ``platform``'s merchant."""
+    return {
+        "apiv3_key": keys.apiv3_key,
+        "merchant_serial": keys.merchant_serial,
+        "merchant_public_key": keys.merchant_public_key,
+        "platform_private_key": keys.platform_private_key,
+        "public_key_id": keys.public_key_id,
+        "appid": platform.config["WECHAT_APPID"],
+        "mchid": platform.config["WECHAT_PAY_MCHID"],
+        **settings,
+    }
+
+
+@pytest.fixture
+def live_settings() -> dict:
+    """More settings for ``live_platform``; a conftest overrides this fixture to add some."""
+    return {}
+
+
 @dataclass
 class LivePlatform:
     """The platform served on a loopback port with the simulator mounted at /_sim, as in
-    development; tests using it commit their data (``@pytest.mark.committed``)."""
+    development (WeChat, and WeChat Pay with its cashier at /_sim/pay/cashier); tests using
+    it commit their data (``@pytest.mark.committed``)."""
 
     app: Flask
     url: str
     sim: SimState
 
+    @property
+    def pay(self) -> PaySimulator:
+        return self.app.extensions["wechat_sim"].extensions["wechat_pay_sim"]
+
 
 @pytest.fixture
-def live_platform(make_app, tmp_path) -> Iterator[LivePlatform]:
+def live_platform(make_app, tmp_path, app, pay_keys, live_settings) -> Iterator[LivePlatform]:
     from wxapp.extensions import db
 
     server = LoopbackServer()
@@ -64,12 +97,19 @@ def live_platform(make_app, tmp_path) -> Iterator[LivePlatform]:
             "PUBLIC_BASE_URL": server.url,
             "SIMULATOR_MOUNT": True,
             **dict.fromkeys(BASE_KEYS, sim_base),
+            **pay_keys.platform_config(),
+            "WECHAT_PAY_API_BASE": sim_base + "/pay",
+            "WECHAT_PAY_CASHIER_URL": sim_base + "/pay/cashier",
+            "SIMULATOR_CONFIG": {"WECHAT_PAY_SIM": pay_simulator_settings(app, pay_keys)},
+            **live_settings,
         }
     )
     server.serve(platform)
+    live = LivePlatform(platform, server.url, sim_state(platform.extensions["wechat_sim"]))
     try:
-        yield LivePlatform(platform, server.url, sim_state(platform.extensions["wechat_sim"]))
+        yield live
     finally:
+        live.pay.stop()
         server.stop()
         with platform.app_context():
             db.engine.dispose()

@@ -79,11 +79,19 @@ def mount(platform: Flask, prefix: str = "/_sim") -> Flask:
     """Serve the simulator from the platform's own process (development).
 
     The account starts with the repository's menu already created, as a running account
-    has it; ``flask --app wsgi wechat menu-push`` replaces it while the server runs.
+    has it; ``flask --app wsgi wechat menu-push`` replaces it while the server runs. The
+    platform's ``SIMULATOR_CONFIG`` (tests) adds to the simulator's settings, for example
+    the WeChat Pay keys of ``WECHAT_PAY_SIM``.
     """
     from services.wechat.menu import build_menu
 
-    sim = create_sim_app({**config_for(platform), "MOUNT_PREFIX": prefix})
+    sim = create_sim_app(
+        {
+            **config_for(platform),
+            "MOUNT_PREFIX": prefix,
+            **(platform.config.get("SIMULATOR_CONFIG") or {}),
+        }
+    )
     sim_state(sim).menu = build_menu(platform.config["PUBLIC_BASE_URL"])
     platform.wsgi_app = DispatcherMiddleware(platform.wsgi_app, {prefix: sim.wsgi_app})
     platform.extensions["wechat_sim"] = sim

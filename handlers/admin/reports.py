@@ -9,7 +9,6 @@ from flask import Response, render_template, request
 from handlers.admin import bp, current_staff, staff_required
 from models.staff import StaffRole
 from services import reports
-from services.display import yuan
 from services.spreadsheets import table_bytes
 
 
@@ -28,7 +27,10 @@ def report():
     year, by, unit_id = _scope()
     result = reports.build_report(year, by=by, unit_id=unit_id)
     return render_template(
-        "admin/reports.html", report=result, years=range(date.today().year, 2010, -1)
+        "admin/reports.html",
+        report=result,
+        years=range(date.today().year, 2010, -1),
+        show_revenue=reports.shows_revenue(current_staff().role),
     )
 
 
@@ -37,21 +39,9 @@ def report():
 def report_export():
     year, by, unit_id = _scope()
     result = reports.build_report(year, by=by, unit_id=unit_id)
-    headers = ["区县" if by == "district" else "单位"]
-    if by == "unit":
-        headers.append("所在区县")
-    headers += ["注册人数", "购买人数", "完成人数", "完成率(%)", "收入(元)"]
-    rows = []
-    for row in [*result.rows, result.total]:
-        values = [row.name] + ([row.district] if by == "unit" else [])
-        values += [
-            row.registered,
-            row.bought,
-            row.finished,
-            row.completion_percent,
-            yuan(row.revenue_fen),
-        ]
-        rows.append(values)
+    headers, rows = reports.spreadsheet_rows(
+        result, with_revenue=reports.shows_revenue(current_staff().role)
+    )
     content = table_bytes(
         title=f"{year}年度统计", headers=headers, rows=rows, widths=[36, 16, 12, 12, 12, 12, 14]
     )

@@ -3,78 +3,22 @@
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
 from services.demo import media
 from tests import factories
+from tests.e2e.conftest import PHONE
 from wxapp.extensions import db
 from wxapp.jobs import commit
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-PHONE = {"width": 390, "height": 844}
-
-
-def screenshot_dir(tmp_path: Path) -> Path:
-    """Screenshots go to SCREENSHOT_DIR when set (to look at them), else the test's tmp dir."""
-    target = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    target.mkdir(parents=True, exist_ok=True)
-    return target
-
-
-@pytest.fixture
-def study_server(tmp_path, make_app):
-    """A live server whose player reports every 2 s and asks within the first seconds."""
-    app = make_app(
-        {
-            "APP_ENV": "test",
-            "STORAGE_DIR": str(tmp_path / "storage"),
-            "STUDY_HEARTBEAT_SECONDS": 2,
-            "STUDY_MIN_HEARTBEAT_SECONDS": 1,
-            "STUDY_QUESTION_MIN_SECONDS": 3,
-            "STUDY_QUESTION_MAX_SECONDS": 4,
-        }
-    )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run .ci/system-packages")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.mark.committed
-def test_a_learner_plays_a_chapter_to_its_green_check(study_server, browser, tmp_path):
-    app, base = study_server
-    shots = screenshot_dir(tmp_path)
+def test_a_learner_plays_a_chapter_to_its_green_check(live_platform, browser, shots):
+    # The live platform's player reports every 2 s and asks within the first seconds.
+    app, base = live_platform.app, live_platform.url
     learner = factories.learner(name="张伟")
     plan = factories.plan(required_hours=3, courses=0)
     plan.chapter_threshold_percent = 90

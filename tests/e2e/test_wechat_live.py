@@ -1,56 +1,25 @@
 """The official account end to end: the simulator's chat page in headless Chromium, and
 concurrent duplicate deliveries against a live server."""
 
-import os
 import threading
-from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from models.accounts import WechatBinding
 from services.wechat import menu, posters
 from services.wechat.followers import Scene
 from tests import factories
 from tests import wechat_samples as samples
+from tests.e2e.conftest import PHONE
 from wechat_sim import push
 from wxapp.extensions import db
 from wxapp.jobs import commit
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PHONE = {"width": 390, "height": 844}
-
-
-def screenshot_dir(tmp_path: Path) -> Path:
-    """Screenshots go to SCREENSHOT_DIR when set (to look at them), else the test's tmp dir."""
-    target = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    target.mkdir(parents=True, exist_ok=True)
-    return target
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run .ci/system-packages")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.mark.committed
-def test_the_chat_page_talks_to_the_account(live_platform, browser, tmp_path):
-    shots = screenshot_dir(tmp_path)
+def test_the_chat_page_talks_to_the_account(live_platform, browser, shots):
     unit_code = factories.unit("重庆市渝中区人民医院").code
     learner = factories.learner(name="张伟")
     db.session.add(WechatBinding(openid="oDEMO_zhangwei", learner_id=learner.id))

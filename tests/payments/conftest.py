@@ -26,11 +26,12 @@ from werkzeug.serving import make_server
 from models.orders import Order
 from tests import factories
 from tests.conftest import csrf_from, submit_form
+from tests.wechat_simulator import pay_simulator_settings
 from wechat_sim import create_sim_app
 from wechat_sim.pay import PaySimulator
 from wxapp.extensions import db
 from wxapp.pay_client import forget_clients
-from wxapp.pay_keys import PayKeys, generate_pay_keys
+from wxapp.pay_keys import PayKeys
 
 
 class Served:
@@ -52,16 +53,7 @@ def simulator_app(app: Flask, keys: PayKeys, **settings) -> Flask:
     return create_sim_app(
         {
             "APPID": app.config["WECHAT_APPID"],
-            "WECHAT_PAY_SIM": {
-                "apiv3_key": keys.apiv3_key,
-                "merchant_serial": keys.merchant_serial,
-                "merchant_public_key": keys.merchant_public_key,
-                "platform_private_key": keys.platform_private_key,
-                "public_key_id": keys.public_key_id,
-                "appid": app.config["WECHAT_APPID"],
-                "mchid": app.config["WECHAT_PAY_MCHID"],
-                **settings,
-            },
+            "WECHAT_PAY_SIM": pay_simulator_settings(app, keys, **settings),
         }
     )
 
@@ -72,11 +64,6 @@ def point_at_simulator(app: Flask, keys: PayKeys, base_url: str) -> None:
     app.config["WECHAT_PAY_CASHIER_URL"] = base_url + "/pay/cashier"
     with app.app_context():
         forget_clients()
-
-
-@pytest.fixture(scope="session")
-def pay_keys() -> PayKeys:
-    return generate_pay_keys()
 
 
 @pytest.fixture(scope="session")

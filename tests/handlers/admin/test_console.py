@@ -66,11 +66,20 @@ def test_report_page_and_excel_export(client, login_staff):
     page = client.get("/admin/reports?year=2022&by=unit").get_data(as_text=True)
     assert "渝中医院" in page
     assert "<svg" in page
+    assert "收入（元）" in page and "60.00" in page  # finance sees the revenue
     response = client.get("/admin/reports.xlsx?year=2022&by=unit")
     assert response.status_code == 200
     sheet = load_workbook(BytesIO(response.data)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:2] == ("单位", "所在区县")
+    assert rows[0] == (
+        "单位",
+        "所在区县",
+        "注册人数",
+        "购买人数",
+        "完成人数",
+        "完成率(%)",
+        "收入(元)",
+    )
     names = [row[0] for row in rows[1:]]
     assert "渝中医院" in names
     assert '\'=HYPERLINK("http://x","点我")' in names
@@ -86,6 +95,9 @@ def test_unit_admin_sees_only_their_unit(client, login_staff):
     page = client.get("/admin/reports?year=2022").get_data(as_text=True)
     assert "江北区" in page and "渝中区" not in page
     assert "收入" not in page
+    export = client.get("/admin/reports.xlsx?year=2022")
+    header = next(load_workbook(BytesIO(export.data)).active.iter_rows(values_only=True))
+    assert header == ("区县", "注册人数", "购买人数", "完成人数", "完成率(%)")  # no revenue
     learners = client.get("/admin/learners").get_data(as_text=True)
     assert "钱七" in learners and "赵六" not in learners
     assert client.get(f"/admin/learners/{other.id}").status_code == 404
@@ -227,3 +239,13 @@ def test_each_role_sees_the_pages_it_may_open_and_every_link_opens(client, login
         assert not (hidden.get(role, set()) & set(links)), role
         for label, href in links.items():
             assert other.get(href).status_code == 200, (role, label)
+
+
+def test_a_learners_page_says_each_order_status_in_words(client, login_staff):
+    learner = factories.learner(name="周敏")
+    factories.paid_order(learner, factories.plan())
+    login_staff(StaffRole.STAFF)
+    detail = client.get(f"/admin/learners/{learner.id}").get_data(as_text=True)
+    orders = detail[detail.index("<h2>订单</h2>") : detail.index("<h2>证书</h2>")]
+    assert "<td>已支付</td>" in orders
+    assert "paid" not in orders
