@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 
-from services.errors import StopValidation, ValidationError
+from services.errors import ServiceError, StopValidation
 
 
-def apply_errors(form: FlaskForm, error: ValidationError | StopValidation) -> None:
+def apply_errors(form: FlaskForm, error: ServiceError) -> None:
     """Put a service's refusal next to the fields it names (or at the top of the form)."""
     errors = error.errors if isinstance(error, StopValidation) else [error]
     for item in errors:
-        field = getattr(form, item.field, None) if item.field else None
+        name = getattr(item, "field", None)
+        field = getattr(form, name, None) if name else None
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, item.message]
         else:

@@ -9,16 +9,17 @@ so a group order bought by one designee counts in each colleague's unit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from sqlalchemy import Select, distinct, func, select
 
 from models.accounts import Learner
-from models.catalog import Plan
+from models.catalog import Plan, PlanKind
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderSeat, SeatStatus
 from models.org import District, Unit
 from models.staff import StaffRole
-from services.display import yuan
+from services.display import LOCAL_TZ, yuan
 from wxapp.extensions import db
 
 
@@ -52,6 +53,21 @@ class Report:
             total.finished += row.finished
             total.revenue_fen += row.revenue_fen
         return total
+
+
+def default_year(today: date | None = None) -> int:
+    """The training year staff most likely mean: this year's, or the latest year with a
+    current plan if this year has none yet (the report opens on figures, not zeros)."""
+    today = today or datetime.now(LOCAL_TZ).date()
+    latest = db.session.scalar(
+        select(func.max(Plan.year)).where(Plan.kind == PlanKind.CURRENT, Plan.year <= today.year)
+    )
+    return latest or today.year
+
+
+def report_years(today: date | None = None) -> list[int]:
+    today = today or datetime.now(LOCAL_TZ).date()
+    return list(range(today.year, 2010, -1))
 
 
 def shows_revenue(role: StaffRole) -> bool:

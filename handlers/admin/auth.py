@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -69,7 +67,7 @@ def logout():
 @staff_required()
 def dashboard():
     staff = current_staff()
-    year = date.today().year
+    year = reports.default_year()
     unit_id = staff.unit_id if staff.role is StaffRole.UNIT_ADMIN else None
     totals = reports.build_report(year, unit_id=unit_id).total
     return render_template(

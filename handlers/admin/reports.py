@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Response, render_template, request
 
 from handlers.admin import bp, current_staff, staff_required
@@ -14,7 +12,7 @@ from services.spreadsheets import table_bytes
 
 def _scope() -> tuple[int, str, int | None]:
     staff = current_staff()
-    year = request.args.get("year", type=int) or date.today().year
+    year = request.args.get("year", type=int) or reports.default_year()
     by = request.args.get("by", "district")
     by = by if by in ("district", "unit") else "district"
     unit_id = staff.unit_id if staff.role is StaffRole.UNIT_ADMIN else None
@@ -29,7 +27,7 @@ def report():
     return render_template(
         "admin/reports.html",
         report=result,
-        years=range(date.today().year, 2010, -1),
+        years=reports.report_years(),
         show_revenue=reports.shows_revenue(current_staff().role),
     )
 

@@ -11,7 +11,7 @@ from wtforms.validators import Length, Optional
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
 from services import makeup, stored_files
-from services.errors import StopValidation, ValidationError
+from services.errors import ServiceError
 from wxapp.jobs import commit
 
 
@@ -61,7 +61,7 @@ def makeup_voucher(plan_id: int):
                     screenshot=upload.read() if upload else b"",
                 ),
             )
-        except (ValidationError, StopValidation) as error:
+        except ServiceError as error:  # a bad field, or an application already open
             apply_errors(form, error)
         else:
             commit()
@@ -95,7 +95,7 @@ def makeup_commitment(plan_id: int):
                     agreed=bool(form.agreed.data),
                 ),
             )
-        except (ValidationError, StopValidation) as error:
+        except ServiceError as error:  # a bad field, or an application already open
             apply_errors(form, error)
         else:
             commit()

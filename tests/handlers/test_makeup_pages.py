@@ -168,3 +168,24 @@ def test_a_rejection_reaches_the_learner_with_its_reason(client):
     assert application.status is ReviewStatus.REJECTED
     page = client.get("/h5/makeup").get_data(as_text=True)
     assert "截图看不清订单编号" in page and "提交缴费凭证" in page
+
+
+def test_a_second_submission_for_the_same_year_is_refused_on_the_form(client):
+    learner = factories.learner(name="李娜")
+    plan = factories.makeup_plan(2019)
+    log_in(client, learner)
+    url = f"/h5/makeup/{plan.id}/voucher"
+    # Two tabs opened the form before either was sent.
+    token = csrf_from(client.get(url).get_data(as_text=True))
+
+    def send():
+        data = {**voucher_form(factories.image_bytes()), "csrf_token": token}
+        return client.post(url, data=data, content_type="multipart/form-data")
+
+    assert send().status_code == 302
+    second = send()
+    page = second.get_data(as_text=True)
+    assert second.status_code == 400
+    assert 'name="order_no"' in page  # the form again, with the reason on it
+    assert "2019年度补学申请正在审核中" in page
+    assert db.session.scalar(select(func.count(MakeupApplication.id))) == 1

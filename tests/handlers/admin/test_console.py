@@ -249,3 +249,14 @@ def test_a_learners_page_says_each_order_status_in_words(client, login_staff):
     orders = detail[detail.index("<h2>订单</h2>") : detail.index("<h2>证书</h2>")]
     assert "<td>已支付</td>" in orders
     assert "paid" not in orders
+
+
+def test_reports_open_on_the_latest_year_that_has_a_plan():
+    from datetime import date
+
+    assert reports.default_year(date(2026, 11, 28)) == 2026  # no plan at all: this year
+    factories.plan(year=2022)
+    factories.plan(year=2030)  # announced for later: not the one staff mean
+    assert reports.default_year(date(2026, 11, 28)) == 2022
+    factories.plan(year=2026)
+    assert reports.default_year(date(2026, 11, 28)) == 2026
