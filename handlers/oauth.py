@@ -57,7 +57,7 @@ def callback():
     expected = session.pop(STATE_KEY, None)
     target = safe_next(session.pop(NEXT_KEY, None), url_for("h5.home"))
     given = request.args.get("state", "")
-    if not expected or not hmac.compare_digest(expected, given):
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
         return _expired("链接已失效或不是从本页面发起的授权，请从公众号菜单重新进入。")
     code = request.args.get("code")
     if not code:

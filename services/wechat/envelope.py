@@ -73,13 +73,18 @@ def signature_of(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
+def same_signature(expected: str, given: str) -> bool:
+    """Constant-time; compared as bytes, as a query string may carry any character."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 def signature_ok(keys: AccountKeys, args: Any) -> bool:
     """The plain ``signature`` over token, timestamp and nonce (GET checks and every POST)."""
     given = args.get("signature", "")
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     if not (given and timestamp and nonce and keys.token):
         return False
-    return hmac.compare_digest(signature_of(keys.token, timestamp, nonce), given)
+    return same_signature(signature_of(keys.token, timestamp, nonce), given)
 
 
 def _xml_fields(text: str) -> dict[str, str]:
@@ -119,7 +124,7 @@ def open_push(keys: AccountKeys, args: Any, body: bytes) -> Push:
         expected = signature_of(
             keys.token, args.get("timestamp", ""), args.get("nonce", ""), ciphertext
         )
-        if not ciphertext or not hmac.compare_digest(expected, args.get("msg_signature", "")):
+        if not ciphertext or not same_signature(expected, args.get("msg_signature", "")):
             raise PushRefused("bad msg_signature")
         try:
             text = _aes(keys).decrypt(ciphertext, keys.appid)

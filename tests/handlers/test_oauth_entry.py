@@ -174,6 +174,15 @@ def test_a_foreign_state_is_refused(client, wechat_sim):
     assert not wechat_sim.state.oauth_codes[code].used  # never exchanged
 
 
+def test_a_state_with_other_characters_is_refused_not_an_error(client, wechat_sim):
+    client.get("/h5/")
+    code = wechat_sim.state.issue_code("oDEMO_zhangwei", "snsapi_base")
+    response = client.get("/oauth/callback", query_string={"code": code, "state": "伪造"})
+    assert response.status_code == 400
+    assert "重新进入" in response.get_data(as_text=True)
+    assert not wechat_sim.state.oauth_codes[code].used
+
+
 def test_moving_an_account_to_another_wechat_needs_the_password(client, wechat_sim):
     learner = factories.learner()
     bind(learner, "oDEMO_lina")

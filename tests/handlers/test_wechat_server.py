@@ -41,6 +41,13 @@ def test_server_check_with_a_bad_signature_is_forbidden(app, client):
     assert b"1" not in response.data.replace(b"signature", b"")
 
 
+def test_a_signature_that_is_not_hexadecimal_is_forbidden_not_an_error(app, client):
+    query = {**signed_query(app.config["WECHAT_TOKEN"]), "signature": "签名", "echostr": "1"}
+    assert client.get("/wechat", query_string=query).status_code == 403
+    body = samples.text(to(app), OPENID, "证书").encode()
+    assert client.post("/wechat", query_string=query, data=body).status_code == 403
+
+
 # --- replies in every mode ---------------------------------------------------------------
 def test_keyword_answers_from_the_faq(app, client, mode):
     response = post_push(client, app, samples.text(to(app), OPENID, "证书怎么打印"), mode)
@@ -295,6 +302,14 @@ def test_a_tampered_ciphertext_is_refused(app, client, caplog, encrypted_mode):
         account_of(app), samples.text(to(app), OPENID, "证书"), mode=encrypted_mode
     )
     body = body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[AAAA")
+    _refused(app, client, caplog, body, query=query, expect="msg_signature")
+
+
+def test_a_msg_signature_that_is_not_hexadecimal_is_refused(app, client, caplog, encrypted_mode):
+    query, body = push.signed_push(
+        account_of(app), samples.text(to(app), OPENID, "证书"), mode=encrypted_mode
+    )
+    query["msg_signature"] = "签名"
     _refused(app, client, caplog, body, query=query, expect="msg_signature")
 
 
