@@ -120,18 +120,11 @@ def _answer_scene(openid: str, scene: Scene | None) -> Reply:
     if scene is not None and scene.kind == "plan":
         plan = followers.plan_by_scene(scene)
         if plan is not None:
+            link = _entry_link(next=url_for("h5.plan_detail", plan_id=plan.id))
             return Reply(
-                "text",
-                f'《{plan.title}》\n<a href="{_entry_link(next=plan_path(plan.id))}">点此查看培训项目并购买学习</a>',
+                "text", f'《{plan.title}》\n<a href="{link}">点此查看培训项目并购买学习</a>'
             )
     return text(welcome)
-
-
-def plan_path(plan_id: int) -> str:
-    """The plan's page when the plan pages exist, else the entry page."""
-    if "h5.plan_detail" in current_app.view_functions:
-        return url_for("h5.plan_detail", plan_id=plan_id)
-    return url_for("h5.entry")
 
 
 def _answer_text(openid: str, content: str) -> Reply:

@@ -140,7 +140,7 @@ def test_a_plan_poster_opens_the_plan(app, client):
     xml = samples.event(samples.SCAN, to(app), OPENID, scene=f"plan:{plan.id}")
     reply = reply_of(app, post_push(client, app, xml))
     assert plan.title in reply["Content"]
-    assert "http://localhost/h5/?next=" in reply["Content"]
+    assert f"http://localhost/h5/?next=%2Fh5%2Fplans%2F{plan.id}" in reply["Content"]
 
 
 def test_an_unknown_scene_gets_the_welcome(app, client):
