@@ -199,6 +199,23 @@ def test_a_retried_message_is_answered_once_and_the_same_way(app, client, wechat
     assert "张伟" in sent[0]["body"]["content"]
 
 
+def test_the_progress_message_lists_the_plans_the_study_pages_show(app):
+    from models.enrollments import EnrollmentStatus
+    from services.wechat.conversation import study_progress_text
+
+    learner = factories.learner(name="张伟")
+    db.session.add(WechatBinding(openid=OPENID, learner_id=learner.id))
+    current = factories.enrollment(learner, factories.plan(year=2022))
+    current.earned_hours = 12
+    refunded = factories.enrollment(learner, factories.plan(year=2021))
+    refunded.status = EnrollmentStatus.REVOKED
+    db.session.flush()
+    text = study_progress_text(OPENID)
+    assert f"· {current.plan.title}：12/30 学时，还差 18 学时" in text
+    assert refunded.plan.title not in text
+    assert '<a href="http://localhost/h5/study">' in text
+
+
 def test_events_are_deduplicated_by_sender_and_create_time(app, client):
     unit = factories.unit()
     xml = samples.event(
