@@ -78,13 +78,10 @@ def callback():
             return redirect(url_for("h5.change_password"))
         return redirect(target)
     session[PENDING_OPENID] = identity.openid
-    if session.get(ENTRY_UNIT) or _follower_unit(identity.openid):
+    # Someone who came through a unit's poster registers, with the unit filled in.
+    if followers.registration_unit(session.get(ENTRY_UNIT), identity.openid) is not None:
         return redirect(url_for("h5.register"))
     return redirect(url_for("h5.login", next=target))
-
-
-def _follower_unit(openid: str) -> bool:
-    return followers.registration_unit(None, openid) is not None
 
 
 def bind_pending(learner_id: int) -> bindings.BindOutcome | None:

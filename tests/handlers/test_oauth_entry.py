@@ -111,6 +111,11 @@ def test_a_unit_poster_fills_in_the_unit_at_registration(client, wechat_sim):
     assert 'value="重庆市第一中学"' in page
 
 
+def test_an_entry_link_with_an_unknown_unit_goes_to_the_login_page(client, wechat_sim):
+    response = through_wechat(client, wechat_sim, "oDEMO_guest1", "/h5/?unit=NOSUCH")
+    assert response.headers["Location"].startswith("/h5/login")
+
+
 def test_a_follower_who_scanned_a_unit_poster_gets_the_unit_filled_in(client, wechat_sim):
     unit = factories.unit("重庆市江北区卫生健康委员会")
     db.session.add(
