@@ -70,8 +70,9 @@ def callback():
         return _expired(error.message, 502)
     if identity.is_snapshotuser:
         return render_template("oauth/snapshot.html")
-    learner = followers.bound_learner(identity.openid)
+    learner = bindings.sign_in(identity.openid)
     if learner is not None:
+        commit()
         session.pop(PENDING_OPENID, None)
         login_learner(learner)
         if learner.must_change_password:

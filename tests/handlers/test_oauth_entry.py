@@ -56,6 +56,15 @@ def test_a_bound_wechat_logs_in_silently(client, wechat_sim):
     assert "张伟" in client.get("/h5/home").get_data(as_text=True)
 
 
+def test_a_silent_login_is_the_learners_latest_login(client, wechat_sim):
+    learner = factories.learner()
+    bind(learner, "oDEMO_zhangwei")
+    assert learner.last_login_at is None
+    through_wechat(client, wechat_sim, "oDEMO_zhangwei")
+    db.session.refresh(learner)
+    assert learner.last_login_at is not None
+
+
 def test_pages_that_need_a_learner_go_through_the_entry(client, wechat_sim):
     learner = factories.learner()
     bind(learner, "oDEMO_lina")
