@@ -61,12 +61,14 @@ class Push:
 
     @property
     def dedupe_key(self) -> str:
-        """Messages by MsgId; events by sender and CreateTime, WeChat's rule for retries (the
-        event name is added so that two different events in one second stay apart)."""
-        msg_id = self.fields.get("MsgId") or self.fields.get("MsgID")
+        """Messages by MsgId; events by sender and CreateTime, WeChat's rule for retries. The
+        event name, and the MsgID that delivery receipts (TEMPLATESENDJOBFINISH) carry, are
+        added so that two different events in one second stay apart."""
+        msg_id = self.fields.get("MsgId") or self.fields.get("MsgID") or ""
         if msg_id and self.fields.get("MsgType") != "event":
             return "msg:" + msg_id
-        return f"event:{self.openid}:{self.fields.get('CreateTime', '')}:{self.fields.get('Event', '')}"
+        created, event = self.fields.get("CreateTime", ""), self.fields.get("Event", "")
+        return f"event:{self.openid}:{created}:{event}:{msg_id}"
 
 
 def signature_of(*parts: str) -> str:

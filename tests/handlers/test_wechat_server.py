@@ -372,3 +372,36 @@ def test_delivery_receipts_update_the_template_message(app, client, status, expe
     db.session.refresh(message)
     assert message.status.value == expected
     assert message.error == ("" if status == "success" else status)
+
+
+def test_two_receipts_in_the_same_second_are_both_recorded(app, client):
+    from models.wechat import TemplateMessage, TemplateMessageStatus
+
+    learner = factories.learner()
+    messages = [
+        TemplateMessage(
+            learner_id=learner.id,
+            openid=OPENID,
+            kind=kind,
+            dedupe_key=f"same-second:{kind}",
+            payload={},
+            status=TemplateMessageStatus.SENT,
+            wechat_msgid=msgid,
+        )
+        for kind, msgid in (("payment_received", "200163840"), ("invoice_issued", "200163841"))
+    ]
+    db.session.add_all(messages)
+    db.session.flush()
+    for message in messages:
+        xml = samples.event(
+            samples.TEMPLATE_SEND_JOB_FINISH,
+            to(app),
+            OPENID,
+            wechat_msgid=message.wechat_msgid,
+            status="success",
+            create_time=1700000100,
+        )
+        assert post_push(client, app, xml).data == b"success"
+    for message in messages:
+        db.session.refresh(message)
+    assert [m.status for m in messages] == [TemplateMessageStatus.DELIVERED] * 2
