@@ -1,6 +1,8 @@
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
+from flask import Flask, Response
 from sqlalchemy import select
 
 from models.accounts import Learner, WechatBinding
@@ -8,6 +10,7 @@ from models.wechat import WechatFollower
 from services.wechat import bindings
 from tests import factories
 from tests.conftest import submit_form
+from wechat_sim.server import LoopbackServer
 from wxapp.extensions import db
 
 
@@ -195,6 +198,33 @@ def test_a_state_with_other_characters_is_refused_not_an_error(client, wechat_si
     assert response.status_code == 400
     assert "重新进入" in response.get_data(as_text=True)
     assert not wechat_sim.state.oauth_codes[code].used
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ("<html><body>502 Bad Gateway</body></html>", "text/html"),
+        ('{"access_token": "x", "expires_in": 7200}', "application/json"),
+    ],
+)
+def test_an_unreadable_answer_from_wechat_is_a_clear_page(app, client, answer):
+    gateway = Flask(__name__)
+    gateway.add_url_rule(
+        "/sns/oauth2/access_token", "token", lambda: Response(answer[0], mimetype=answer[1])
+    )
+    server = LoopbackServer(gateway).serve()
+    saved = app.config["WECHAT_API_BASE"]
+    app.config["WECHAT_API_BASE"] = server.url
+    try:
+        client.get("/h5/")
+        with client.session_transaction() as session:
+            state = session["oauth_state"]
+        response = client.get("/oauth/callback", query_string={"code": "c", "state": state})
+    finally:
+        app.config["WECHAT_API_BASE"] = saved
+        server.stop()
+    assert response.status_code == 502
+    assert "微信授权暂时不可用" in response.get_data(as_text=True)
 
 
 def test_moving_an_account_to_another_wechat_needs_the_password(client, wechat_sim):
