@@ -57,7 +57,7 @@ def callback():
     expected = session.pop(STATE_KEY, None)
     target = safe_next(session.pop(NEXT_KEY, None), url_for("h5.home"))
     given = request.args.get("state", "")
-    if not expected or not hmac.compare_digest(expected, given):
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
         return _expired("链接已失效或不是从本页面发起的授权，请从公众号菜单重新进入。")
     code = request.args.get("code")
     if not code:
@@ -70,21 +70,19 @@ def callback():
         return _expired(error.message, 502)
     if identity.is_snapshotuser:
         return render_template("oauth/snapshot.html")
-    learner = followers.bound_learner(identity.openid)
+    learner = bindings.sign_in(identity.openid)
     if learner is not None:
+        commit()
         session.pop(PENDING_OPENID, None)
         login_learner(learner)
         if learner.must_change_password:
             return redirect(url_for("h5.change_password"))
         return redirect(target)
     session[PENDING_OPENID] = identity.openid
-    if session.get(ENTRY_UNIT) or _follower_unit(identity.openid):
+    # Someone who came through a unit's poster registers, with the unit filled in.
+    if followers.registration_unit(session.get(ENTRY_UNIT), identity.openid) is not None:
         return redirect(url_for("h5.register"))
     return redirect(url_for("h5.login", next=target))
-
-
-def _follower_unit(openid: str) -> bool:
-    return followers.registration_unit(None, openid) is not None
 
 
 def bind_pending(learner_id: int) -> bindings.BindOutcome | None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models.accounts import Learner, WechatBinding
+from models.base import utcnow
 from services import passwords
 from services.accounts import initial_password
 from services.errors import Conflict, ValidationError
@@ -37,6 +38,17 @@ def _binding_of_openid(openid: str) -> WechatBinding | None:
 
 def _binding_of_learner(learner_id: int) -> WechatBinding | None:
     return db.session.scalar(select(WechatBinding).where(WechatBinding.learner_id == learner_id))
+
+
+def sign_in(openid: str) -> Learner | None:
+    """The account bound to this WeChat, its login recorded (OAuth's silent login)."""
+    learner = db.session.scalar(
+        select(Learner).join(WechatBinding).where(WechatBinding.openid == openid)
+    )
+    if learner is not None:
+        learner.last_login_at = utcnow()
+        db.session.flush()
+    return learner
 
 
 def bind_openid(learner_id: int, openid: str) -> BindOutcome:

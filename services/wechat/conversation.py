@@ -13,17 +13,14 @@ from datetime import date
 from urllib.parse import urlencode
 
 from flask import current_app, url_for
-from sqlalchemy import select
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply, TransferCustomerServiceReply
 
-from models.catalog import Plan
-from models.enrollments import Enrollment
 from services import notify
+from services.study_overview import my_plans
 from services.wechat import faq as faq_data
 from services.wechat import followers
 from services.wechat.followers import Scene
-from wxapp.extensions import db
 from wxapp.jobs import after_commit, enqueue
 from wxapp.redis_client import get_redis
 
@@ -120,18 +117,11 @@ def _answer_scene(openid: str, scene: Scene | None) -> Reply:
     if scene is not None and scene.kind == "plan":
         plan = followers.plan_by_scene(scene)
         if plan is not None:
+            link = _entry_link(next=url_for("h5.plan_detail", plan_id=plan.id))
             return Reply(
-                "text",
-                f'《{plan.title}》\n<a href="{_entry_link(next=plan_path(plan.id))}">点此查看培训项目并购买学习</a>',
+                "text", f'《{plan.title}》\n<a href="{link}">点此查看培训项目并购买学习</a>'
             )
     return text(welcome)
-
-
-def plan_path(plan_id: int) -> str:
-    """The plan's page when the plan pages exist, else the entry page."""
-    if "h5.plan_detail" in current_app.view_functions:
-        return url_for("h5.plan_detail", plan_id=plan_id)
-    return url_for("h5.entry")
 
 
 def _answer_text(openid: str, content: str) -> Reply:
@@ -164,18 +154,14 @@ def study_progress_text(openid: str) -> str:
     learner = followers.bound_learner(openid)
     if learner is None:
         return "您的微信尚未绑定学习账号。"
-    rows = db.session.execute(
-        select(Plan.title, Plan.required_hours, Enrollment.earned_hours, Enrollment.completed_at)
-        .join(Enrollment, Enrollment.plan_id == Plan.id)
-        .where(Enrollment.learner_id == learner.id, Enrollment.revoked_at.is_(None))
-        .order_by(Plan.year.desc())
-    ).all()
-    if not rows:
+    plans = my_plans(learner.id)
+    if not plans:
         return f'{learner.name}，您还没有已开通的培训项目。<a href="{_entry_link()}">去选择培训项目</a>'
     lines = [f"{learner.name}，您的学习进度："]
-    for title, required, earned, completed_at in rows:
-        state = "已完成，可打印证书" if completed_at else f"还差 {max(required - earned, 0)} 学时"
-        lines.append(f"· {title}：{earned}/{required} 学时，{state}")
+    for plan in plans:
+        required, earned = plan.required_hours, plan.earned_hours
+        state = "已完成，可打印证书" if plan.completed else f"还差 {max(required - earned, 0)} 学时"
+        lines.append(f"· {plan.title}：{earned}/{required} 学时，{state}")
     lines.append(f'<a href="{base_url()}/h5/study">查看详情</a>')
     return "\n".join(lines)
 

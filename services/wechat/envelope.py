@@ -61,16 +61,23 @@ class Push:
 
     @property
     def dedupe_key(self) -> str:
-        """Messages by MsgId; events by sender and CreateTime, WeChat's rule for retries (the
-        event name is added so that two different events in one second stay apart)."""
-        msg_id = self.fields.get("MsgId") or self.fields.get("MsgID")
+        """Messages by MsgId; events by sender and CreateTime, WeChat's rule for retries. The
+        event name, and the MsgID that delivery receipts (TEMPLATESENDJOBFINISH) carry, are
+        added so that two different events in one second stay apart."""
+        msg_id = self.fields.get("MsgId") or self.fields.get("MsgID") or ""
         if msg_id and self.fields.get("MsgType") != "event":
             return "msg:" + msg_id
-        return f"event:{self.openid}:{self.fields.get('CreateTime', '')}:{self.fields.get('Event', '')}"
+        created, event = self.fields.get("CreateTime", ""), self.fields.get("Event", "")
+        return f"event:{self.openid}:{created}:{event}:{msg_id}"
 
 
 def signature_of(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def same_signature(expected: str, given: str) -> bool:
+    """Constant-time; compared as bytes, as a query string may carry any character."""
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def signature_ok(keys: AccountKeys, args: Any) -> bool:
@@ -79,7 +86,7 @@ def signature_ok(keys: AccountKeys, args: Any) -> bool:
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     if not (given and timestamp and nonce and keys.token):
         return False
-    return hmac.compare_digest(signature_of(keys.token, timestamp, nonce), given)
+    return same_signature(signature_of(keys.token, timestamp, nonce), given)
 
 
 def _xml_fields(text: str) -> dict[str, str]:
@@ -119,7 +126,7 @@ def open_push(keys: AccountKeys, args: Any, body: bytes) -> Push:
         expected = signature_of(
             keys.token, args.get("timestamp", ""), args.get("nonce", ""), ciphertext
         )
-        if not ciphertext or not hmac.compare_digest(expected, args.get("msg_signature", "")):
+        if not ciphertext or not same_signature(expected, args.get("msg_signature", "")):
             raise PushRefused("bad msg_signature")
         try:
             text = _aes(keys).decrypt(ciphertext, keys.appid)

@@ -50,6 +50,9 @@ def exchange_code(code: str, redirect_uri: str) -> WechatIdentity:
     except requests.RequestException as exc:
         log.warning("OAuth exchange failed: %s", exc)
         raise ExternalServiceError("微信授权暂时不可用，请稍后再试。") from exc
+    except (ValueError, KeyError, TypeError) as exc:  # not JSON, or JSON without an openid
+        log.warning("OAuth exchange gave an unreadable answer (%s)", type(exc).__name__)
+        raise ExternalServiceError("微信授权暂时不可用，请稍后再试。") from exc
     return WechatIdentity(
-        openid=result["openid"], is_snapshotuser=bool(int(result.get("is_snapshotuser") or 0))
+        openid=result["openid"], is_snapshotuser=str(result.get("is_snapshotuser")) == "1"
     )

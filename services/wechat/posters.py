@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import qrcode
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from qrcode.constants import ERROR_CORRECT_M
 
 from models.base import utcnow
+from services import cjk_fonts
+from services.cjk_fonts import FontChain
 from services.display import local_date
 from services.errors import ExternalServiceError, ServiceError, ValidationError
 from services.wechat import followers
@@ -25,12 +24,7 @@ POSTER_SIZE = (1748, 2480)
 GREEN = (7, 193, 96)
 INK = (25, 25, 25)
 GREY = (110, 110, 110)
-# Where Debian's fonts-noto-cjk puts the faces when fontconfig cannot be asked.
-KNOWN_FONT_FILES = (
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-)
-SC_FACE_INDEX = 2  # the Simplified Chinese face inside Noto's .ttc collections
+FONT_STYLE = "sans-bold"
 
 
 class FontMissing(ServiceError):
@@ -91,38 +85,22 @@ def create_qrcode(scene: Scene, temporary_days: int | None = None) -> QrCode:
     return QrCode(str(scene), result["ticket"], result["url"], expires)
 
 
-def find_cjk_font() -> tuple[Path, int]:
-    """A Simplified Chinese font file and face index; fails clearly when none is installed."""
-    if shutil.which("fc-match"):
-        found = subprocess.run(
-            ["fc-match", "-f", "%{file}\n%{index}\n%{family}", "Noto Sans CJK SC:style=Bold"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.split("\n")
-        if len(found) == 3 and "CJK" in found[2] and Path(found[0]).is_file():
-            return Path(found[0]), int(found[1] or 0)
-    for path in KNOWN_FONT_FILES:
-        if path.is_file():
-            return path, SC_FACE_INDEX
-    raise FontMissing(
-        "找不到中文字体（Noto Sans CJK SC）。请安装 fonts-noto-cjk（Debian/Ubuntu："
-        "apt-get install fonts-noto-cjk）后重试。"
-    )
+def fonts(size: int) -> FontChain:
+    """Noto Sans CJK SC Bold, with a fallback per character (a unit's name may hold rare
+    characters); fails clearly when no CJK font is installed."""
+    try:
+        return cjk_fonts.font_chain(FONT_STYLE, size)
+    except cjk_fonts.FontMissing as exc:
+        raise FontMissing(
+            "找不到中文字体（Noto Sans CJK SC）。请安装 fonts-noto-cjk（Debian/Ubuntu："
+            "apt-get install fonts-noto-cjk）后重试。"
+        ) from exc
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    path, index = find_cjk_font()
-    return ImageFont.truetype(str(path), size=size, index=index)
-
-
-def _wrap(
-    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int
-) -> list[str]:
+def _wrap(text: str, chain: FontChain, width: int) -> list[str]:
     lines, line = [], ""
     for char in text:
-        if draw.textlength(line + char, font=font) > width and line:
+        if chain.width(line + char) > width and line:
             lines.append(line)
             line = char
         else:
@@ -130,11 +108,13 @@ def _wrap(
     return [*lines, line] if line else lines
 
 
-def _centered(draw: ImageDraw.ImageDraw, y: int, text: str, font, fill) -> int:
+def _centered(draw: ImageDraw.ImageDraw, y: int, text: str, size: int, fill) -> int:
     width = POSTER_SIZE[0]
-    for line in _wrap(draw, text, font, width - 240):
-        box = draw.textbbox((0, 0), line, font=font)
-        draw.text(((width - (box[2] - box[0])) / 2, y), line, font=font, fill=fill)
+    chain = fonts(size)
+    ascent = chain.primary.getmetrics()[0]
+    for line in _wrap(text, chain, width - 240):
+        box = chain.primary.getbbox(line)
+        chain.draw(draw, ((width - (box[2] - box[0])) / 2, y + ascent), line, fill)
         y += int((box[3] - box[1]) * 1.45)
     return y
 
@@ -147,8 +127,8 @@ def render_poster(
     poster = Image.new("RGB", POSTER_SIZE, "white")
     draw = ImageDraw.Draw(poster)
     draw.rectangle((0, 0, width, 420), fill=GREEN)
-    _centered(draw, 110, "专业技术人员继续教育公需科目", _font(92), "white")
-    _centered(draw, 260, text.title, _font(64), "white")
+    _centered(draw, 110, "专业技术人员继续教育公需科目", 92, "white")
+    _centered(draw, 260, text.title, 64, "white")
 
     matrix = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=2, box_size=10)
     matrix.add_data(code.url)
@@ -159,12 +139,12 @@ def render_poster(
     top = 560
     poster.paste(image, ((width - side) // 2, top))
 
-    y = _centered(draw, top + side + 90, text.caption, _font(96), INK)
-    y = _centered(draw, y + 40, text.note, _font(52), GREY)
+    y = _centered(draw, top + side + 90, text.caption, 96, INK)
+    y = _centered(draw, y + 40, text.note, 52, GREY)
     if code.expires_at_text:
-        _centered(draw, y + 20, f"二维码有效期至 {code.expires_at_text}", _font(48), GREY)
+        _centered(draw, y + 20, f"二维码有效期至 {code.expires_at_text}", 48, GREY)
     draw.line((160, height - 250, width - 160, height - 250), fill=(220, 220, 220), width=3)
-    _centered(draw, height - 200, issuer, _font(52), GREY)
+    _centered(draw, height - 200, issuer, 52, GREY)
     buffer = io.BytesIO()
     poster.save(buffer, format="PNG", dpi=(300, 300))
     return buffer.getvalue()

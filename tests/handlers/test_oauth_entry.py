@@ -1,6 +1,8 @@
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
+from flask import Flask, Response
 from sqlalchemy import select
 
 from models.accounts import Learner, WechatBinding
@@ -8,6 +10,7 @@ from models.wechat import WechatFollower
 from services.wechat import bindings
 from tests import factories
 from tests.conftest import submit_form
+from wechat_sim.server import LoopbackServer
 from wxapp.extensions import db
 
 
@@ -54,6 +57,15 @@ def test_a_bound_wechat_logs_in_silently(client, wechat_sim):
     assert response.status_code == 302
     assert response.headers["Location"] == "/h5/manual"
     assert "张伟" in client.get("/h5/home").get_data(as_text=True)
+
+
+def test_a_silent_login_is_the_learners_latest_login(client, wechat_sim):
+    learner = factories.learner()
+    bind(learner, "oDEMO_zhangwei")
+    assert learner.last_login_at is None
+    through_wechat(client, wechat_sim, "oDEMO_zhangwei")
+    db.session.refresh(learner)
+    assert learner.last_login_at is not None
 
 
 def test_pages_that_need_a_learner_go_through_the_entry(client, wechat_sim):
@@ -109,6 +121,11 @@ def test_a_unit_poster_fills_in_the_unit_at_registration(client, wechat_sim):
     page = client.get("/h5/register").get_data(as_text=True)
     assert f'value="{unit.id}"' in page
     assert 'value="重庆市第一中学"' in page
+
+
+def test_an_entry_link_with_an_unknown_unit_goes_to_the_login_page(client, wechat_sim):
+    response = through_wechat(client, wechat_sim, "oDEMO_guest1", "/h5/?unit=NOSUCH")
+    assert response.headers["Location"].startswith("/h5/login")
 
 
 def test_a_follower_who_scanned_a_unit_poster_gets_the_unit_filled_in(client, wechat_sim):
@@ -172,6 +189,42 @@ def test_a_foreign_state_is_refused(client, wechat_sim):
     response = client.get("/oauth/callback", query_string={"code": code, "state": "forged"})
     assert response.status_code == 400
     assert not wechat_sim.state.oauth_codes[code].used  # never exchanged
+
+
+def test_a_state_with_other_characters_is_refused_not_an_error(client, wechat_sim):
+    client.get("/h5/")
+    code = wechat_sim.state.issue_code("oDEMO_zhangwei", "snsapi_base")
+    response = client.get("/oauth/callback", query_string={"code": code, "state": "伪造"})
+    assert response.status_code == 400
+    assert "重新进入" in response.get_data(as_text=True)
+    assert not wechat_sim.state.oauth_codes[code].used
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ("<html><body>502 Bad Gateway</body></html>", "text/html"),
+        ('{"access_token": "x", "expires_in": 7200}', "application/json"),
+    ],
+)
+def test_an_unreadable_answer_from_wechat_is_a_clear_page(app, client, answer):
+    gateway = Flask(__name__)
+    gateway.add_url_rule(
+        "/sns/oauth2/access_token", "token", lambda: Response(answer[0], mimetype=answer[1])
+    )
+    server = LoopbackServer(gateway).serve()
+    saved = app.config["WECHAT_API_BASE"]
+    app.config["WECHAT_API_BASE"] = server.url
+    try:
+        client.get("/h5/")
+        with client.session_transaction() as session:
+            state = session["oauth_state"]
+        response = client.get("/oauth/callback", query_string={"code": "c", "state": state})
+    finally:
+        app.config["WECHAT_API_BASE"] = saved
+        server.stop()
+    assert response.status_code == 502
+    assert "微信授权暂时不可用" in response.get_data(as_text=True)
 
 
 def test_moving_an_account_to_another_wechat_needs_the_password(client, wechat_sim):

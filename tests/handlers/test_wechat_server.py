@@ -41,6 +41,13 @@ def test_server_check_with_a_bad_signature_is_forbidden(app, client):
     assert b"1" not in response.data.replace(b"signature", b"")
 
 
+def test_a_signature_that_is_not_hexadecimal_is_forbidden_not_an_error(app, client):
+    query = {**signed_query(app.config["WECHAT_TOKEN"]), "signature": "签名", "echostr": "1"}
+    assert client.get("/wechat", query_string=query).status_code == 403
+    body = samples.text(to(app), OPENID, "证书").encode()
+    assert client.post("/wechat", query_string=query, data=body).status_code == 403
+
+
 # --- replies in every mode ---------------------------------------------------------------
 def test_keyword_answers_from_the_faq(app, client, mode):
     response = post_push(client, app, samples.text(to(app), OPENID, "证书怎么打印"), mode)
@@ -133,7 +140,7 @@ def test_a_plan_poster_opens_the_plan(app, client):
     xml = samples.event(samples.SCAN, to(app), OPENID, scene=f"plan:{plan.id}")
     reply = reply_of(app, post_push(client, app, xml))
     assert plan.title in reply["Content"]
-    assert "http://localhost/h5/?next=" in reply["Content"]
+    assert f"http://localhost/h5/?next=%2Fh5%2Fplans%2F{plan.id}" in reply["Content"]
 
 
 def test_an_unknown_scene_gets_the_welcome(app, client):
@@ -190,6 +197,23 @@ def test_a_retried_message_is_answered_once_and_the_same_way(app, client, wechat
     sent = [m for m in wechat_sim.state.custom_messages if m["touser"] == "oDEMO_zhangwei"]
     assert len(sent) == 1
     assert "张伟" in sent[0]["body"]["content"]
+
+
+def test_the_progress_message_lists_the_plans_the_study_pages_show(app):
+    from models.enrollments import EnrollmentStatus
+    from services.wechat.conversation import study_progress_text
+
+    learner = factories.learner(name="张伟")
+    db.session.add(WechatBinding(openid=OPENID, learner_id=learner.id))
+    current = factories.enrollment(learner, factories.plan(year=2022))
+    current.earned_hours = 12
+    refunded = factories.enrollment(learner, factories.plan(year=2021))
+    refunded.status = EnrollmentStatus.REVOKED
+    db.session.flush()
+    text = study_progress_text(OPENID)
+    assert f"· {current.plan.title}：12/30 学时，还差 18 学时" in text
+    assert refunded.plan.title not in text
+    assert '<a href="http://localhost/h5/study">' in text
 
 
 def test_events_are_deduplicated_by_sender_and_create_time(app, client):
@@ -298,6 +322,14 @@ def test_a_tampered_ciphertext_is_refused(app, client, caplog, encrypted_mode):
     _refused(app, client, caplog, body, query=query, expect="msg_signature")
 
 
+def test_a_msg_signature_that_is_not_hexadecimal_is_refused(app, client, caplog, encrypted_mode):
+    query, body = push.signed_push(
+        account_of(app), samples.text(to(app), OPENID, "证书"), mode=encrypted_mode
+    )
+    query["msg_signature"] = "签名"
+    _refused(app, client, caplog, body, query=query, expect="msg_signature")
+
+
 def test_when_redis_is_down_the_user_is_told_to_try_again(app, client, caplog, monkeypatch):
     import redis
 
@@ -340,3 +372,36 @@ def test_delivery_receipts_update_the_template_message(app, client, status, expe
     db.session.refresh(message)
     assert message.status.value == expected
     assert message.error == ("" if status == "success" else status)
+
+
+def test_two_receipts_in_the_same_second_are_both_recorded(app, client):
+    from models.wechat import TemplateMessage, TemplateMessageStatus
+
+    learner = factories.learner()
+    messages = [
+        TemplateMessage(
+            learner_id=learner.id,
+            openid=OPENID,
+            kind=kind,
+            dedupe_key=f"same-second:{kind}",
+            payload={},
+            status=TemplateMessageStatus.SENT,
+            wechat_msgid=msgid,
+        )
+        for kind, msgid in (("payment_received", "200163840"), ("invoice_issued", "200163841"))
+    ]
+    db.session.add_all(messages)
+    db.session.flush()
+    for message in messages:
+        xml = samples.event(
+            samples.TEMPLATE_SEND_JOB_FINISH,
+            to(app),
+            OPENID,
+            wechat_msgid=message.wechat_msgid,
+            status="success",
+            create_time=1700000100,
+        )
+        assert post_push(client, app, xml).data == b"success"
+    for message in messages:
+        db.session.refresh(message)
+    assert [m.status for m in messages] == [TemplateMessageStatus.DELIVERED] * 2

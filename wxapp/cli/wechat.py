@@ -53,7 +53,7 @@ def qrcode_poster(scene: str, days: int | None, output: Path | None) -> None:
         raise click.ClickException("请给出场景值：unit:<单位代码> 或 plan:<培训项目编号>。")
     try:
         text = posters.poster_text(parsed)
-        posters.find_cjk_font()
+        posters.fonts(48)  # before WeChat spends a code on a poster that cannot be drawn
         code = posters.create_qrcode(parsed, days)
         png = posters.render_poster(code, text)
     except ServiceError as error:
