@@ -11,7 +11,9 @@ Every decision is taken on the server:
   plus the slack carried over (unused wall time, at most ``STUDY_SLACK_SECONDS``, so
   slack never accumulates). Longer segments (seeking, fast playback, scripts) cover
   nothing. Covered spans are merged, so rewatching earns nothing; credit is the newly
-  covered time. Heartbeats out of sequence or too close together are refused.
+  covered time in whole seconds, paid from the same wall-time budget (so rounding never
+  adds up to more than real time). Heartbeats out of sequence or too close together are
+  refused.
 - 防挂机: questions come at random moments of watched time. While one waits nothing is
   credited and the wait is not carried forward; left unanswered too long, the session is
   paused. Answers are checked on the server.
