@@ -273,6 +273,7 @@ def start_session(learner_id: int, chapter_id: int) -> SessionStart:
     threshold = threshold_seconds(chapter.duration_seconds, plan.chapter_threshold_percent)
     state, question = study_ledger.open_session(
         learner_id=learner_id,
+        plan_id=plan.id,
         chapter_id=chapter_id,
         session_id=session_id,
         now_ms=now,
@@ -298,6 +299,14 @@ def start_session(learner_id: int, chapter_id: int) -> SessionStart:
         min_heartbeat_seconds=int(config["STUDY_MIN_HEARTBEAT_SECONDS"]),
         question=_question_payload(question),
     )
+
+
+def end_playback(learner_ids: list[int], plan_id: int) -> None:
+    """The learners no longer hold the plan (a refund): a page left open on one of its
+    chapters stops counting now, not once it goes idle. Its next heartbeat is answered
+    ``session_expired``, and the player's new start is refused for want of the plan."""
+    if learner_ids:
+        study_ledger.end_plan_sessions(learner_ids, plan_id)
 
 
 def _durable_state(

@@ -6,7 +6,7 @@ the PostgreSQL side, are in ``services/study.py``.
 
 Keys:
   study:{L}:l        active session id, pending question and its answer, question schedule
-  study:{L}:s:<sid>  one playback session: chapter figures, last accepted heartbeat, pool
+  study:{L}:s:<sid>  one playback session: plan, chapter figures, last accepted heartbeat, pool
   study:{L}:c:<chap> the learner's progress in a chapter: merged intervals, covered, credited
   study:dirty        progress entries ("L:chap") not yet written to PostgreSQL
 """
@@ -106,6 +106,7 @@ def _int(value: Any) -> int:
 def open_session(
     *,
     learner_id: int,
+    plan_id: int,
     chapter_id: int,
     session_id: str,
     now_ms: int,
@@ -124,6 +125,7 @@ def open_session(
     skey = session_key(learner_id, session_id)
     pkey = progress_key(learner_id, chapter_id)
     session_fields: dict[str, Any] = {
+        "plan": plan_id,
         "chapter": chapter_id,
         "last": now_ms,
         "carry": 0,
@@ -252,6 +254,27 @@ def answer(
         args=[session_id, choice, now_ms, min_gap_ms],
     )
     return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
+
+
+def end_plan_sessions(learner_ids: list[int], plan_id: int) -> None:
+    """End the learners' active sessions that play a chapter of ``plan_id``; their next
+    heartbeat is answered ``expired``."""
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    for learner_id in learner_ids:
+        pipe.hget(learner_key(learner_id), "sid")
+    keys = [
+        session_key(learner_id, _text(sid))
+        for learner_id, sid in zip(learner_ids, pipe.execute(), strict=True)
+        if sid
+    ]
+    for key in keys:
+        pipe.hget(key, "plan")
+    # One key a command: each learner's keys may live on a shard of their own.
+    for key, plan in zip(keys, pipe.execute(), strict=True):
+        if _int(plan) == plan_id:
+            pipe.delete(key)
+    pipe.execute()
 
 
 def pending_question(learner_id: int) -> str:
