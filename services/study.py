@@ -242,6 +242,8 @@ def threshold_seconds(duration_seconds: int, percent: int) -> int:
 
 def start_session(learner_id: int, chapter_id: int) -> SessionStart:
     """Open a playback session for a chapter of a plan the learner holds (ends any other)."""
+    if not 0 < chapter_id < 2**31:
+        raise NotFound("找不到这个章节，请返回课程重新选择。")
     row = db.session.execute(
         select(Chapter, Course, Plan, Enrollment.status)
         .join(Course, Chapter.course_id == Course.id)

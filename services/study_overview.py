@@ -23,6 +23,7 @@ from services.errors import NotFound, PermissionDenied
 from wxapp.extensions import db
 
 COURSES_PER_PAGE = 10
+LAST_PAGE = 10_000  # a larger number in the URL would overflow the database's OFFSET
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def plan_page(learner_id: int, plan_id: int, page: int) -> PlanPage:
     plan, enrollment = row
     pagination = db.paginate(
         select(Course).where(Course.plan_id == plan_id).order_by(Course.sort_order, Course.id),
-        page=page,
+        page=min(max(1, page), LAST_PAGE),
         per_page=COURSES_PER_PAGE,
         error_out=False,
     )

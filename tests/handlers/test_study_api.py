@@ -441,6 +441,7 @@ def test_a_session_needs_a_logged_in_enrolled_learner(app, client, clock, settin
     assert "开通" in response.get_json()["message"]
     assert client.post("/api/study/sessions", json={"chapter_id": 999999}).status_code == 404
     assert client.post("/api/study/sessions", json={"chapter_id": "x"}).status_code == 400
+    assert client.post("/api/study/sessions", json={"chapter_id": 2**31}).status_code == 404
     assert (
         client.post(
             "/api/study/heartbeats",

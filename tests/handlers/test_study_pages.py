@@ -137,6 +137,19 @@ def test_pages_refuse_plans_the_learner_does_not_hold(client, learner):
     assert client.get("/h5/study/courses/999999").status_code == 404
 
 
+@pytest.mark.parametrize("page", ["plans", "courses", "chapters"])
+def test_a_number_beyond_any_row_is_not_found(client, learner, page):
+    response = client.get(f"/h5/study/{page}/{2**31}")
+    assert response.status_code == 404
+    assert "页面不存在" in response.get_data(as_text=True)
+
+
+def test_a_page_number_beyond_any_page_is_no_error(client, learner):
+    plan = factories.plan(courses=1)
+    factories.enrollment(learner, plan)
+    assert client.get(f"/h5/study/plans/{plan.id}?page={10**20}").status_code == 200
+
+
 def test_pages_need_a_login(client):
     response = client.get("/h5/study")
     assert response.status_code == 302
