@@ -451,6 +451,16 @@ def test_a_session_needs_a_logged_in_enrolled_learner(app, client, clock, settin
     )
 
 
+def test_a_learner_who_must_change_the_initial_password_cannot_start(client, clock, setting):
+    # As on the study pages: an account still on its initial password studies nothing.
+    setting.learner.must_change_password = True
+    db.session.flush()
+    log_in(client, setting.learner)
+    response = client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id})
+    assert response.status_code == 403
+    assert "修改初始密码" in response.get_json()["message"]
+
+
 def test_no_study_after_the_window_closes(app, client, clock, setting, player):
     setting.plan.study_ends_at = utcnow() + timedelta(minutes=1)
     db.session.flush()
