@@ -179,6 +179,12 @@ def _last_studied(learner_id: int, *, plan_id: int | None = None, course_id: int
     )
 
 
+def _covered_percent(covered_seconds: int, duration_seconds: int) -> int:
+    if duration_seconds <= 0:
+        return 0
+    return min(100, covered_seconds * 100 // duration_seconds)
+
+
 @dataclass(frozen=True)
 class ChapterLine:
     chapter_id: int
@@ -187,6 +193,10 @@ class ChapterLine:
     covered_seconds: int
     last_position: int
     finished: bool
+
+    @property
+    def covered_percent(self) -> int:
+        return _covered_percent(self.covered_seconds, self.duration_seconds)
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,10 @@ class ChapterPage:
     finished: bool
     threshold_percent: int
     next_chapter_id: int | None
+
+    @property
+    def covered_percent(self) -> int:
+        return _covered_percent(self.covered_seconds, self.duration_seconds)
 
 
 def chapter_page(learner_id: int, chapter_id: int) -> ChapterPage:

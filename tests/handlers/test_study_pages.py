@@ -113,8 +113,11 @@ def test_the_player_page(client, learner):
     factories.enrollment(learner, plan)
     chapter = course.chapters[0]
     chapter.media_url = "demo/chapter-90s.webm"
-    db.session.flush()
+    finish(learner, chapter, covered=45)
     page = client.get(f"/h5/study/chapters/{chapter.id}").get_data(as_text=True)
+    # The chapter's progress bar says its value to screen readers too.
+    assert re.search(r'aria-label="本章已学" aria-valuenow="50"', page)
+    assert re.search(r'id="study-covered"[^>]*>50%<', page)
     assert 'src="/h5/media/demo/chapter-90s.webm"' in page
     assert f'href="/h5/study/plans/{plan.id}"' in page  # the red round button
     assert "study-home-button" in page
