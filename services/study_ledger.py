@@ -77,6 +77,23 @@ def list_to_encoded_intervals(spans: list[Any]) -> str:
     return ",".join(f"{int(start)}-{int(end)}" for start, end in spans)
 
 
+# A chapter's progress hash, in the order ``_stored_state`` reads it.
+_PROGRESS_FIELDS = ("iv", "cov", "cred", "pos", "fin")
+
+
+def _stored_state(learner_id: int, chapter_id: int, values: list[Any]) -> ProgressState:
+    iv, cov, cred, pos, fin = values
+    return ProgressState(
+        learner_id=learner_id,
+        chapter_id=chapter_id,
+        intervals=_text(iv),
+        covered=_int(cov),
+        credited=_int(cred),
+        position=_int(pos),
+        finished_ms=_int(fin),
+    )
+
+
 def _scripts(client: redis.Redis) -> dict[str, Script]:
     # Script objects run EVALSHA and reload the script after a Redis restart.
     cached = getattr(client, "_study_scripts", None)
@@ -161,20 +178,10 @@ def open_session(
     ):
         pipe.hsetnx(pkey, field, value)
     pipe.expire(pkey, KEY_LIFETIME_SECONDS)
-    pipe.hmget(pkey, "iv", "cov", "cred", "pos", "fin")
+    pipe.hmget(pkey, *_PROGRESS_FIELDS)
     pipe.hget(lkey, "q")
     results = pipe.execute()
-    iv, cov, cred, pos, fin = results[-2]
-    state = ProgressState(
-        learner_id=learner_id,
-        chapter_id=chapter_id,
-        intervals=_text(iv),
-        covered=_int(cov),
-        credited=_int(cred),
-        position=_int(pos),
-        finished_ms=_int(fin),
-    )
-    return state, _text(results[-1])
+    return _stored_state(learner_id, chapter_id, results[-2]), _text(results[-1])
 
 
 @dataclass(frozen=True)
@@ -295,25 +302,13 @@ def take_dirty(limit: int) -> list[ProgressState]:
     for member in members:
         learner_text, chapter_text = member.split(":")
         pairs.append((int(learner_text), int(chapter_text)))
-        pipe.hmget(progress_key(*pairs[-1]), "iv", "cov", "cred", "pos", "fin")
-    states = []
-    for (learner_id, chapter_id), (iv, cov, cred, pos, fin) in zip(
-        pairs, pipe.execute(), strict=True
-    ):
-        if cov is None:
-            continue  # expired or lost with a Redis restart: nothing newer than PostgreSQL
-        states.append(
-            ProgressState(
-                learner_id=learner_id,
-                chapter_id=chapter_id,
-                intervals=_text(iv),
-                covered=_int(cov),
-                credited=_int(cred),
-                position=_int(pos),
-                finished_ms=_int(fin),
-            )
-        )
-    return states
+        pipe.hmget(progress_key(*pairs[-1]), *_PROGRESS_FIELDS)
+    # A hash without ``cov`` expired or was lost with Redis: nothing newer than PostgreSQL.
+    return [
+        _stored_state(learner_id, chapter_id, values)
+        for (learner_id, chapter_id), values in zip(pairs, pipe.execute(), strict=True)
+        if values[1] is not None
+    ]
 
 
 def mark_dirty_again(states: list[ProgressState]) -> None:
