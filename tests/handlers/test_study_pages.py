@@ -71,6 +71,7 @@ def test_my_study_lists_plans_with_requirement_hours_and_progress(client, learne
 def test_my_study_without_plans_says_what_to_do(client, learner):
     page = client.get("/h5/study").get_data(as_text=True)
     assert "您还没有开通学习计划" in page
+    assert 'href="/h5/plans"' in page
 
 
 def test_the_plan_page_pages_courses_and_checks_finished_ones(client, learner):
