@@ -86,16 +86,12 @@ def _learner_id() -> int:
     return learner_id
 
 
-def _session_limit() -> str:
-    return "20 per minute"
-
-
 def _session_limit_key() -> str:
     return f"study-start:{session.get('learner_id')}"
 
 
 @bp.post("/study/sessions")
-@limiter.limit(_session_limit, key_func=_session_limit_key)
+@limiter.limit("20 per minute", key_func=_session_limit_key)
 def start_session():
     body = _body()
     learner = current_learner()
