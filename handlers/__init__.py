@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, g, redirect, url_for
+from werkzeug.routing import IntegerConverter
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:…>``: a number beyond PostgreSQL's integer names no row, so the URL is not found
+    (rather than a database error)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -10,6 +22,7 @@ def register_blueprints(app: Flask) -> None:
     from handlers import pay as pay_notifications
     from wxapp.extensions import csrf
 
+    app.url_map.converters["int"] = RowIdConverter
     app.register_blueprint(health.bp)
     app.register_blueprint(wechat.bp)
     app.register_blueprint(oauth.bp)

@@ -22,7 +22,7 @@ from werkzeug.http import parse_cookie
 
 from handlers.h5 import current_learner
 from services import study
-from services.errors import ServiceError, ValidationError
+from services.errors import PermissionDenied, ServiceError, ValidationError
 from wxapp.errors import error_response
 from wxapp.extensions import limiter
 from wxapp.jobs import commit
@@ -86,21 +86,20 @@ def _learner_id() -> int:
     return learner_id
 
 
-def _session_limit() -> str:
-    return "20 per minute"
-
-
 def _session_limit_key() -> str:
     return f"study-start:{session.get('learner_id')}"
 
 
 @bp.post("/study/sessions")
-@limiter.limit(_session_limit, key_func=_session_limit_key)
+@limiter.limit("20 per minute", key_func=_session_limit_key)
 def start_session():
     body = _body()
     learner = current_learner()
+    # Who may study is who the study pages let in (``learner_required``).
     if learner is None:
         raise NotLoggedIn("登录已失效，请重新登录后继续学习。")
+    if learner.must_change_password:
+        raise PermissionDenied("请先修改初始密码，再开始学习。")
     started = study.start_session(learner.id, _number(body, "chapter_id", int))
     commit()
     return jsonify(

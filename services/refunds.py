@@ -33,7 +33,7 @@ from models.orders import (
     RefundStatus,
     SeatStatus,
 )
-from services import invoices, payments
+from services import invoices, payments, study
 from services.audit import record_action
 from services.display import LOCAL_TZ
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
@@ -218,16 +218,22 @@ def complete_refund(
     seats = list(db.session.scalars(select(OrderSeat).where(OrderSeat.refund_id == refund.id)))
     for seat in seats:
         seat.status = SeatStatus.REFUNDED
-    for enrollment in db.session.scalars(
-        select(Enrollment).where(
-            Enrollment.plan_id == order.plan_id,
-            Enrollment.order_id == order.id,
-            Enrollment.status == EnrollmentStatus.ACTIVE,
-            Enrollment.learner_id.in_([seat.learner_id for seat in seats]),
+    revoked = list(
+        db.session.scalars(
+            select(Enrollment).where(
+                Enrollment.plan_id == order.plan_id,
+                Enrollment.order_id == order.id,
+                Enrollment.status == EnrollmentStatus.ACTIVE,
+                Enrollment.learner_id.in_([seat.learner_id for seat in seats]),
+            )
         )
-    ):
+    )
+    for enrollment in revoked:
         enrollment.status = EnrollmentStatus.REVOKED
         enrollment.revoked_at = refund.succeeded_at
+    after_commit(
+        study.end_playback, [enrollment.learner_id for enrollment in revoked], order.plan_id
+    )
     order.refunded_fen += refund.amount_fen
     order.status = (
         OrderStatus.REFUNDED

@@ -11,7 +11,9 @@ Every decision is taken on the server:
   plus the slack carried over (unused wall time, at most ``STUDY_SLACK_SECONDS``, so
   slack never accumulates). Longer segments (seeking, fast playback, scripts) cover
   nothing. Covered spans are merged, so rewatching earns nothing; credit is the newly
-  covered time. Heartbeats out of sequence or too close together are refused.
+  covered time in whole seconds, paid from the same wall-time budget (so rounding never
+  adds up to more than real time). Heartbeats out of sequence or too close together are
+  refused.
 - 防挂机: questions come at random moments of watched time. While one waits nothing is
   credited and the wait is not carried forward; left unanswered too long, the session is
   paused. Answers are checked on the server.
@@ -240,6 +242,8 @@ def threshold_seconds(duration_seconds: int, percent: int) -> int:
 
 def start_session(learner_id: int, chapter_id: int) -> SessionStart:
     """Open a playback session for a chapter of a plan the learner holds (ends any other)."""
+    if not 0 < chapter_id < 2**31:
+        raise NotFound("找不到这个章节，请返回课程重新选择。")
     row = db.session.execute(
         select(Chapter, Course, Plan, Enrollment.status)
         .join(Course, Chapter.course_id == Course.id)
@@ -271,6 +275,7 @@ def start_session(learner_id: int, chapter_id: int) -> SessionStart:
     threshold = threshold_seconds(chapter.duration_seconds, plan.chapter_threshold_percent)
     state, question = study_ledger.open_session(
         learner_id=learner_id,
+        plan_id=plan.id,
         chapter_id=chapter_id,
         session_id=session_id,
         now_ms=now,
@@ -296,6 +301,14 @@ def start_session(learner_id: int, chapter_id: int) -> SessionStart:
         min_heartbeat_seconds=int(config["STUDY_MIN_HEARTBEAT_SECONDS"]),
         question=_question_payload(question),
     )
+
+
+def end_playback(learner_ids: list[int], plan_id: int) -> None:
+    """The learners no longer hold the plan (a refund): a page left open on one of its
+    chapters stops counting now, not once it goes idle. Its next heartbeat is answered
+    ``session_expired``, and the player's new start is refused for want of the plan."""
+    if learner_ids:
+        study_ledger.end_plan_sessions(learner_ids, plan_id)
 
 
 def _durable_state(

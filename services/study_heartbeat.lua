@@ -72,7 +72,6 @@ end
 
 local budget = (now - last) / 1000 + math.min(tonumber(s[2]) or 0, slack)
 local length = to - from
-local used = 0
 local credit = 0
 local reason = ''
 local intervals = p[1] or ''
@@ -91,7 +90,6 @@ else
   if length > budget then
     to = from + budget
   end
-  used = to - from
   local duration = tonumber(s[6])
   local a = math.floor(from)
   local b = math.min(math.floor(to), duration)
@@ -161,7 +159,10 @@ if status == 'ok' and watched >= next_question and pool > 0 then
 end
 redis.call('HSET', KEYS[1], 'watched', watched, 'nextq', next_question)
 
-local carry = budget - used
+-- What the budget has left once this credit is paid. Credit counts whole seconds of media,
+-- so a segment from x.99 may cover a second more than was played; the carry goes below zero
+-- and the next heartbeat pays it back: in sum, credit never outruns the wall time.
+local carry = budget - credit
 if carry > slack then carry = slack end
 local position = math.floor(tonumber(ARGV[4]))
 redis.call('HSET', KEYS[2], 'last', now, 'carry', carry, 'seq', seq)

@@ -6,7 +6,7 @@ the PostgreSQL side, are in ``services/study.py``.
 
 Keys:
   study:{L}:l        active session id, pending question and its answer, question schedule
-  study:{L}:s:<sid>  one playback session: chapter figures, last accepted heartbeat, pool
+  study:{L}:s:<sid>  one playback session: plan, chapter figures, last accepted heartbeat, pool
   study:{L}:c:<chap> the learner's progress in a chapter: merged intervals, covered, credited
   study:dirty        progress entries ("L:chap") not yet written to PostgreSQL
 """
@@ -77,6 +77,23 @@ def list_to_encoded_intervals(spans: list[Any]) -> str:
     return ",".join(f"{int(start)}-{int(end)}" for start, end in spans)
 
 
+# A chapter's progress hash, in the order ``_stored_state`` reads it.
+_PROGRESS_FIELDS = ("iv", "cov", "cred", "pos", "fin")
+
+
+def _stored_state(learner_id: int, chapter_id: int, values: list[Any]) -> ProgressState:
+    iv, cov, cred, pos, fin = values
+    return ProgressState(
+        learner_id=learner_id,
+        chapter_id=chapter_id,
+        intervals=_text(iv),
+        covered=_int(cov),
+        credited=_int(cred),
+        position=_int(pos),
+        finished_ms=_int(fin),
+    )
+
+
 def _scripts(client: redis.Redis) -> dict[str, Script]:
     # Script objects run EVALSHA and reload the script after a Redis restart.
     cached = getattr(client, "_study_scripts", None)
@@ -106,6 +123,7 @@ def _int(value: Any) -> int:
 def open_session(
     *,
     learner_id: int,
+    plan_id: int,
     chapter_id: int,
     session_id: str,
     now_ms: int,
@@ -124,6 +142,7 @@ def open_session(
     skey = session_key(learner_id, session_id)
     pkey = progress_key(learner_id, chapter_id)
     session_fields: dict[str, Any] = {
+        "plan": plan_id,
         "chapter": chapter_id,
         "last": now_ms,
         "carry": 0,
@@ -159,20 +178,10 @@ def open_session(
     ):
         pipe.hsetnx(pkey, field, value)
     pipe.expire(pkey, KEY_LIFETIME_SECONDS)
-    pipe.hmget(pkey, "iv", "cov", "cred", "pos", "fin")
+    pipe.hmget(pkey, *_PROGRESS_FIELDS)
     pipe.hget(lkey, "q")
     results = pipe.execute()
-    iv, cov, cred, pos, fin = results[-2]
-    state = ProgressState(
-        learner_id=learner_id,
-        chapter_id=chapter_id,
-        intervals=_text(iv),
-        covered=_int(cov),
-        credited=_int(cred),
-        position=_int(pos),
-        finished_ms=_int(fin),
-    )
-    return state, _text(results[-1])
+    return _stored_state(learner_id, chapter_id, results[-2]), _text(results[-1])
 
 
 @dataclass(frozen=True)
@@ -254,6 +263,27 @@ def answer(
     return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
 
 
+def end_plan_sessions(learner_ids: list[int], plan_id: int) -> None:
+    """End the learners' active sessions that play a chapter of ``plan_id``; their next
+    heartbeat is answered ``expired``."""
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    for learner_id in learner_ids:
+        pipe.hget(learner_key(learner_id), "sid")
+    keys = [
+        session_key(learner_id, _text(sid))
+        for learner_id, sid in zip(learner_ids, pipe.execute(), strict=True)
+        if sid
+    ]
+    for key in keys:
+        pipe.hget(key, "plan")
+    # One key a command: each learner's keys may live on a shard of their own.
+    for key, plan in zip(keys, pipe.execute(), strict=True):
+        if _int(plan) == plan_id:
+            pipe.delete(key)
+    pipe.execute()
+
+
 def pending_question(learner_id: int) -> str:
     return _text(get_redis().hget(learner_key(learner_id), "q"))
 
@@ -272,25 +302,13 @@ def take_dirty(limit: int) -> list[ProgressState]:
     for member in members:
         learner_text, chapter_text = member.split(":")
         pairs.append((int(learner_text), int(chapter_text)))
-        pipe.hmget(progress_key(*pairs[-1]), "iv", "cov", "cred", "pos", "fin")
-    states = []
-    for (learner_id, chapter_id), (iv, cov, cred, pos, fin) in zip(
-        pairs, pipe.execute(), strict=True
-    ):
-        if cov is None:
-            continue  # expired or lost with a Redis restart: nothing newer than PostgreSQL
-        states.append(
-            ProgressState(
-                learner_id=learner_id,
-                chapter_id=chapter_id,
-                intervals=_text(iv),
-                covered=_int(cov),
-                credited=_int(cred),
-                position=_int(pos),
-                finished_ms=_int(fin),
-            )
-        )
-    return states
+        pipe.hmget(progress_key(*pairs[-1]), *_PROGRESS_FIELDS)
+    # A hash without ``cov`` expired or was lost with Redis: nothing newer than PostgreSQL.
+    return [
+        _stored_state(learner_id, chapter_id, values)
+        for (learner_id, chapter_id), values in zip(pairs, pipe.execute(), strict=True)
+        if values[1] is not None
+    ]
 
 
 def mark_dirty_again(states: list[ProgressState]) -> None:

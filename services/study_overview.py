@@ -23,6 +23,7 @@ from services.errors import NotFound, PermissionDenied
 from wxapp.extensions import db
 
 COURSES_PER_PAGE = 10
+LAST_PAGE = 10_000  # a larger number in the URL would overflow the database's OFFSET
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def plan_page(learner_id: int, plan_id: int, page: int) -> PlanPage:
     plan, enrollment = row
     pagination = db.paginate(
         select(Course).where(Course.plan_id == plan_id).order_by(Course.sort_order, Course.id),
-        page=page,
+        page=min(max(1, page), LAST_PAGE),
         per_page=COURSES_PER_PAGE,
         error_out=False,
     )
@@ -178,6 +179,12 @@ def _last_studied(learner_id: int, *, plan_id: int | None = None, course_id: int
     )
 
 
+def _covered_percent(covered_seconds: int, duration_seconds: int) -> int:
+    if duration_seconds <= 0:
+        return 0
+    return min(100, covered_seconds * 100 // duration_seconds)
+
+
 @dataclass(frozen=True)
 class ChapterLine:
     chapter_id: int
@@ -186,6 +193,10 @@ class ChapterLine:
     covered_seconds: int
     last_position: int
     finished: bool
+
+    @property
+    def covered_percent(self) -> int:
+        return _covered_percent(self.covered_seconds, self.duration_seconds)
 
 
 @dataclass(frozen=True)
@@ -276,6 +287,10 @@ class ChapterPage:
     finished: bool
     threshold_percent: int
     next_chapter_id: int | None
+
+    @property
+    def covered_percent(self) -> int:
+        return _covered_percent(self.covered_seconds, self.duration_seconds)
 
 
 def chapter_page(learner_id: int, chapter_id: int) -> ChapterPage:

@@ -37,7 +37,7 @@ def my_study():
 @learner_required
 def study_plan(plan_id: int):
     page = request.args.get("page", 1, type=int)
-    view = study_overview.plan_page(current_learner().id, plan_id, max(1, page))
+    view = study_overview.plan_page(current_learner().id, plan_id, page)
     return render_template("study/plan.html", view=view)
 
 

@@ -51,6 +51,7 @@
     var percent = Math.min(100, Math.floor(seconds * 100 / duration));
     coveredEl.textContent = percent + '%';
     coveredBar.style.width = percent + '%';
+    coveredEl.parentNode.setAttribute('aria-valuenow', percent);
     if (finished) { checkEl.hidden = false; }
   }
 

@@ -206,6 +206,24 @@ def test_a_script_a_little_faster_than_real_time_earns_at_most_real_time(player,
     assert covered(setting) <= clock.now - started + 5
 
 
+def test_a_script_rounding_fractions_of_a_second_earns_at_most_real_time(
+    app, client, clock, setting
+):
+    # Each report starts just short of a whole second after the last one ended and claims a
+    # little more than its wall time: rounded to whole seconds, every report would cover a
+    # second more than was played.
+    chapter = factories.course(setting.plan, chapters=1, chapter_seconds=600).chapters[0]
+    log_in(client, setting.learner)
+    player = Player(client, clock, chapter.id)
+    player.start()
+    started = clock.now
+    for k in range(60):
+        clock.advance(2.1)
+        player.beat(segment_from=3 * k + 0.999, position=3 * k + 3.0)
+    progress = get_redis().hget(study_ledger.progress_key(setting.learner.id, chapter.id), "cov")
+    assert int(progress) <= clock.now - started + 1
+
+
 def test_playing_at_16x_earns_nothing(player, clock, setting):
     # At 16x the 120 s chapter ends after 7.5 s.
     clock.advance(7.5)
@@ -423,6 +441,7 @@ def test_a_session_needs_a_logged_in_enrolled_learner(app, client, clock, settin
     assert "开通" in response.get_json()["message"]
     assert client.post("/api/study/sessions", json={"chapter_id": 999999}).status_code == 404
     assert client.post("/api/study/sessions", json={"chapter_id": "x"}).status_code == 400
+    assert client.post("/api/study/sessions", json={"chapter_id": 2**31}).status_code == 404
     assert (
         client.post(
             "/api/study/heartbeats",
@@ -430,6 +449,16 @@ def test_a_session_needs_a_logged_in_enrolled_learner(app, client, clock, settin
         ).status_code
         == 400
     )
+
+
+def test_a_learner_who_must_change_the_initial_password_cannot_start(client, clock, setting):
+    # As on the study pages: an account still on its initial password studies nothing.
+    setting.learner.must_change_password = True
+    db.session.flush()
+    log_in(client, setting.learner)
+    response = client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id})
+    assert response.status_code == 403
+    assert "修改初始密码" in response.get_json()["message"]
 
 
 def test_no_study_after_the_window_closes(app, client, clock, setting, player):

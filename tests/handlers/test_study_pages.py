@@ -71,6 +71,7 @@ def test_my_study_lists_plans_with_requirement_hours_and_progress(client, learne
 def test_my_study_without_plans_says_what_to_do(client, learner):
     page = client.get("/h5/study").get_data(as_text=True)
     assert "您还没有开通学习计划" in page
+    assert 'href="/h5/plans"' in page
 
 
 def test_the_plan_page_pages_courses_and_checks_finished_ones(client, learner):
@@ -113,8 +114,11 @@ def test_the_player_page(client, learner):
     factories.enrollment(learner, plan)
     chapter = course.chapters[0]
     chapter.media_url = "demo/chapter-90s.webm"
-    db.session.flush()
+    finish(learner, chapter, covered=45)
     page = client.get(f"/h5/study/chapters/{chapter.id}").get_data(as_text=True)
+    # The chapter's progress bar says its value to screen readers too.
+    assert re.search(r'aria-label="本章已学" aria-valuenow="50"', page)
+    assert re.search(r'id="study-covered"[^>]*>50%<', page)
     assert 'src="/h5/media/demo/chapter-90s.webm"' in page
     assert f'href="/h5/study/plans/{plan.id}"' in page  # the red round button
     assert "study-home-button" in page
@@ -135,6 +139,19 @@ def test_pages_refuse_plans_the_learner_does_not_hold(client, learner):
         assert response.status_code == 403
         assert "开通" in response.get_data(as_text=True)
     assert client.get("/h5/study/courses/999999").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["plans", "courses", "chapters"])
+def test_a_number_beyond_any_row_is_not_found(client, learner, page):
+    response = client.get(f"/h5/study/{page}/{2**31}")
+    assert response.status_code == 404
+    assert "页面不存在" in response.get_data(as_text=True)
+
+
+def test_a_page_number_beyond_any_page_is_no_error(client, learner):
+    plan = factories.plan(courses=1)
+    factories.enrollment(learner, plan)
+    assert client.get(f"/h5/study/plans/{plan.id}?page={10**20}").status_code == 200
 
 
 def test_pages_need_a_login(client):

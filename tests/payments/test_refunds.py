@@ -3,6 +3,8 @@ completed by the refund notification or a query; the plan is taken away again.""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import func, select
 
 from models.enrollments import Enrollment, EnrollmentStatus
@@ -10,6 +12,7 @@ from models.orders import OrderStatus, PayNotification, Refund, RefundStatus, Se
 from models.staff import AuditLog, StaffRole
 from tests import factories
 from tests.payments.conftest import buy_and_pay, buyer, log_in, reload, submit_form
+from tests.study_player import FakeClock, Player
 from wxapp.extensions import db
 
 
@@ -223,3 +226,28 @@ def test_a_refund_withdraws_the_orders_invoice_application(client, pay_sim, staf
     assert reload(order).status is OrderStatus.REFUNDED
     assert invoice.status is InvoiceStatus.CANCELLED
     assert live_invoice(order.id) is None
+
+
+def test_a_refund_stops_the_playback_session_already_open(
+    app, client, pay_sim, staff_client, monkeypatch
+):
+    plan = factories.plan(courses=1, chapter_seconds=600)
+    learner, plan, order = paid_through_simulator(client, pay_sim, plan)
+    clock = FakeClock(time.time())
+    monkeypatch.setitem(app.extensions, "study_clock", clock)
+    chapter_id = plan.courses[0].chapters[0].id
+    player = Player(client, clock, chapter_id)
+    player.start()
+    assert player.play(24).get_json()["counting"] is True
+
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)
+    assert enrollment_status(learner, plan) is EnrollmentStatus.REVOKED
+    # The page left open keeps reporting: nothing more counts, and starting again is refused.
+    clock.advance(12)
+    ended = player.beat(position=player.position + 12)
+    assert ended.status_code == 410
+    assert ended.get_json()["error"] == "session_expired"
+    again = client.post("/api/study/sessions", json={"chapter_id": chapter_id})
+    assert again.status_code == 403
+    assert "开通" in again.get_json()["message"]

@@ -1,3 +1,4 @@
+import signal
 import threading
 
 import click
@@ -17,11 +18,14 @@ def flush(once: bool) -> None:
         written = study_flush.flush_all(int(current_app.config["STUDY_FLUSH_BATCH"]))
         click.echo(f"{written} progress entries written")
         return
+    stop = threading.Event()
+    # Stopped (a deploy's SIGTERM, or Ctrl-C), it first finishes the batch in hand: that
+    # batch is already taken from the entries waiting in Redis, and would otherwise be
+    # written only when its learners study those chapters again.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: stop.set())
     click.echo(
         f"writing study progress every {current_app.config['STUDY_FLUSH_INTERVAL_SECONDS']} s"
     )
-    stop = threading.Event()
-    try:
-        study_flush.run_forever(current_app._get_current_object(), stop=stop)
-    except KeyboardInterrupt:
-        stop.set()
+    study_flush.run_forever(current_app._get_current_object(), stop=stop)
+    click.echo("study write-behind stopped")
