@@ -155,6 +155,14 @@ def _open_individual_order(learner_id: int, plan_id: int) -> Order | None:
     )
 
 
+def lock_order(*criteria) -> Order | None:
+    """The order row locked until the transaction ends, read afresh: the session may hold a
+    copy loaded before another transaction changed the row (and waited for its lock)."""
+    return db.session.scalar(
+        select(Order).where(*criteria).with_for_update().execution_options(populate_existing=True)
+    )
+
+
 def buyer_order(order_id: int, learner_id: int) -> Order:
     order = db.session.get(Order, order_id)
     if order is None:

@@ -234,9 +234,7 @@ def record_payment(transaction: Mapping[str, Any], source: PaymentSource) -> str
     transaction_id = str(transaction.get("transaction_id") or "")
     if not transaction_id or len(transaction_id) > 32:
         raise PaymentRejected("mismatch", "transaction_id 缺失或过长")
-    order = db.session.scalar(
-        select(Order).where(Order.out_trade_no == out_trade_no).with_for_update()
-    )
+    order = orders.lock_order(Order.out_trade_no == out_trade_no)
     if order is None:
         raise PaymentRejected("unknown_order", f"商户订单号 {out_trade_no!r} 不存在", 404)
     amount = transaction.get("amount") or {}

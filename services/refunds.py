@@ -33,7 +33,7 @@ from models.orders import (
     RefundStatus,
     SeatStatus,
 )
-from services import invoices, payments
+from services import invoices, orders, payments
 from services.audit import record_action
 from services.display import LOCAL_TZ
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
@@ -69,7 +69,7 @@ def request_refund(
         raise ValidationError("reason", "请填写退款原因。")
     if len(reason) > 80:
         raise ValidationError("reason", "退款原因不能超过80个字。")
-    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    order = orders.lock_order(Order.id == order_id)
     if order is None:
         raise NotFound("订单不存在。")
     if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
@@ -206,7 +206,7 @@ def complete_refund(
     refund: Refund, succeeded_at: datetime | None = None, wechat_refund_id: str | None = None
 ) -> str:
     """The money is back with the payer: the seats lose the plan (their progress stays)."""
-    order = db.session.scalar(select(Order).where(Order.id == refund.order_id).with_for_update())
+    order = orders.lock_order(Order.id == refund.order_id)
     # Another notification or query may have completed it while we waited for the lock.
     db.session.refresh(refund)
     if refund.status is RefundStatus.SUCCESS:
