@@ -223,3 +223,26 @@ def test_a_refund_withdraws_the_orders_invoice_application(client, pay_sim, staf
     assert reload(order).status is OrderStatus.REFUNDED
     assert invoice.status is InvoiceStatus.CANCELLED
     assert live_invoice(order.id) is None
+
+
+def test_the_console_order_page_names_an_invoice_being_reversed(client, pay_sim, staff_client):
+    from services.invoices import InvoiceRequest, record_issued, request_invoice
+
+    learner, _, order = paid_through_simulator(client, pay_sim)
+    invoice = request_invoice(
+        order_id=order.id,
+        learner_id=learner.id,
+        request=InvoiceRequest(title_type="personal", email="me@example.com"),
+    )
+    record_issued(
+        invoice.id,
+        invoice_number="24500000000012345678",
+        pdf=b"%PDF-1.4\n%%EOF\n",
+        staff_id=None,
+        actor="test",
+    )
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)  # the money is back: the issued invoice waits for its 红冲
+    page = staff_client.client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
+    invoices = page[page.index("<h2>发票</h2>") :]
+    assert "红冲中" in invoices and "reversing" not in invoices
