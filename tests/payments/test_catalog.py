@@ -220,3 +220,43 @@ def test_staff_find_an_order_by_the_buyers_id_number(app):
     assert learner.id_number not in page.split("<table", 1)[1]
     detail = console.get(f"/admin/orders/{order.id}").get_data(as_text=True)
     assert "整单退款" in detail and "赵敏" in detail
+
+
+def test_odd_numbers_and_dates_in_the_plan_form_are_refused_with_a_reason(app):
+    console, _ = staff_console(app)
+    good = {
+        "year": "2023",
+        "kind": "current",
+        "title": "重庆市2023年专技人员继续教育公需科目培训",
+        "price_yuan": "30",
+        "required_hours": "30",
+        "minutes_per_hour": "45",
+        "chapter_threshold_percent": "95",
+        "sale_starts_at": "2023-06-01T00:00",
+        "sale_ends_at": "2023-12-31T23:59",
+        "study_ends_at": "2023-12-31T23:59",
+    }
+    for field, bad, message in (
+        ("price_yuan", "1e30", "价格"),
+        ("price_yuan", "Infinity", "价格"),
+        ("price_yuan", "sNaN", "价格"),
+        ("required_hours", "፫፩", "学分要求应为整数"),
+        ("sale_starts_at", "0001-01-01T00:00", "开始销售时间"),
+    ):
+        response = submit_form(console, "/admin/plans/new", {**good, field: bad})
+        assert response.status_code == 400, (field, bad)
+        assert message in response.get_data(as_text=True), (field, bad)
+    assert db.session.scalar(select(Plan.id).where(Plan.year == 2023)) is None
+
+
+def test_a_chapters_duration_in_other_digits_is_refused_with_a_reason(app):
+    console, _ = staff_console(app)
+    course = factories.plan(courses=1).courses[0]
+    response = submit_form(
+        console,
+        f"/admin/courses/{course.id}/chapters",
+        {"title": "x", "duration": "፩:፫", "media_url": "demo/chapter-60s.webm"},
+        page=f"/admin/courses/{course.id}",
+    )
+    assert response.status_code == 400
+    assert "时长格式应为" in response.get_data(as_text=True)
