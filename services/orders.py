@@ -32,9 +32,10 @@ from models.orders import (
     Payment,
     PayNotification,
     Refund,
+    SeatStatus,
 )
 from services import catalog, invoices
-from services.display import LOCAL_TZ
+from services.display import LOCAL_TZ, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied
 from services.identity import normalise_text
 from wxapp.extensions import db
@@ -172,10 +173,22 @@ def buyer_order(order_id: int, learner_id: int) -> Order:
     return order
 
 
+def seat_names(seats: list[OrderSeat]) -> dict[int, str]:
+    """Whom each seat is for, as the buyer sees it: in full once paid for, masked before, so
+    that typing an ID number into a group order does not reveal whose it is."""
+    return {
+        seat.id: mask_name(seat.learner.name)
+        if seat.status is SeatStatus.PENDING
+        else seat.learner.name
+        for seat in seats
+    }
+
+
 @dataclass(frozen=True)
 class OrderView:
     order: Order
     seats: list[OrderSeat]
+    seat_names: dict[int, str]
     payable: bool  # pending and not expired: 去支付 is offered
     expired: bool  # pending but past expiry (it will be closed)
 
@@ -192,7 +205,13 @@ def order_view(order_id: int, learner_id: int) -> OrderView:
     )
     pending = order.status is OrderStatus.PENDING
     expired = pending and order.expires_at <= utcnow()
-    return OrderView(order=order, seats=seats, payable=pending and not expired, expired=expired)
+    return OrderView(
+        order=order,
+        seats=seats,
+        seat_names=seat_names(seats),
+        payable=pending and not expired,
+        expired=expired,
+    )
 
 
 def list_buyer_orders(learner_id: int, kind: OrderKind) -> list[Order]:
@@ -210,6 +229,7 @@ def list_buyer_orders(learner_id: int, kind: OrderKind) -> list[Order]:
 class GroupOrderCard:
     order: Order
     seats: list[OrderSeat]
+    seat_names: dict[int, str]
 
 
 def list_group_orders(learner_id: int) -> list[GroupOrderCard]:
@@ -223,7 +243,10 @@ def list_group_orders(learner_id: int) -> list[GroupOrderCard]:
             .order_by(OrderSeat.id)
         ):
             seats[seat.order_id].append(seat)
-    return [GroupOrderCard(order=order, seats=seats[order.id]) for order in orders]
+    return [
+        GroupOrderCard(order=order, seats=seats[order.id], seat_names=seat_names(seats[order.id]))
+        for order in orders
+    ]
 
 
 def cancel_order(order_id: int, learner_id: int) -> Order:

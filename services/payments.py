@@ -47,7 +47,7 @@ from models.orders import (
     SeatStatus,
 )
 from services import catalog, notify, orders, refunds
-from services.display import LOCAL_TZ
+from services.display import LOCAL_TZ, mask_name
 from services.errors import ExternalServiceError
 from wxapp.extensions import db
 from wxapp.jobs import after_commit, commit, enqueue
@@ -192,7 +192,8 @@ def sign_jsapi(prepay_id: str) -> JsapiParameters:
 
 
 def _seat_learners_holding_plan(order: Order) -> list[str]:
-    """Names of the order's learners who hold its plan by another order or a review."""
+    """Names (masked: the seats are not paid for) of the order's learners who hold its plan
+    by another order or a review."""
     rows = db.session.execute(
         select(OrderSeat.learner_id, Enrollment.order_id)
         .join(
@@ -207,7 +208,7 @@ def _seat_learners_holding_plan(order: Order) -> list[str]:
     if not ids:
         return []
     seats = {seat.learner_id: seat for seat in order.seats}
-    return [seats[learner_id].learner.name for learner_id in ids]
+    return [mask_name(seats[learner_id].learner.name) for learner_id in ids]
 
 
 # --- taking a payment in ---------------------------------------------------------------------
