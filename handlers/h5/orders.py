@@ -73,16 +73,9 @@ def orders_list():
 @bp.get("/orders/<int:order_id>")
 @learner_required
 def order_detail(order_id: int):
-    view = orders.order_view(order_id, current_learner().id)
-    study_url = (
-        url_for("h5.study_plan", plan_id=view.order.plan_id)
-        if "h5.study_plan" in current_app.view_functions
-        else None
-    )
     return render_template(
         "orders/detail.html",
-        view=view,
-        study_url=study_url,
+        view=orders.order_view(order_id, current_learner().id),
         paying=request.args.get("paying") == "1",
     )
 

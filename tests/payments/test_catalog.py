@@ -260,3 +260,13 @@ def test_a_chapters_duration_in_other_digits_is_refused_with_a_reason(app):
     )
     assert response.status_code == 400
     assert "时长格式应为" in response.get_data(as_text=True)
+
+
+def test_a_plan_already_held_leads_to_its_study_page(client):
+    learner = factories.learner()
+    plan = factories.plan()
+    order = factories.paid_order(learner, plan)
+    log_in(client, learner)
+    for path in (f"/h5/plans/{plan.id}", f"/h5/orders/{order.id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert f'href="/h5/study/plans/{plan.id}"' in page and "立即购买" not in page, path
