@@ -422,11 +422,10 @@ def open_notification(
         timestamp = int(headers.get("Wechatpay-Timestamp", ""))
     except ValueError:
         raise NotificationRejected("bad_signature", "Wechatpay-Timestamp 缺失或格式错误") from None
-    now = time.time() if now is None else now
-    if abs(now - timestamp) > keys.max_age_seconds:
-        raise NotificationRejected(
-            "stale", f"Wechatpay-Timestamp 与当前时间相差 {now - timestamp:.0f} 秒"
-        )
+    # Whole seconds: any integer a header carries compares without overflowing a float.
+    age = int(time.time() if now is None else now) - timestamp
+    if abs(age) > keys.max_age_seconds:
+        raise NotificationRejected("stale", f"Wechatpay-Timestamp 与当前时间相差 {age} 秒")
     message = f"{timestamp}\n{headers.get('Wechatpay-Nonce', '')}\n{body}\n".encode()
     try:
         keys.public_key.verify(
