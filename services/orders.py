@@ -46,10 +46,15 @@ log = logging.getLogger(__name__)
 _NO_ALPHABET = string.digits + string.ascii_uppercase
 
 
-def new_out_trade_no(now: datetime | None = None) -> str:
-    """``GX`` + Beijing time to the second + 8 random characters: 24 of [0-9A-Z]."""
+def merchant_number(prefix: str, now: datetime | None = None) -> str:
+    """``prefix`` + Beijing time to the second + 8 random characters, all of [0-9A-Z]."""
     now = (now or utcnow()).astimezone(LOCAL_TZ)
-    return f"GX{now:%Y%m%d%H%M%S}" + "".join(secrets.choice(_NO_ALPHABET) for _ in range(8))
+    return f"{prefix}{now:%Y%m%d%H%M%S}" + "".join(secrets.choice(_NO_ALPHABET) for _ in range(8))
+
+
+def new_out_trade_no(now: datetime | None = None) -> str:
+    """``GX…``: 24 characters, within WeChat Pay's 32 of [0-9A-Za-z_-|*]."""
+    return merchant_number("GX", now)
 
 
 def path_for(endpoint: str, **values) -> str:
@@ -173,6 +178,17 @@ def buyer_order(order_id: int, learner_id: int) -> Order:
     return order
 
 
+def _seats_with_learners(order_id: int) -> list[OrderSeat]:
+    return list(
+        db.session.scalars(
+            select(OrderSeat)
+            .where(OrderSeat.order_id == order_id)
+            .options(selectinload(OrderSeat.learner))
+            .order_by(OrderSeat.id)
+        )
+    )
+
+
 def seat_names(seats: list[OrderSeat]) -> dict[int, str]:
     """Whom each seat is for, as the buyer sees it: in full once paid for, masked before, so
     that typing an ID number into a group order does not reveal whose it is."""
@@ -195,14 +211,7 @@ class OrderView:
 
 def order_view(order_id: int, learner_id: int) -> OrderView:
     order = buyer_order(order_id, learner_id)
-    seats = list(
-        db.session.scalars(
-            select(OrderSeat)
-            .where(OrderSeat.order_id == order.id)
-            .options(selectinload(OrderSeat.learner))
-            .order_by(OrderSeat.id)
-        )
-    )
+    seats = _seats_with_learners(order.id)
     pending = order.status is OrderStatus.PENDING
     expired = pending and order.expires_at <= utcnow()
     return OrderView(
@@ -310,14 +319,7 @@ def order_record(order_id: int) -> OrderRecord:
     order = db.session.get(Order, order_id)
     if order is None:
         raise NotFound("订单不存在。")
-    seats = list(
-        db.session.scalars(
-            select(OrderSeat)
-            .where(OrderSeat.order_id == order.id)
-            .options(selectinload(OrderSeat.learner))
-            .order_by(OrderSeat.id)
-        )
-    )
+    seats = _seats_with_learners(order.id)
     return OrderRecord(
         order=order,
         seats=seats,

@@ -10,8 +10,6 @@ Every refund is in the audit log with the staff member who asked for it.
 from __future__ import annotations
 
 import logging
-import secrets
-import string
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,7 +33,6 @@ from models.orders import (
 )
 from services import invoices, orders, payments
 from services.audit import record_action
-from services.display import LOCAL_TZ
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
 from services.identity import normalise_text
 from wxapp.extensions import db
@@ -46,12 +43,6 @@ log = logging.getLogger(__name__)
 
 # WeChat Pay codes after which the same request may succeed later.
 _RETRY_LATER = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "NOT_ENOUGH", "NOTENOUGH"}
-_NO_ALPHABET = string.digits + string.ascii_uppercase
-
-
-def new_out_refund_no(now: datetime | None = None) -> str:
-    now = (now or utcnow()).astimezone(LOCAL_TZ)
-    return f"RF{now:%Y%m%d%H%M%S}" + "".join(secrets.choice(_NO_ALPHABET) for _ in range(8))
 
 
 def request_refund(
@@ -109,7 +100,7 @@ def refund_seats(
     refund = Refund(
         order_id=order.id,
         seat_id=seats[0].id if len(seats) == 1 and order.kind is OrderKind.GROUP else None,
-        out_refund_no=new_out_refund_no(),
+        out_refund_no=orders.merchant_number("RF"),
         amount_fen=order.unit_price_fen * len(seats),
         reason=reason[:80],
         status=RefundStatus.REQUESTED,
