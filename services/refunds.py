@@ -179,9 +179,15 @@ def apply_refund_state(refund: Refund, body: Mapping[str, Any]) -> str:
     """Follow WeChat Pay's answer (refund call, query or notification) about one refund."""
     status = body.get("status") or body.get("refund_status")
     wechat_refund_id = str(body.get("refund_id") or "")[:32] or None
+    # News of one refund can come at once by its notification, a query and a retried request:
+    # each waits for the order's lock and then reads the refund as the one before left it.
+    order = orders.lock_order(Order.id == refund.order_id)
+    db.session.refresh(refund)
+    if refund.status is RefundStatus.SUCCESS:
+        return "duplicate"
     if status == "SUCCESS":
         return complete_refund(
-            refund, payments.parse_wechat_time(body.get("success_time")), wechat_refund_id
+            order, refund, payments.parse_wechat_time(body.get("success_time")), wechat_refund_id
         )
     if wechat_refund_id:
         refund.refund_id = wechat_refund_id
@@ -194,14 +200,13 @@ def apply_refund_state(refund: Refund, body: Mapping[str, Any]) -> str:
 
 
 def complete_refund(
-    refund: Refund, succeeded_at: datetime | None = None, wechat_refund_id: str | None = None
+    order: Order,
+    refund: Refund,
+    succeeded_at: datetime | None = None,
+    wechat_refund_id: str | None = None,
 ) -> str:
-    """The money is back with the payer: the seats lose the plan (their progress stays)."""
-    order = orders.lock_order(Order.id == refund.order_id)
-    # Another notification or query may have completed it while we waited for the lock.
-    db.session.refresh(refund)
-    if refund.status is RefundStatus.SUCCESS:
-        return "duplicate"
+    """The money is back with the payer: the seats lose the plan (their progress stays).
+    The order is locked by the caller."""
     refund.refund_id = wechat_refund_id or refund.refund_id
     refund.status = RefundStatus.SUCCESS
     refund.succeeded_at = succeeded_at or utcnow()
