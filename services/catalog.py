@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
@@ -604,6 +605,18 @@ def plans_for_staff() -> list[tuple[Plan, int, int, int]]:
         (plan, *courses.get(plan.id, (0, 0)), learners.get(plan.id, 0))  # type: ignore[misc]
         for plan in plans
     ]
+
+
+def staff_plan(plan_id: int) -> Plan:
+    """A plan with its courses and their chapters, for the console's plan page."""
+    plan = db.session.scalar(
+        select(Plan)
+        .where(Plan.id == plan_id)
+        .options(selectinload(Plan.courses).selectinload(Course.chapters))
+    )
+    if plan is None:
+        raise NotFound("该学习计划不存在。")
+    return plan
 
 
 def all_plans() -> list[Plan]:

@@ -140,8 +140,9 @@ def _plan_form_data(plan: Plan) -> dict:
 @bp.get("/plans/<int:plan_id>")
 @content_staff
 def plan_view(plan_id: int):
-    plan = _get(Plan, plan_id)
-    return render_template("admin/catalog/plan.html", plan=plan, course_form=CourseForm())
+    return render_template(
+        "admin/catalog/plan.html", plan=catalog.staff_plan(plan_id), course_form=CourseForm()
+    )
 
 
 @bp.post("/plans/<int:plan_id>/courses")

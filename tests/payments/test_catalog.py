@@ -270,3 +270,19 @@ def test_a_plan_already_held_leads_to_its_study_page(client):
     for path in (f"/h5/plans/{plan.id}", f"/h5/orders/{order.id}"):
         page = client.get(path).get_data(as_text=True)
         assert f'href="/h5/study/plans/{plan.id}"' in page and "立即购买" not in page, path
+
+
+def test_a_plans_console_page_costs_the_same_queries_for_many_courses(app):
+    from tests.payments.test_group_purchase import counted_queries
+
+    console, _ = staff_console(app)
+    small = factories.plan(year=2022, courses=2, chapters_per_course=2)
+    large = factories.plan(year=2021, kind=PlanKind.MAKEUP, courses=12, chapters_per_course=2)
+    counts = []
+    for plan in (small, large):
+        db.session.expire_all()
+        with counted_queries() as statements:
+            page = console.get(f"/admin/plans/{plan.id}").get_data(as_text=True)
+        assert f"共 {len(plan.courses)} 门" in page
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
