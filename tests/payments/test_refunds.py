@@ -281,3 +281,20 @@ def test_a_refund_result_that_overtakes_wechat_pays_answer_is_counted_once(
     assert enrollment_status(learner, plan) is EnrollmentStatus.REVOKED
     succeeded = select(func.count(AuditLog.id)).where(AuditLog.action == "order.refund.succeeded")
     assert db.session.scalar(succeeded) == 1
+
+
+def test_the_console_order_page_says_in_chinese_what_became_of_each_notification(
+    client, pay_sim, staff_client
+):
+    pay_sim.inject("duplicate", 2)
+    _, _, order = paid_through_simulator(client, pay_sim)
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)
+    page = staff_client.client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
+    payments = page[page.index("<h2>支付</h2>") : page.index("<h2>退款</h2>")]
+    assert "支付通知" in payments and "notify" not in payments
+    notes = page[page.index("<h2>微信支付通知") :]
+    for code in ("transaction", "refund", "paid", "duplicate", "refunded"):
+        assert f"<td>{code}</td>" not in notes, code
+    for words in ("支付结果", "退款结果", "已入账", "重复通知，未作改动", "退款成功"):
+        assert words in notes, words
