@@ -352,3 +352,20 @@ def test_a_paid_seat_shows_its_colleagues_name(client, pay_sim):
     pay_sim.deliver()
     for path in ("/h5/group-orders", f"/h5/orders/{order_id}"):
         assert "欧阳娜娜" in client.get(path).get_data(as_text=True), path
+
+
+def test_the_error_file_carries_lines_with_control_characters(client, pay_sim):
+    """Copied from a chat or a spreadsheet, a line may carry characters a file cannot hold."""
+    plan = factories.plan()
+    log_in(client, buyer())
+    text = "50010319850601\x01011\n" + factories.valid_id_number()
+    download = submit_form(
+        client,
+        f"/h5/plans/{plan.id}/group/errors.xlsx",
+        {"id_numbers": text},
+        page=f"/h5/plans/{plan.id}/group",
+    )
+    assert download.status_code == 200
+    rows = list(load_workbook(io.BytesIO(download.data)).active.iter_rows(values_only=True))
+    assert rows[1][:2] == (1, "50010319850601011")
+    assert "尚未注册账号" in rows[2][2]
