@@ -134,6 +134,14 @@ class PaymentSource(enum.StrEnum):
     QUERY = "query"
     RECONCILE = "reconcile"
 
+    @property
+    def label(self) -> str:
+        return {
+            PaymentSource.NOTIFY: "支付通知",
+            PaymentSource.QUERY: "主动查询",
+            PaymentSource.RECONCILE: "对账补录",
+        }[self]
+
 
 class Payment(db.Model):
     __tablename__ = "payments"
@@ -147,6 +155,26 @@ class Payment(db.Model):
     source: Mapped[PaymentSource] = mapped_column(enum_type(PaymentSource))
     raw: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+_NOTIFICATION_KINDS = {"transaction": "支付结果", "refund": "退款结果"}
+_NOTIFICATION_OUTCOMES = {
+    "received": "已收到",
+    "ignored": "无需处理",
+    "paid": "已入账",
+    "late_paid": "关闭后入账",
+    "duplicate": "重复通知，未作改动",
+    "refunded": "退款成功",
+    "processing": "退款处理中",
+    "failed": "退款失败",
+    "mismatch": "与订单不符，已拒绝",
+    "unknown_order": "订单不存在，已拒绝",
+    "wrong_serial": "证书序列号不符，已拒绝",
+    "bad_signature": "验签失败，已拒绝",
+    "stale": "时间戳过期，已拒绝",
+    "undecryptable": "无法解密，已拒绝",
+    "malformed": "格式不正确，已拒绝",
+}
 
 
 class PayNotification(db.Model):
@@ -167,6 +195,14 @@ class PayNotification(db.Model):
     detail: Mapped[str] = mapped_column(String(255), default="")
     out_trade_no: Mapped[str | None] = mapped_column(String(32), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def kind_label(self) -> str:
+        return _NOTIFICATION_KINDS.get(self.kind, self.kind)
+
+    @property
+    def outcome_label(self) -> str:
+        return _NOTIFICATION_OUTCOMES.get(self.outcome, self.outcome)
 
 
 class RefundStatus(enum.StrEnum):

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
@@ -26,6 +27,8 @@ from services.identity import normalise_text
 from wxapp.extensions import db
 
 MAKEUP_YEARS = range(2011, 2022)
+# The years a plan's sale and study windows may fall in.
+_YEARS = range(2000, 2101)
 # A chapter's media: an absolute URL, or a path under the media root the study pages serve.
 _MEDIA_PATH = re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9._/-]{1,300}$")
 
@@ -163,21 +166,22 @@ def parse_yuan(raw: str | None, field: str = "price") -> int:
         amount = Decimal(text)
     except InvalidOperation:
         raise ValidationError(field, "价格应为数字，例如 30 或 30.00。") from None
+    if not amount.is_finite():
+        raise ValidationError(field, "价格应为数字，例如 30 或 30.00。")
+    if amount < Decimal("0.01"):
+        raise ValidationError(field, "价格至少为0.01元（微信支付不支持0元订单）。")
+    if amount > 100_000:
+        raise ValidationError(field, "价格不能超过100000元。")
     if amount != amount.quantize(Decimal("0.01")):
         raise ValidationError(field, "价格最多精确到分（两位小数）。")
-    fen = int(amount * 100)
-    if fen < 1:
-        raise ValidationError(field, "价格至少为0.01元（微信支付不支持0元订单）。")
-    if fen > 100_000_00:
-        raise ValidationError(field, "价格不能超过100000元。")
-    return fen
+    return int(amount * 100)
 
 
 def _parse_int(raw: str | None, field: str, label: str, low: int, high: int) -> int:
     text = normalise_text(raw)
     if not text:
         raise ValidationError(field, f"请填写{label}。")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValidationError(field, f"{label}应为整数。")
     value = int(text)
     if not low <= value <= high:
@@ -194,6 +198,8 @@ def parse_local_datetime(raw: str | None, field: str, label: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(field, f"{label}格式应为 2022-12-31 23:59。") from None
+    if not _YEARS.start <= moment.year < _YEARS.stop:
+        raise ValidationError(field, f"{label}应在{_YEARS.start}年至{_YEARS.stop - 1}年之间。")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LOCAL_TZ)
     return moment
@@ -418,7 +424,7 @@ def parse_duration(raw: str | None) -> int:
     if not text:
         raise ValidationError("duration", "请填写时长。")
     parts = text.split(":")
-    if len(parts) > 3 or not all(part.isdigit() for part in parts):
+    if len(parts) > 3 or not all(part.isascii() and part.isdigit() for part in parts):
         raise ValidationError("duration", "时长格式应为秒数，或 分:秒、时:分:秒。")
     seconds = 0
     for part in parts:
@@ -599,6 +605,18 @@ def plans_for_staff() -> list[tuple[Plan, int, int, int]]:
         (plan, *courses.get(plan.id, (0, 0)), learners.get(plan.id, 0))  # type: ignore[misc]
         for plan in plans
     ]
+
+
+def staff_plan(plan_id: int) -> Plan:
+    """A plan with its courses and their chapters, for the console's plan page."""
+    plan = db.session.scalar(
+        select(Plan)
+        .where(Plan.id == plan_id)
+        .options(selectinload(Plan.courses).selectinload(Course.chapters))
+    )
+    if plan is None:
+        raise NotFound("该学习计划不存在。")
+    return plan
 
 
 def all_plans() -> list[Plan]:

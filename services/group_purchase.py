@@ -10,13 +10,10 @@ their line and reason and download as an .xlsx file; the valid seats become one 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import select
 
 from models.accounts import Learner
@@ -24,7 +21,7 @@ from models.base import utcnow
 from models.catalog import Plan
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderKind, OrderSeat, OrderStatus
-from services import catalog, invoices, orders
+from services import catalog, invoices, orders, spreadsheets
 from services.errors import ValidationError
 from services.identity import normalise_text, parse_id_number
 from wxapp.extensions import db
@@ -34,8 +31,6 @@ ALREADY_HELD = "已拥有该学习计划（已购买或已开通补学），无�
 IN_OPEN_ORDER = "已在另一笔待支付的订单中：请先支付或取消该订单（超时未支付会自动关闭）。"
 # Invisible characters that come along when numbers are copied from spreadsheets and chats.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00a0"), None)
-# A leading character that makes a spreadsheet read a cell as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -191,27 +186,11 @@ def place_group_order(
     return order
 
 
-def _cell_text(value: str) -> str:
-    """Text that a spreadsheet shows as typed and never runs as a formula."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def failures_workbook(check: GroupCheck) -> bytes:
     """The failed lines with their reasons, as an .xlsx file."""
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "未通过的行"
-    sheet.append(["行号", "输入内容", "原因"])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row, line in enumerate(check.failures, start=2):
-        sheet.cell(row=row, column=1, value=line.number)
-        for column, value in ((2, line.text), (3, line.problem or "")):
-            cell = sheet.cell(row=row, column=column, value=_cell_text(value))
-            cell.data_type = "s"
-    sheet.column_dimensions["A"].width = 8
-    sheet.column_dimensions["B"].width = 26
-    sheet.column_dimensions["C"].width = 70
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return spreadsheets.table_bytes(
+        title="未通过的行",
+        headers=("行号", "输入内容", "原因"),
+        rows=((line.number, line.text, line.problem or "") for line in check.failures),
+        widths=(8, 26, 70),
+    )

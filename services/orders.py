@@ -32,9 +32,10 @@ from models.orders import (
     Payment,
     PayNotification,
     Refund,
+    SeatStatus,
 )
 from services import catalog, invoices
-from services.display import LOCAL_TZ
+from services.display import LOCAL_TZ, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied
 from services.identity import normalise_text
 from wxapp.extensions import db
@@ -45,10 +46,15 @@ log = logging.getLogger(__name__)
 _NO_ALPHABET = string.digits + string.ascii_uppercase
 
 
-def new_out_trade_no(now: datetime | None = None) -> str:
-    """``GX`` + Beijing time to the second + 8 random characters: 24 of [0-9A-Z]."""
+def merchant_number(prefix: str, now: datetime | None = None) -> str:
+    """``prefix`` + Beijing time to the second + 8 random characters, all of [0-9A-Z]."""
     now = (now or utcnow()).astimezone(LOCAL_TZ)
-    return f"GX{now:%Y%m%d%H%M%S}" + "".join(secrets.choice(_NO_ALPHABET) for _ in range(8))
+    return f"{prefix}{now:%Y%m%d%H%M%S}" + "".join(secrets.choice(_NO_ALPHABET) for _ in range(8))
+
+
+def new_out_trade_no(now: datetime | None = None) -> str:
+    """``GX…``: 24 characters, within WeChat Pay's 32 of [0-9A-Za-z_-|*]."""
+    return merchant_number("GX", now)
 
 
 def path_for(endpoint: str, **values) -> str:
@@ -155,6 +161,14 @@ def _open_individual_order(learner_id: int, plan_id: int) -> Order | None:
     )
 
 
+def lock_order(*criteria) -> Order | None:
+    """The order row locked until the transaction ends, read afresh: the session may hold a
+    copy loaded before another transaction changed the row (and waited for its lock)."""
+    return db.session.scalar(
+        select(Order).where(*criteria).with_for_update().execution_options(populate_existing=True)
+    )
+
+
 def buyer_order(order_id: int, learner_id: int) -> Order:
     order = db.session.get(Order, order_id)
     if order is None:
@@ -164,27 +178,49 @@ def buyer_order(order_id: int, learner_id: int) -> Order:
     return order
 
 
+def _seats_with_learners(order_id: int) -> list[OrderSeat]:
+    return list(
+        db.session.scalars(
+            select(OrderSeat)
+            .where(OrderSeat.order_id == order_id)
+            .options(selectinload(OrderSeat.learner))
+            .order_by(OrderSeat.id)
+        )
+    )
+
+
+def seat_names(seats: list[OrderSeat]) -> dict[int, str]:
+    """Whom each seat is for, as the buyer sees it: in full once paid for, masked before, so
+    that typing an ID number into a group order does not reveal whose it is."""
+    return {
+        seat.id: mask_name(seat.learner.name)
+        if seat.status is SeatStatus.PENDING
+        else seat.learner.name
+        for seat in seats
+    }
+
+
 @dataclass(frozen=True)
 class OrderView:
     order: Order
     seats: list[OrderSeat]
+    seat_names: dict[int, str]
     payable: bool  # pending and not expired: 去支付 is offered
     expired: bool  # pending but past expiry (it will be closed)
 
 
 def order_view(order_id: int, learner_id: int) -> OrderView:
     order = buyer_order(order_id, learner_id)
-    seats = list(
-        db.session.scalars(
-            select(OrderSeat)
-            .where(OrderSeat.order_id == order.id)
-            .options(selectinload(OrderSeat.learner))
-            .order_by(OrderSeat.id)
-        )
-    )
+    seats = _seats_with_learners(order.id)
     pending = order.status is OrderStatus.PENDING
     expired = pending and order.expires_at <= utcnow()
-    return OrderView(order=order, seats=seats, payable=pending and not expired, expired=expired)
+    return OrderView(
+        order=order,
+        seats=seats,
+        seat_names=seat_names(seats),
+        payable=pending and not expired,
+        expired=expired,
+    )
 
 
 def list_buyer_orders(learner_id: int, kind: OrderKind) -> list[Order]:
@@ -202,6 +238,7 @@ def list_buyer_orders(learner_id: int, kind: OrderKind) -> list[Order]:
 class GroupOrderCard:
     order: Order
     seats: list[OrderSeat]
+    seat_names: dict[int, str]
 
 
 def list_group_orders(learner_id: int) -> list[GroupOrderCard]:
@@ -215,7 +252,10 @@ def list_group_orders(learner_id: int) -> list[GroupOrderCard]:
             .order_by(OrderSeat.id)
         ):
             seats[seat.order_id].append(seat)
-    return [GroupOrderCard(order=order, seats=seats[order.id]) for order in orders]
+    return [
+        GroupOrderCard(order=order, seats=seats[order.id], seat_names=seat_names(seats[order.id]))
+        for order in orders
+    ]
 
 
 def cancel_order(order_id: int, learner_id: int) -> Order:
@@ -279,14 +319,7 @@ def order_record(order_id: int) -> OrderRecord:
     order = db.session.get(Order, order_id)
     if order is None:
         raise NotFound("订单不存在。")
-    seats = list(
-        db.session.scalars(
-            select(OrderSeat)
-            .where(OrderSeat.order_id == order.id)
-            .options(selectinload(OrderSeat.learner))
-            .order_by(OrderSeat.id)
-        )
-    )
+    seats = _seats_with_learners(order.id)
     return OrderRecord(
         order=order,
         seats=seats,

@@ -47,7 +47,7 @@ from models.orders import (
     SeatStatus,
 )
 from services import catalog, notify, orders, refunds
-from services.display import LOCAL_TZ
+from services.display import LOCAL_TZ, mask_name
 from services.errors import ExternalServiceError
 from wxapp.extensions import db
 from wxapp.jobs import after_commit, commit, enqueue
@@ -192,7 +192,8 @@ def sign_jsapi(prepay_id: str) -> JsapiParameters:
 
 
 def _seat_learners_holding_plan(order: Order) -> list[str]:
-    """Names of the order's learners who hold its plan by another order or a review."""
+    """Names (masked: the seats are not paid for) of the order's learners who hold its plan
+    by another order or a review."""
     rows = db.session.execute(
         select(OrderSeat.learner_id, Enrollment.order_id)
         .join(
@@ -207,7 +208,7 @@ def _seat_learners_holding_plan(order: Order) -> list[str]:
     if not ids:
         return []
     seats = {seat.learner_id: seat for seat in order.seats}
-    return [seats[learner_id].learner.name for learner_id in ids]
+    return [mask_name(seats[learner_id].learner.name) for learner_id in ids]
 
 
 # --- taking a payment in ---------------------------------------------------------------------
@@ -234,9 +235,7 @@ def record_payment(transaction: Mapping[str, Any], source: PaymentSource) -> str
     transaction_id = str(transaction.get("transaction_id") or "")
     if not transaction_id or len(transaction_id) > 32:
         raise PaymentRejected("mismatch", "transaction_id 缺失或过长")
-    order = db.session.scalar(
-        select(Order).where(Order.out_trade_no == out_trade_no).with_for_update()
-    )
+    order = orders.lock_order(Order.out_trade_no == out_trade_no)
     if order is None:
         raise PaymentRejected("unknown_order", f"商户订单号 {out_trade_no!r} 不存在", 404)
     amount = transaction.get("amount") or {}
@@ -423,11 +422,10 @@ def open_notification(
         timestamp = int(headers.get("Wechatpay-Timestamp", ""))
     except ValueError:
         raise NotificationRejected("bad_signature", "Wechatpay-Timestamp 缺失或格式错误") from None
-    now = time.time() if now is None else now
-    if abs(now - timestamp) > keys.max_age_seconds:
-        raise NotificationRejected(
-            "stale", f"Wechatpay-Timestamp 与当前时间相差 {now - timestamp:.0f} 秒"
-        )
+    # Whole seconds: any integer a header carries compares without overflowing a float.
+    age = int(time.time() if now is None else now) - timestamp
+    if abs(age) > keys.max_age_seconds:
+        raise NotificationRejected("stale", f"Wechatpay-Timestamp 与当前时间相差 {age} 秒")
     message = f"{timestamp}\n{headers.get('Wechatpay-Nonce', '')}\n{body}\n".encode()
     try:
         keys.public_key.verify(

@@ -10,8 +10,6 @@ Every refund is in the audit log with the staff member who asked for it.
 from __future__ import annotations
 
 import logging
-import secrets
-import string
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,9 +31,8 @@ from models.orders import (
     RefundStatus,
     SeatStatus,
 )
-from services import invoices, payments, study
+from services import invoices, orders, payments, study
 from services.audit import record_action
-from services.display import LOCAL_TZ
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
 from services.identity import normalise_text
 from wxapp.extensions import db
@@ -46,12 +43,6 @@ log = logging.getLogger(__name__)
 
 # WeChat Pay codes after which the same request may succeed later.
 _RETRY_LATER = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "NOT_ENOUGH", "NOTENOUGH"}
-_NO_ALPHABET = string.digits + string.ascii_uppercase
-
-
-def new_out_refund_no(now: datetime | None = None) -> str:
-    now = (now or utcnow()).astimezone(LOCAL_TZ)
-    return f"RF{now:%Y%m%d%H%M%S}" + "".join(secrets.choice(_NO_ALPHABET) for _ in range(8))
 
 
 def request_refund(
@@ -69,7 +60,7 @@ def request_refund(
         raise ValidationError("reason", "请填写退款原因。")
     if len(reason) > 80:
         raise ValidationError("reason", "退款原因不能超过80个字。")
-    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    order = orders.lock_order(Order.id == order_id)
     if order is None:
         raise NotFound("订单不存在。")
     if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
@@ -109,7 +100,7 @@ def refund_seats(
     refund = Refund(
         order_id=order.id,
         seat_id=seats[0].id if len(seats) == 1 and order.kind is OrderKind.GROUP else None,
-        out_refund_no=new_out_refund_no(),
+        out_refund_no=orders.merchant_number("RF"),
         amount_fen=order.unit_price_fen * len(seats),
         reason=reason[:80],
         status=RefundStatus.REQUESTED,
@@ -188,9 +179,15 @@ def apply_refund_state(refund: Refund, body: Mapping[str, Any]) -> str:
     """Follow WeChat Pay's answer (refund call, query or notification) about one refund."""
     status = body.get("status") or body.get("refund_status")
     wechat_refund_id = str(body.get("refund_id") or "")[:32] or None
+    # News of one refund can come at once by its notification, a query and a retried request:
+    # each waits for the order's lock and then reads the refund as the one before left it.
+    order = orders.lock_order(Order.id == refund.order_id)
+    db.session.refresh(refund)
+    if refund.status is RefundStatus.SUCCESS:
+        return "duplicate"
     if status == "SUCCESS":
         return complete_refund(
-            refund, payments.parse_wechat_time(body.get("success_time")), wechat_refund_id
+            order, refund, payments.parse_wechat_time(body.get("success_time")), wechat_refund_id
         )
     if wechat_refund_id:
         refund.refund_id = wechat_refund_id
@@ -203,14 +200,13 @@ def apply_refund_state(refund: Refund, body: Mapping[str, Any]) -> str:
 
 
 def complete_refund(
-    refund: Refund, succeeded_at: datetime | None = None, wechat_refund_id: str | None = None
+    order: Order,
+    refund: Refund,
+    succeeded_at: datetime | None = None,
+    wechat_refund_id: str | None = None,
 ) -> str:
-    """The money is back with the payer: the seats lose the plan (their progress stays)."""
-    order = db.session.scalar(select(Order).where(Order.id == refund.order_id).with_for_update())
-    # Another notification or query may have completed it while we waited for the lock.
-    db.session.refresh(refund)
-    if refund.status is RefundStatus.SUCCESS:
-        return "duplicate"
+    """The money is back with the payer: the seats lose the plan (their progress stays).
+    The order is locked by the caller."""
     refund.refund_id = wechat_refund_id or refund.refund_id
     refund.status = RefundStatus.SUCCESS
     refund.succeeded_at = succeeded_at or utcnow()

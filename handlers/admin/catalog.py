@@ -12,7 +12,7 @@ from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.staff import StaffRole
 from services import catalog
 from services.display import local_time
-from services.errors import NotFound, ServiceError, StopValidation, ValidationError
+from services.errors import NotFound, ServiceError
 from wxapp.extensions import db
 from wxapp.jobs import commit
 
@@ -61,13 +61,6 @@ def _actor() -> dict:
     return {"staff_id": staff.id, "actor": f"staff:{staff.username}", "ip": client_ip()}
 
 
-def _show(form: FlaskForm, error: ServiceError) -> None:
-    if isinstance(error, ValidationError | StopValidation):
-        apply_errors(form, error)
-    else:
-        form.form_errors.append(error.message)
-
-
 def _get(model, object_id: int):
     found = db.session.get(model, object_id)
     if found is None:
@@ -101,7 +94,7 @@ def plan_edit(plan_id: int | None = None):
                 **_actor(),
             )
         except ServiceError as error:
-            _show(form, error)
+            apply_errors(form, error)
         else:
             commit()
             flash("学习计划已保存。", "success")
@@ -147,8 +140,9 @@ def _plan_form_data(plan: Plan) -> dict:
 @bp.get("/plans/<int:plan_id>")
 @content_staff
 def plan_view(plan_id: int):
-    plan = _get(Plan, plan_id)
-    return render_template("admin/catalog/plan.html", plan=plan, course_form=CourseForm())
+    return render_template(
+        "admin/catalog/plan.html", plan=catalog.staff_plan(plan_id), course_form=CourseForm()
+    )
 
 
 @bp.post("/plans/<int:plan_id>/courses")
@@ -175,7 +169,7 @@ def course_edit(plan_id: int | None = None, course_id: int | None = None):
                 **_actor(),
             )
         except ServiceError as error:
-            _show(form, error)
+            apply_errors(form, error)
         else:
             commit()
             flash("课程已保存。", "success")
@@ -236,7 +230,7 @@ def chapter_edit(course_id: int | None = None, chapter_id: int | None = None):
                 **_actor(),
             )
         except ServiceError as error:
-            _show(form, error)
+            apply_errors(form, error)
         else:
             commit()
             flash("章节已保存。", "success")
@@ -289,7 +283,7 @@ def question_edit(course_id: int | None = None, question_id: int | None = None):
                 **_actor(),
             )
         except ServiceError as error:
-            _show(form, error)
+            apply_errors(form, error)
         else:
             commit()
             flash("题目已保存。", "success")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, url_for
+from flask import render_template
 
 from handlers.h5 import bp, current_learner, learner_required
 from services import catalog
@@ -19,10 +19,4 @@ def plans():
 @learner_required
 def plan_detail(plan_id: int):
     page = catalog.plan_page(plan_id, current_learner().id)
-    # The study pages link back here; once the plan is theirs, this page links there.
-    study_url = (
-        url_for("h5.study_plan", plan_id=plan_id)
-        if "h5.study_plan" in current_app.view_functions
-        else None
-    )
-    return render_template("catalog/plan_detail.html", page=page, study_url=study_url)
+    return render_template("catalog/plan_detail.html", page=page)

@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 from flask import Response, redirect, render_template, url_for
 
+from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
-from handlers.h5.orders import show_service_error
 from handlers.h5.purchase_forms import GroupCheckForm, GroupOrderForm
 from services import catalog, orders
 from services import group_purchase as groups
@@ -26,7 +26,7 @@ def group_purchase(plan_id: int):
         try:
             check = groups.check_lines(plan_id, form.id_numbers.data)
         except ServiceError as error:
-            show_service_error(form, error)
+            apply_errors(form, error)
     order_form = GroupOrderForm(id_numbers=form.id_numbers.data or "")
     status = 400 if form.is_submitted() and check is None else 200
     return render_template(
@@ -63,7 +63,7 @@ def group_order_create(plan_id: int):
                 invoice=form.invoice_request(),
             )
         except ServiceError as error:
-            show_service_error(form, error)
+            apply_errors(form, error)
         else:
             commit()
             return redirect(url_for("h5.order_pay", order_id=order.id))
@@ -73,7 +73,7 @@ def group_order_create(plan_id: int):
     try:
         check = groups.check_lines(plan_id, form.id_numbers.data)
     except ServiceError as error:
-        show_service_error(check_form, error)
+        apply_errors(check_form, error)
     return render_template(
         "group/purchase.html", page=page, form=check_form, check=check, order_form=form
     ), 400

@@ -12,15 +12,8 @@ from handlers.h5 import bp, current_learner, learner_required
 from handlers.h5.purchase_forms import OrderConfirmForm
 from models.orders import OrderKind
 from services import catalog, orders, payments
-from services.errors import ServiceError, StopValidation, ValidationError
+from services.errors import ServiceError
 from wxapp.jobs import commit
-
-
-def show_service_error(form, error: ServiceError) -> None:
-    if isinstance(error, ValidationError | StopValidation):
-        apply_errors(form, error)
-    else:
-        form.form_errors.append(error.message)
 
 
 @bp.route("/plans/<int:plan_id>/buy", methods=["GET", "POST"])
@@ -35,7 +28,7 @@ def order_confirm(plan_id: int):
                 learner_id=learner.id, plan_id=plan_id, invoice=form.invoice_request()
             )
         except ServiceError as error:
-            show_service_error(form, error)
+            apply_errors(form, error)
         else:
             commit()
             return redirect(url_for("h5.order_pay", order_id=order.id))
@@ -80,16 +73,9 @@ def orders_list():
 @bp.get("/orders/<int:order_id>")
 @learner_required
 def order_detail(order_id: int):
-    view = orders.order_view(order_id, current_learner().id)
-    study_url = (
-        url_for("h5.study_plan", plan_id=view.order.plan_id)
-        if "h5.study_plan" in current_app.view_functions
-        else None
-    )
     return render_template(
         "orders/detail.html",
-        view=view,
-        study_url=study_url,
+        view=orders.order_view(order_id, current_learner().id),
         paying=request.args.get("paying") == "1",
     )
 

@@ -220,3 +220,69 @@ def test_staff_find_an_order_by_the_buyers_id_number(app):
     assert learner.id_number not in page.split("<table", 1)[1]
     detail = console.get(f"/admin/orders/{order.id}").get_data(as_text=True)
     assert "整单退款" in detail and "赵敏" in detail
+
+
+def test_odd_numbers_and_dates_in_the_plan_form_are_refused_with_a_reason(app):
+    console, _ = staff_console(app)
+    good = {
+        "year": "2023",
+        "kind": "current",
+        "title": "重庆市2023年专技人员继续教育公需科目培训",
+        "price_yuan": "30",
+        "required_hours": "30",
+        "minutes_per_hour": "45",
+        "chapter_threshold_percent": "95",
+        "sale_starts_at": "2023-06-01T00:00",
+        "sale_ends_at": "2023-12-31T23:59",
+        "study_ends_at": "2023-12-31T23:59",
+    }
+    for field, bad, message in (
+        ("price_yuan", "1e30", "价格"),
+        ("price_yuan", "Infinity", "价格"),
+        ("price_yuan", "sNaN", "价格"),
+        ("required_hours", "፫፩", "学分要求应为整数"),
+        ("sale_starts_at", "0001-01-01T00:00", "开始销售时间"),
+    ):
+        response = submit_form(console, "/admin/plans/new", {**good, field: bad})
+        assert response.status_code == 400, (field, bad)
+        assert message in response.get_data(as_text=True), (field, bad)
+    assert db.session.scalar(select(Plan.id).where(Plan.year == 2023)) is None
+
+
+def test_a_chapters_duration_in_other_digits_is_refused_with_a_reason(app):
+    console, _ = staff_console(app)
+    course = factories.plan(courses=1).courses[0]
+    response = submit_form(
+        console,
+        f"/admin/courses/{course.id}/chapters",
+        {"title": "x", "duration": "፩:፫", "media_url": "demo/chapter-60s.webm"},
+        page=f"/admin/courses/{course.id}",
+    )
+    assert response.status_code == 400
+    assert "时长格式应为" in response.get_data(as_text=True)
+
+
+def test_a_plan_already_held_leads_to_its_study_page(client):
+    learner = factories.learner()
+    plan = factories.plan()
+    order = factories.paid_order(learner, plan)
+    log_in(client, learner)
+    for path in (f"/h5/plans/{plan.id}", f"/h5/orders/{order.id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert f'href="/h5/study/plans/{plan.id}"' in page and "立即购买" not in page, path
+
+
+def test_a_plans_console_page_costs_the_same_queries_for_many_courses(app):
+    from tests.payments.test_group_purchase import counted_queries
+
+    console, _ = staff_console(app)
+    small = factories.plan(year=2022, courses=2, chapters_per_course=2)
+    large = factories.plan(year=2021, kind=PlanKind.MAKEUP, courses=12, chapters_per_course=2)
+    counts = []
+    for plan in (small, large):
+        db.session.expire_all()
+        with counted_queries() as statements:
+            page = console.get(f"/admin/plans/{plan.id}").get_data(as_text=True)
+        assert f"共 {len(plan.courses)} 门" in page
+        counts.append(len(statements))
+    assert counts[0] == counts[1]

@@ -312,3 +312,60 @@ def test_birth_dates_in_the_future_are_refused(pay_sim):
     first17 = f"500103{tomorrow:%Y%m%d}001"
     check = group_purchase.check_lines(plan.id, first17 + id_check_character(first17))
     assert "出生日期不正确" in check.failures[0].problem
+
+
+def test_an_unpaid_group_order_does_not_reveal_whose_id_numbers_were_typed(client, pay_sim):
+    """The check masks names; an order placed and never paid must not show them in full."""
+    plan = factories.plan()
+    stranger = factories.learner(name="欧阳娜娜")
+    log_in(client, buyer())
+    response = submit_form(
+        client,
+        f"/h5/plans/{plan.id}/group/order",
+        {"id_numbers": stranger.id_number, "invoice_choice": "later"},
+        page=f"/h5/plans/{plan.id}/group",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    order = db.session.scalar(select(Order).where(Order.kind == OrderKind.GROUP))
+    for path in ("/h5/group-orders", f"/h5/orders/{order.id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert "欧**娜" in page and "欧阳娜娜" not in page, path
+
+    # The colleague holds the plan by now: the pay page closes the order, still masked.
+    factories.paid_order(stranger, plan)
+    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    assert "欧**娜已拥有该学习计划" in page and "欧阳娜娜" not in page
+
+
+def test_a_paid_seat_shows_its_colleagues_name(client, pay_sim):
+    plan = factories.plan()
+    colleague = factories.learner(name="欧阳娜娜")
+    log_in(client, buyer())
+    response = submit_form(
+        client,
+        f"/h5/plans/{plan.id}/group/order",
+        {"id_numbers": colleague.id_number, "invoice_choice": "later"},
+        page=f"/h5/plans/{plan.id}/group",
+    )
+    order_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    pay_at_cashier(cashier_link(client.get(f"/h5/pay/{order_id}").get_data(as_text=True)))
+    pay_sim.deliver()
+    for path in ("/h5/group-orders", f"/h5/orders/{order_id}"):
+        assert "欧阳娜娜" in client.get(path).get_data(as_text=True), path
+
+
+def test_the_error_file_carries_lines_with_control_characters(client, pay_sim):
+    """Copied from a chat or a spreadsheet, a line may carry characters a file cannot hold."""
+    plan = factories.plan()
+    log_in(client, buyer())
+    text = "50010319850601\x01011\n" + factories.valid_id_number()
+    download = submit_form(
+        client,
+        f"/h5/plans/{plan.id}/group/errors.xlsx",
+        {"id_numbers": text},
+        page=f"/h5/plans/{plan.id}/group",
+    )
+    assert download.status_code == 200
+    rows = list(load_workbook(io.BytesIO(download.data)).active.iter_rows(values_only=True))
+    assert rows[1][:2] == (1, "50010319850601011")
+    assert "尚未注册账号" in rows[2][2]

@@ -348,3 +348,16 @@ def test_open_notification_rejects_a_body_changed_after_signing(client, pay_sim,
         assert rejected.outcome == "bad_signature"
     else:
         raise AssertionError("a changed body must not pass")
+
+
+def test_an_absurd_timestamp_is_refused_and_kept(client, pay_sim):
+    learner, plan = buyer(), factories.plan()
+    log_in(client, learner)
+    order = buy_and_pay(client, plan)
+    headers, body = pay_sim.signed_notification(
+        "TRANSACTION.SUCCESS", pay_sim.trade(order.out_trade_no).as_json()
+    )
+    response = post_notification(client, {**headers, "Wechatpay-Timestamp": "9" * 400}, body)
+    assert response.status_code == 400 and response.get_json()["code"] == "FAIL"
+    assert reload(order).status is OrderStatus.PENDING
+    assert db.session.scalar(select(PayNotification.outcome)) == "stale"

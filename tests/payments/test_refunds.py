@@ -251,3 +251,78 @@ def test_a_refund_stops_the_playback_session_already_open(
     again = client.post("/api/study/sessions", json={"chapter_id": chapter_id})
     assert again.status_code == 403
     assert "开通" in again.get_json()["message"]
+
+
+def test_the_console_order_page_names_an_invoice_being_reversed(client, pay_sim, staff_client):
+    from services.invoices import InvoiceRequest, record_issued, request_invoice
+
+    learner, _, order = paid_through_simulator(client, pay_sim)
+    invoice = request_invoice(
+        order_id=order.id,
+        learner_id=learner.id,
+        request=InvoiceRequest(title_type="personal", email="me@example.com"),
+    )
+    record_issued(
+        invoice.id,
+        invoice_number="24500000000012345678",
+        pdf=b"%PDF-1.4\n%%EOF\n",
+        staff_id=None,
+        actor="test",
+    )
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)  # the money is back: the issued invoice waits for its 红冲
+    page = staff_client.client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
+    invoices = page[page.index("<h2>发票</h2>") :]
+    assert "红冲中" in invoices and "reversing" not in invoices
+
+
+def test_a_refund_result_that_overtakes_wechat_pays_answer_is_counted_once(
+    client, pay_sim, staff_client
+):
+    """Sent again after a failure: WeChat Pay answers 处理中, but the refund succeeds and its
+    notification is taken in while that answer is still on its way to us."""
+    learner, plan, order = paid_through_simulator(client, pay_sim)
+    pay_sim.fail_next("refund", 500, "SYSTEM_ERROR", "系统繁忙，请稍后重试")
+    staff_client.refund(order, "学员申请退费")
+    [refund] = refunds_of(order)
+    assert refund.status is RefundStatus.REQUESTED
+
+    answer_refund = pay_sim.refund
+
+    def refund_finishing_before_the_answer_arrives(data):
+        answer = answer_refund(data)  # 处理中
+        pay_sim.advance(pay_sim.settings.refund_seconds)  # done, and the notification is in
+        return answer
+
+    pay_sim.refund = refund_finishing_before_the_answer_arrives
+    try:
+        sync = f"/admin/refunds/{refund.id}/sync"
+        submit_form(staff_client.client, sync, {}, page="/admin/refunds")
+    finally:
+        pay_sim.refund = answer_refund
+    db.session.expire_all()
+    assert refund.status is RefundStatus.SUCCESS
+    # Asking WeChat Pay again finds nothing more to do.
+    submit_form(staff_client.client, sync, {}, page="/admin/refunds")
+    order = reload(order)
+    assert order.status is OrderStatus.REFUNDED and order.refunded_fen == 3000
+    assert enrollment_status(learner, plan) is EnrollmentStatus.REVOKED
+    succeeded = select(func.count(AuditLog.id)).where(AuditLog.action == "order.refund.succeeded")
+    assert db.session.scalar(succeeded) == 1
+
+
+def test_the_console_order_page_says_in_chinese_what_became_of_each_notification(
+    client, pay_sim, staff_client
+):
+    pay_sim.inject("duplicate", 2)
+    _, _, order = paid_through_simulator(client, pay_sim)
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)
+    page = staff_client.client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
+    payments = page[page.index("<h2>支付</h2>") : page.index("<h2>退款</h2>")]
+    assert "支付通知" in payments and "notify" not in payments
+    notes = page[page.index("<h2>微信支付通知") :]
+    for code in ("transaction", "refund", "paid", "duplicate", "refunded"):
+        assert f"<td>{code}</td>" not in notes, code
+    for words in ("支付结果", "退款结果", "已入账", "重复通知，未作改动", "退款成功"):
+        assert words in notes, words
