@@ -39,7 +39,7 @@ def configure(app: Flask) -> None:
         Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
-    proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
+    proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -52,6 +52,8 @@ class BaseConfig:
     # Development swaps the Redis client for an in-process stand-in.
     REDIS_STANDIN = False
     PUBLIC_BASE_URL = ""
+    # Reverse proxies in front (nginx, a load balancer): how many X-Forwarded-* hops to trust.
+    TRUSTED_PROXIES = 0
 
     SESSION_COOKIE_NAME = "gx_session"
     SESSION_COOKIE_HTTPONLY = True
@@ -158,6 +160,7 @@ class BaseConfig:
             "SQLALCHEMY_DATABASE_URI": _normalise_database_url(_env("DATABASE_URL")),
             "REDIS_URL": _env("REDIS_URL"),
             "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL").rstrip("/"),
+            "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
             "STORAGE_DIR": _env("STORAGE_DIR"),
             "STUDY_MEDIA_DIR": _env("STUDY_MEDIA_DIR"),
             "LOG_LEVEL": _env("LOG_LEVEL"),
