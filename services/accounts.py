@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from models.accounts import AccountSource, Learner
 from models.base import utcnow
@@ -199,7 +200,11 @@ PAGE_SIZE = 30
 def search_learners(query: str, *, unit_id: int | None = None, page: int = 1):
     """Console search: a whole ID number or phone, the last digits of either, or a name."""
     text = normalise_account(query)
-    statement = select(Learner).order_by(Learner.id.desc())
+    statement = (
+        select(Learner)
+        .options(joinedload(Learner.unit), joinedload(Learner.district))  # shown on each row
+        .order_by(Learner.id.desc())
+    )
     if unit_id is not None:
         statement = statement.where(Learner.unit_id == unit_id)
     if len(text) == 18:

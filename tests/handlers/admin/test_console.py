@@ -7,7 +7,7 @@ from models.orders import SeatStatus
 from models.staff import AuditLog, StaffRole, StaffUser
 from services import reports
 from tests import factories
-from tests.conftest import submit_form
+from tests.conftest import count_statements, submit_form
 from wxapp.extensions import db
 
 
@@ -119,6 +119,21 @@ def test_learner_search_masks_and_finds(client, login_staff):
     detail = client.get(f"/admin/learners/{learner.id}").get_data(as_text=True)
     assert learner.id_number not in detail
     assert learner.id_number[-4:] in detail
+
+
+def test_learner_search_runs_the_same_queries_for_a_full_page(client, login_staff):
+    login_staff(StaffRole.STAFF)
+    factories.learner(name="孙一")
+
+    def page_statements():
+        with count_statements() as statements:
+            assert client.get("/admin/learners").status_code == 200
+        return len(statements)
+
+    one_row = page_statements()
+    for _ in range(12):  # each in a unit of its own
+        factories.learner(name="孙二")
+    assert page_statements() == one_row
 
 
 def test_staff_accounts_are_managed_by_admins_and_audited(client, login_staff):
