@@ -11,7 +11,7 @@ from models.org import Unit
 from models.staff import StaffRole, StaffUser
 from services import passwords
 from services.audit import record_action
-from services.errors import Conflict, NotFound, ValidationError
+from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from services.identity import normalise_text
 from wxapp.extensions import db
 
@@ -83,6 +83,16 @@ def authenticate_staff(username: str, password: str) -> StaffUser:
     staff.last_login_at = utcnow()
     db.session.flush()
     return staff
+
+
+def unit_scope(staff: StaffUser) -> int | None:
+    """The one unit whose people and figures ``staff`` may see; None: every unit."""
+    if staff.role is not StaffRole.UNIT_ADMIN:
+        return None
+    if staff.unit_id is None:
+        # A unit admin is limited to a unit: without one they see nothing, never everything.
+        raise PermissionDenied("该单位管理员账号没有所属单位，请联系管理员设置后再使用。")
+    return staff.unit_id
 
 
 def list_staff() -> list[StaffUser]:

@@ -107,6 +107,19 @@ def test_unit_admin_sees_only_their_unit(client, login_staff):
     assert client.get("/admin/audit").status_code == 403
 
 
+def test_a_unit_admin_without_a_unit_sees_no_one(client, login_staff):
+    # The account lost its unit (or never had one): no scope must never mean every unit.
+    _figures()
+    someone = factories.learner(name="周八")
+    login_staff(StaffRole.UNIT_ADMIN)
+    for path in ("/admin/", "/admin/learners", f"/admin/learners/{someone.id}", "/admin/reports"):
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "周八" not in response.get_data(as_text=True)
+        assert "没有所属单位" in response.get_data(as_text=True)
+    assert client.get("/admin/reports.xlsx").status_code == 403
+
+
 def test_learner_search_masks_and_finds(client, login_staff):
     learner = factories.learner(name="孙悟空")
     login_staff(StaffRole.STAFF)
