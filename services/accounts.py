@@ -29,6 +29,7 @@ class Registration:
     id_number: str
     phone: str
     password: str
+    confirm_password: str
     unit_id: int | None = None
     district_id: int | None = None
 
@@ -49,9 +50,11 @@ def register_learner(data: Registration) -> Learner:
     phone = _collect(errors, parse_mobile, data.phone)
     _collect(
         errors,
-        passwords.check_policy,
+        _check_new_password,
         data.password,
+        data.confirm_password,
         id_number=resident.number if resident else None,
+        field="password",
     )
     unit = district = None
     if data.unit_id:
@@ -146,14 +149,20 @@ def change_password(learner_id: int, current: str, new: str, confirm: str) -> Le
         learner.password_hash, current, initial=initial_password(learner)
     ):
         raise ValidationError("current_password", "当前密码不正确。")
-    _set_password(learner, new, confirm)
+    _check_new_password(new, confirm, id_number=learner.id_number)
+    _set_password(learner, new)
     return learner
 
 
-def _set_password(learner: Learner, new: str, confirm: str) -> None:
-    passwords.check_policy(new, id_number=learner.id_number, field="new_password")
+def _check_new_password(
+    new: str, confirm: str, *, id_number: str | None, field: str = "new_password"
+) -> None:
+    passwords.check_policy(new, id_number=id_number, field=field)
     if new != confirm:
-        raise ValidationError("confirm_password", "两次输入的新密码不一致。")
+        raise ValidationError("confirm_password", "两次输入的密码不一致。")
+
+
+def _set_password(learner: Learner, new: str) -> None:
     learner.password_hash = passwords.hash_password(new)
     learner.must_change_password = False
     db.session.flush()
@@ -179,11 +188,10 @@ def finish_password_reset(learner_id: int, code: str, new: str, confirm: str) ->
     learner = db.session.get(Learner, learner_id)
     if learner is None:
         raise ValidationError(None, "请重新验证身份。")
-    passwords.check_policy(new, id_number=learner.id_number, field="new_password")
-    if new != confirm:
-        raise ValidationError("confirm_password", "两次输入的新密码不一致。")
+    # Checked before the code, which works only once.
+    _check_new_password(new, confirm, id_number=learner.id_number)
     sms.check_verification_code("reset", str(learner.id), code)
-    _set_password(learner, new, confirm)
+    _set_password(learner, new)
     return learner
 
 

@@ -77,6 +77,15 @@ def test_bad_registration_is_refused_on_the_page_and_writes_nothing(client, fiel
     assert learner_count() == before
 
 
+def test_registration_says_every_mistake_at_once(client):
+    data = registration(phone="2380000000", confirm_password="Secret2023")
+    response = submit_form(client, "/h5/register", data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "两次输入的密码不一致" in page
+    assert "手机号码应为以1开头的11位数字" in page
+
+
 def test_registration_with_a_district_instead_of_a_unit(client):
     district = factories.district("500229")
     response = submit_form(
