@@ -29,6 +29,7 @@ def create_staff(
     unit_code: str | None = None,
     actor: str,
     actor_staff_id: int | None = None,
+    ip: str | None = None,
 ) -> StaffUser:
     """``unit_id`` or ``unit_code`` names the unit of a unit admin."""
     username = normalise_text(username)
@@ -67,6 +68,7 @@ def create_staff(
         target_type="staff_user",
         target_id=staff.id,
         after={"username": username, "role": role.value, "unit_id": unit_id},
+        ip=ip,
     )
     return staff
 

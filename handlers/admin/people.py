@@ -67,6 +67,7 @@ def staff_accounts():
                 unit_code=form.unit_code.data or None,
                 actor=actor.username,
                 actor_staff_id=actor.id,
+                ip=client_ip(),
             )
         except (ValidationError, StopValidation) as error:
             apply_errors(form, error)

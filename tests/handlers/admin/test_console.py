@@ -185,6 +185,32 @@ def test_staff_accounts_are_managed_by_admins_and_audited(client, login_staff):
     assert response.status_code == 401
 
 
+def test_staff_account_changes_record_the_address_they_came_from(client, login_staff):
+    login_staff(StaffRole.ADMIN)
+    office = {"REMOTE_ADDR": "198.51.100.4"}
+    submit_form(
+        client,
+        "/admin/staff",
+        {"username": "finance02", "name": "财务二", "role": "finance", "password": "Money2022x"},
+        environ_base=office,
+    )
+    created = db.session.scalar(select(StaffUser).where(StaffUser.username == "finance02"))
+    submit_form(
+        client,
+        f"/admin/staff/{created.id}/password",
+        {"password": "Money2023x"},
+        page="/admin/staff",
+        environ_base=office,
+    )
+    entries = db.session.execute(
+        select(AuditLog.action, AuditLog.ip).where(AuditLog.target_id == str(created.id))
+    ).all()
+    assert sorted(entries) == [
+        ("staff.create", office["REMOTE_ADDR"]),
+        ("staff.reset_password", office["REMOTE_ADDR"]),
+    ]
+
+
 def test_units_are_created_and_corrected_with_audit(client, login_staff):
     login_staff(StaffRole.STAFF)
     district = factories.district("500106")
