@@ -72,6 +72,7 @@ def dashboard():
         "admin/dashboard.html",
         staff=staff,
         year=year,
+        deadline=reports.study_deadline(year),
         totals=totals,
         show_revenue=reports.shows_revenue(staff.role),
     )

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from io import BytesIO
 
 from openpyxl import load_workbook
@@ -314,3 +315,14 @@ def test_reports_open_on_the_latest_year_that_has_a_plan():
     assert reports.default_year(date(2026, 11, 28)) == 2022
     factories.plan(year=2026)
     assert reports.default_year(date(2026, 11, 28)) == 2026
+
+
+def test_dashboard_gives_the_deadline_of_the_years_plan(client, login_staff):
+    # The closing date is the plan's (data), not a date written into the page.
+    plan = factories.plan(year=2022)
+    plan.study_ends_at = datetime(2022, 12, 20, 15, 59, tzinfo=UTC)  # 23:59 in Chongqing
+    db.session.flush()
+    login_staff(StaffRole.STAFF)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "2022-12-20" in page
+    assert "12 月 31 日" not in page
