@@ -7,6 +7,7 @@ from sqlalchemy import select
 from models.orders import SeatStatus
 from models.staff import AuditLog, StaffRole, StaffUser
 from services import reports
+from services.display import mask_id_number, mask_phone
 from tests import factories
 from tests.conftest import count_statements, submit_form
 from wxapp.extensions import db
@@ -133,6 +134,16 @@ def test_learner_search_masks_and_finds(client, login_staff):
     detail = client.get(f"/admin/learners/{learner.id}").get_data(as_text=True)
     assert learner.id_number not in detail
     assert learner.id_number[-4:] in detail
+
+
+def test_learner_search_takes_a_number_copied_masked_from_another_page(client, login_staff):
+    learner = factories.learner(name="孙悟净")
+    factories.learner(name="孙悟能")
+    login_staff(StaffRole.STAFF)
+    for query in (mask_id_number(learner.id_number), mask_phone(learner.phone)):
+        page = client.get("/admin/learners", query_string={"q": query}).get_data(as_text=True)
+        results = page[page.index("<table") :]
+        assert "孙悟净" in results and "孙悟能" not in results, query
 
 
 def test_learner_search_runs_the_same_queries_for_a_full_page(client, login_staff):
