@@ -305,3 +305,5 @@ def test_unit_search_finds_units_by_part_of_the_name(client):
     assert found[0]["district"] == "江北区"
     assert client.get("/h5/units/search?q=建").get_json() == []
     assert client.get("/h5/units/search?q=%25").get_json() == []
+    assert client.get("/h5/units/search?q=%25%25").get_json() == []  # not a wildcard
+    assert client.get("/h5/units/search?q=__").get_json() == []
