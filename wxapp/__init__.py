@@ -47,11 +47,15 @@ def configure(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from flask_wtf import FlaskForm
+
     import models  # noqa: F401  (every table registered before migrations look)
     from wxapp import templating
     from wxapp.extensions import csrf, db, limiter, migrate
     from wxapp.redis_client import init_redis
 
+    # Every page is in Chinese, WTForms' own messages (lengths, numbers) too.
+    FlaskForm.Meta.locales = ("zh",)
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
     csrf.init_app(app)

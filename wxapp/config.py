@@ -63,6 +63,9 @@ class BaseConfig:
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
 
     WTF_CSRF_TIME_LIMIT = 8 * 3600
+    # Flask-WTF's translations need Flask-Babel; WTForms' own Chinese ones are used instead
+    # (see wxapp.register_extensions).
+    WTF_I18N_ENABLED = False
 
     RATELIMIT_STORAGE_URI = ""
     RATELIMIT_HEADERS_ENABLED = True

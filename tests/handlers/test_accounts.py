@@ -86,6 +86,15 @@ def test_registration_says_every_mistake_at_once(client):
     assert "手机号码应为以1开头的11位数字" in page
 
 
+def test_form_limits_are_explained_in_chinese(client):
+    data = registration(name="李" * 41)
+    response = submit_form(client, "/h5/register", data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "长度不能超过 40 个字符" in page
+    assert "Field cannot be longer" not in page
+
+
 def test_registration_with_a_district_instead_of_a_unit(client):
     district = factories.district("500229")
     response = submit_form(
