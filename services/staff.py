@@ -47,6 +47,10 @@ def create_staff(
         if unit is None:
             raise ValidationError("unit_code", "找不到该单位代码，请在“单位与区县”中查看。")
         unit_id = unit.id
+    elif unit_id is not None and db.session.get(Unit, unit_id) is None:
+        raise ValidationError(
+            "unit_code", f"找不到该单位（编号 {unit_id}），请在“单位与区县”中查看。"
+        )
     if role is StaffRole.UNIT_ADMIN and unit_id is None:
         raise ValidationError("unit_code", "单位管理员必须指定所属单位。")
     if role is not StaffRole.UNIT_ADMIN:
