@@ -30,6 +30,8 @@ def test_production_takes_its_configuration_from_the_environment(monkeypatch):
     assert config["SESSION_COOKIE_HTTPONLY"] is True
     assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert config["WECHAT_API_BASE"] == "https://api.weixin.qq.com"
+    # Verification codes are never written to a production log by default.
+    assert config["SMS_PROVIDER"] != "log"
 
 
 def test_development_falls_back_to_sqlite_and_says_so(monkeypatch, tmp_path, caplog, make_app):

@@ -89,7 +89,9 @@ class BaseConfig:
     RQ_QUEUE = "default"
     RQ_ASYNC = True
 
-    SMS_PROVIDER = "log"
+    # Text messages for 首次登录 codes (services/sms.py). None until a provider is
+    # configured: production never writes codes to its log.
+    SMS_PROVIDER = ""
 
     # Roster import (附件2): bounds that keep a hostile upload from exhausting a worker.
     ROSTER_MAX_ROWS = 20_000
@@ -248,6 +250,7 @@ class DevelopmentConfig(BaseConfig):
     WECHAT_OAUTH_WECHAT_BROWSER_ONLY = False
     WECHAT_PAY_MCHID = "1900000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
+    SMS_PROVIDER = "log"  # the code is in the server's log
     LOG_LEVEL = "DEBUG"
     # Demo chapters are a few minutes long: ask within the first one.
     STUDY_QUESTION_MIN_SECONDS = 20

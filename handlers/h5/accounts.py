@@ -22,7 +22,7 @@ from handlers.h5.forms import (
     ResetPasswordForm,
 )
 from services import accounts, org
-from services.errors import StopValidation, ValidationError
+from services.errors import ServiceError, StopValidation, ValidationError
 from services.wechat import followers
 from wxapp.extensions import limiter
 from wxapp.jobs import commit
@@ -194,7 +194,7 @@ def first_login():
             learner = accounts.start_password_reset(
                 form.name.data, form.id_number.data, form.phone.data
             )
-        except (ValidationError, StopValidation) as error:
+        except ServiceError as error:  # the identity does not match, or no code can be sent
             apply_errors(form, error)
         else:
             session["reset_learner_id"] = learner.id

@@ -294,6 +294,25 @@ def test_first_login_resets_the_password_with_a_text_message(client):
         sms.check_verification_code("reset", str(learner.id), code)
 
 
+def test_first_login_without_a_text_message_provider_says_so(app, client, monkeypatch, caplog):
+    # Production has no provider until one is configured: no code is made, none is logged,
+    # and the learner is not told that a code was sent.
+    monkeypatch.setitem(app.config, "SMS_PROVIDER", "")
+    MemorySmsSender.outbox.clear()
+    learner = factories.learner(name="王芳")
+    response = submit_form(
+        client,
+        "/h5/first-login",
+        {"name": "王芳", "id_number": learner.id_number, "phone": learner.phone},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "短信验证码服务尚未开通" in page and "请联系在线客服" in page
+    assert 'name="id_number"' in page  # the form, not an error page
+    assert MemorySmsSender.outbox == []
+    assert "验证码" not in caplog.text
+
+
 def test_id_numbers_never_reach_the_log(client, caplog, capfd):
     data = registration()
     submit_form(client, "/h5/register", {**data, "phone": "bad"})
