@@ -7,8 +7,9 @@ import hmac
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from models.accounts import AccountSource, Learner
 from models.base import utcnow
@@ -28,6 +29,7 @@ class Registration:
     id_number: str
     phone: str
     password: str
+    confirm_password: str
     unit_id: int | None = None
     district_id: int | None = None
 
@@ -48,9 +50,11 @@ def register_learner(data: Registration) -> Learner:
     phone = _collect(errors, parse_mobile, data.phone)
     _collect(
         errors,
-        passwords.check_policy,
+        _check_new_password,
         data.password,
+        data.confirm_password,
         id_number=resident.number if resident else None,
+        field="password",
     )
     unit = district = None
     if data.unit_id:
@@ -145,14 +149,20 @@ def change_password(learner_id: int, current: str, new: str, confirm: str) -> Le
         learner.password_hash, current, initial=initial_password(learner)
     ):
         raise ValidationError("current_password", "当前密码不正确。")
-    _set_password(learner, new, confirm)
+    _check_new_password(new, confirm, id_number=learner.id_number)
+    _set_password(learner, new)
     return learner
 
 
-def _set_password(learner: Learner, new: str, confirm: str) -> None:
-    passwords.check_policy(new, id_number=learner.id_number, field="new_password")
+def _check_new_password(
+    new: str, confirm: str, *, id_number: str | None, field: str = "new_password"
+) -> None:
+    passwords.check_policy(new, id_number=id_number, field=field)
     if new != confirm:
-        raise ValidationError("confirm_password", "两次输入的新密码不一致。")
+        raise ValidationError("confirm_password", "两次输入的密码不一致。")
+
+
+def _set_password(learner: Learner, new: str) -> None:
     learner.password_hash = passwords.hash_password(new)
     learner.must_change_password = False
     db.session.flush()
@@ -178,11 +188,10 @@ def finish_password_reset(learner_id: int, code: str, new: str, confirm: str) ->
     learner = db.session.get(Learner, learner_id)
     if learner is None:
         raise ValidationError(None, "请重新验证身份。")
-    passwords.check_policy(new, id_number=learner.id_number, field="new_password")
-    if new != confirm:
-        raise ValidationError("confirm_password", "两次输入的新密码不一致。")
+    # Checked before the code, which works only once.
+    _check_new_password(new, confirm, id_number=learner.id_number)
     sms.check_verification_code("reset", str(learner.id), code)
-    _set_password(learner, new, confirm)
+    _set_password(learner, new)
     return learner
 
 
@@ -197,12 +206,27 @@ PAGE_SIZE = 30
 
 
 def search_learners(query: str, *, unit_id: int | None = None, page: int = 1):
-    """Console search: a whole ID number or phone, the last digits of either, or a name."""
+    """Console search: a whole ID number or phone, masked or not, the last digits of either,
+    or a name."""
     text = normalise_account(query)
-    statement = select(Learner).order_by(Learner.id.desc())
+    statement = (
+        select(Learner)
+        .options(joinedload(Learner.unit), joinedload(Learner.district))  # shown on each row
+        .order_by(Learner.id.desc())
+    )
     if unit_id is not None:
         statement = statement.where(Learner.unit_id == unit_id)
-    if len(text) == 18:
+    if "*" in text:
+        # Copied from a page that masks it (500***********1015, 138****0001): what is shown
+        # on either side of the stars, at the same length.
+        shown = text.split("*", 1)[0], text.rsplit("*", 1)[-1]
+        statement = statement.where(
+            or_(
+                _masked_match(Learner.id_number, text, *shown),
+                _masked_match(Learner.phone, text, *shown),
+            )
+        )
+    elif len(text) == 18:
         statement = statement.where(Learner.id_number == text)
     elif len(text) == 11 and text.isdigit():
         statement = statement.where(Learner.phone == text)
@@ -213,3 +237,11 @@ def search_learners(query: str, *, unit_id: int | None = None, page: int = 1):
     elif text:
         statement = statement.where(Learner.name.contains(text, autoescape=True))
     return db.paginate(statement, page=page, per_page=PAGE_SIZE, error_out=False)
+
+
+def _masked_match(column, masked: str, head: str, tail: str):
+    return and_(
+        func.length(column) == len(masked),
+        column.startswith(head, autoescape=True),
+        column.endswith(tail, autoescape=True),
+    )

@@ -48,8 +48,7 @@ def search_units(query: str, *, district_id: int | None = None, limit: int = 20)
     text = normalise_text(query).replace(" ", "")
     if len(text) < 2:
         return []
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    statement = select(Unit).where(Unit.name.like(f"%{escaped}%", escape="\\"))
+    statement = select(Unit).where(Unit.name.contains(text, autoescape=True))
     if district_id:
         statement = statement.where(Unit.district_id == district_id)
     return list(db.session.scalars(statement.order_by(Unit.name).limit(limit)))

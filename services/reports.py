@@ -65,6 +65,13 @@ def default_year(today: date | None = None) -> int:
     return latest or today.year
 
 
+def study_deadline(year: int) -> datetime | None:
+    """When the year's training closes: the last day of study of its plan (data, by year)."""
+    return db.session.scalar(
+        select(func.max(Plan.study_ends_at)).where(Plan.year == year, Plan.kind == PlanKind.CURRENT)
+    )
+
+
 def report_years(today: date | None = None) -> list[int]:
     today = today or datetime.now(LOCAL_TZ).date()
     return list(range(today.year, 2010, -1))

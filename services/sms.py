@@ -2,7 +2,8 @@
 
 Providers: ``log`` writes the message to the log (development), ``memory`` keeps it in
 ``MemorySmsSender.outbox`` (tests). A production provider implements ``SmsSender`` and is
-registered in ``PROVIDERS`` under the name given by ``SMS_PROVIDER``.
+registered in ``PROVIDERS`` under the name given by ``SMS_PROVIDER``; until then 首次登录
+says that codes cannot be sent.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ PROVIDERS: dict[str, type[SmsSender]] = {"log": LogSmsSender, "memory": MemorySm
 
 def get_sender() -> SmsSender:
     name = current_app.config["SMS_PROVIDER"]
-    try:
-        return PROVIDERS[name]()
-    except KeyError:
-        raise ServiceError(f"短信服务未配置（SMS_PROVIDER={name}）。") from None
+    if name not in PROVIDERS:
+        if name:
+            log.error("SMS_PROVIDER=%s is not one of %s", name, ", ".join(PROVIDERS))
+        raise ServiceError("短信验证码服务尚未开通，暂不能在线重置密码，请联系在线客服。")
+    return PROVIDERS[name]()
 
 
 def _digest(code: str) -> str:
@@ -60,6 +62,7 @@ def _digest(code: str) -> str:
 
 def send_verification_code(phone: str, purpose: str, subject: str) -> None:
     """Send a 6-digit code valid for 5 minutes; one per minute per phone."""
+    sender = get_sender()
     redis = get_redis()
     if not redis.set(f"sms:cooldown:{phone}", 1, nx=True, ex=RESEND_AFTER_SECONDS):
         raise ValidationError("code", "验证码已发送，请1分钟后再试。")
@@ -68,7 +71,7 @@ def send_verification_code(phone: str, purpose: str, subject: str) -> None:
     redis.delete(key)
     redis.hset(key, mapping={"digest": _digest(code), "attempts": 0})
     redis.expire(key, CODE_TTL_SECONDS)
-    get_sender().send(phone, f"【公需科目】您的验证码是{code}，5分钟内有效。如非本人操作，请忽略。")
+    sender.send(phone, f"【公需科目】您的验证码是{code}，5分钟内有效。如非本人操作，请忽略。")
 
 
 def check_verification_code(purpose: str, subject: str, code: str) -> None:

@@ -11,7 +11,7 @@ from models.org import Unit
 from models.staff import StaffRole, StaffUser
 from services import passwords
 from services.audit import record_action
-from services.errors import Conflict, NotFound, ValidationError
+from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from services.identity import normalise_text
 from wxapp.extensions import db
 
@@ -29,6 +29,7 @@ def create_staff(
     unit_code: str | None = None,
     actor: str,
     actor_staff_id: int | None = None,
+    ip: str | None = None,
 ) -> StaffUser:
     """``unit_id`` or ``unit_code`` names the unit of a unit admin."""
     username = normalise_text(username)
@@ -46,6 +47,10 @@ def create_staff(
         if unit is None:
             raise ValidationError("unit_code", "找不到该单位代码，请在“单位与区县”中查看。")
         unit_id = unit.id
+    elif unit_id is not None and db.session.get(Unit, unit_id) is None:
+        raise ValidationError(
+            "unit_code", f"找不到该单位（编号 {unit_id}），请在“单位与区县”中查看。"
+        )
     if role is StaffRole.UNIT_ADMIN and unit_id is None:
         raise ValidationError("unit_code", "单位管理员必须指定所属单位。")
     if role is not StaffRole.UNIT_ADMIN:
@@ -67,6 +72,7 @@ def create_staff(
         target_type="staff_user",
         target_id=staff.id,
         after={"username": username, "role": role.value, "unit_id": unit_id},
+        ip=ip,
     )
     return staff
 
@@ -83,6 +89,16 @@ def authenticate_staff(username: str, password: str) -> StaffUser:
     staff.last_login_at = utcnow()
     db.session.flush()
     return staff
+
+
+def unit_scope(staff: StaffUser) -> int | None:
+    """The one unit whose people and figures ``staff`` may see; None: every unit."""
+    if staff.role is not StaffRole.UNIT_ADMIN:
+        return None
+    if staff.unit_id is None:
+        # A unit admin is limited to a unit: without one they see nothing, never everything.
+        raise PermissionDenied("该单位管理员账号没有所属单位，请联系管理员设置后再使用。")
+    return staff.unit_id
 
 
 def list_staff() -> list[StaffUser]:

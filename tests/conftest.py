@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from wxapp import create_app
@@ -141,3 +142,19 @@ def submit_form(client: FlaskClient, url: str, data: dict, *, page: str | None =
     response = client.get(page or url)
     token = csrf_from(response.get_data(as_text=True))
     return client.post(url, data={**data, "csrf_token": token}, **kwargs)
+
+
+@contextmanager
+def count_statements() -> Iterator[list[str]]:
+    """The SQL statements run inside the block (to show a page's query count stays fixed)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    engine = db.session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -39,7 +39,7 @@ def configure(app: Flask) -> None:
         Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
-    proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
+    proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -47,11 +47,15 @@ def configure(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from flask_wtf import FlaskForm
+
     import models  # noqa: F401  (every table registered before migrations look)
     from wxapp import templating
     from wxapp.extensions import csrf, db, limiter, migrate
     from wxapp.redis_client import init_redis
 
+    # Every page is in Chinese, WTForms' own messages (lengths, numbers) too.
+    FlaskForm.Meta.locales = ("zh",)
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
     csrf.init_app(app)

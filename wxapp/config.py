@@ -52,6 +52,8 @@ class BaseConfig:
     # Development swaps the Redis client for an in-process stand-in.
     REDIS_STANDIN = False
     PUBLIC_BASE_URL = ""
+    # Reverse proxies in front (nginx, a load balancer): how many X-Forwarded-* hops to trust.
+    TRUSTED_PROXIES = 0
 
     SESSION_COOKIE_NAME = "gx_session"
     SESSION_COOKIE_HTTPONLY = True
@@ -61,6 +63,9 @@ class BaseConfig:
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
 
     WTF_CSRF_TIME_LIMIT = 8 * 3600
+    # Flask-WTF's translations need Flask-Babel; WTForms' own Chinese ones are used instead
+    # (see wxapp.register_extensions).
+    WTF_I18N_ENABLED = False
 
     RATELIMIT_STORAGE_URI = ""
     RATELIMIT_HEADERS_ENABLED = True
@@ -84,7 +89,9 @@ class BaseConfig:
     RQ_QUEUE = "default"
     RQ_ASYNC = True
 
-    SMS_PROVIDER = "log"
+    # Text messages for 首次登录 codes (services/sms.py). None until a provider is
+    # configured: production never writes codes to its log.
+    SMS_PROVIDER = ""
 
     # Roster import (附件2): bounds that keep a hostile upload from exhausting a worker.
     ROSTER_MAX_ROWS = 20_000
@@ -158,6 +165,7 @@ class BaseConfig:
             "SQLALCHEMY_DATABASE_URI": _normalise_database_url(_env("DATABASE_URL")),
             "REDIS_URL": _env("REDIS_URL"),
             "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL").rstrip("/"),
+            "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
             "STORAGE_DIR": _env("STORAGE_DIR"),
             "STUDY_MEDIA_DIR": _env("STUDY_MEDIA_DIR"),
             "LOG_LEVEL": _env("LOG_LEVEL"),
@@ -242,6 +250,7 @@ class DevelopmentConfig(BaseConfig):
     WECHAT_OAUTH_WECHAT_BROWSER_ONLY = False
     WECHAT_PAY_MCHID = "1900000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
+    SMS_PROVIDER = "log"  # the code is in the server's log
     LOG_LEVEL = "DEBUG"
     # Demo chapters are a few minutes long: ask within the first one.
     STUDY_QUESTION_MIN_SECONDS = 20

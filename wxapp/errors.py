@@ -59,7 +59,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         status = error.code or 500
-        message = _MESSAGES.get(status) or error.description or _MESSAGES[500]
+        # Werkzeug's own descriptions are English: a status without ours gets its class's.
+        message = _MESSAGES.get(status) or _MESSAGES[400 if status < 500 else 500]
         return error_response(status, message, error.name.lower().replace(" ", "_"))
 
     @app.errorhandler(Exception)

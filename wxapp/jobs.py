@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 from rq import Queue
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from wxapp.extensions import db
 from wxapp.redis_client import get_redis
@@ -27,14 +27,17 @@ _PENDING = "after_commit"
 
 def after_commit(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Run ``func`` after the current transaction commits (never if it rolls back)."""
-    db.session.info.setdefault(_PENDING, []).append((func, args, kwargs))
+    session = db.session()
+    # Remembered with the savepoint it belongs to: rolling that back drops it, and only it.
+    savepoint = session.get_nested_transaction()
+    session.info.setdefault(_PENDING, []).append((savepoint, func, args, kwargs))
 
 
 def commit() -> None:
     """Commit the request's or command's transaction, then run what waited for it."""
     db.session.commit()
     pending = db.session.info.pop(_PENDING, [])
-    for func, args, kwargs in pending:
+    for _, func, args, kwargs in pending:
         try:
             func(*args, **kwargs)
         except Exception:
@@ -42,13 +45,29 @@ def commit() -> None:
             log.exception("after-commit side effect %s failed", getattr(func, "__name__", func))
 
 
-def discard_pending() -> None:
-    db.session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_on_rollback(session: Session, previous: SessionTransaction) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+    # What really rolled back: the enclosing savepoint, or the whole transaction (a failed
+    # flush reports its own inner transaction first).
+    undone = previous
+    while not undone.nested and undone.parent is not None:
+        undone = undone.parent
+    if undone.parent is None:
+        session.info.pop(_PENDING, None)
+        return
+    # Queued inside the savepoint: undone with it. Queued before it: still waits for commit.
+    session.info[_PENDING] = [entry for entry in pending if not _within(entry[0], undone)]
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending_on_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _within(savepoint: SessionTransaction | None, undone: SessionTransaction) -> bool:
+    while savepoint is not None:
+        if savepoint is undone:
+            return True
+        savepoint = savepoint.parent
+    return False
 
 
 def get_queue() -> Queue:

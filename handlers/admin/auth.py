@@ -10,7 +10,6 @@ from wtforms.validators import InputRequired, Length
 from handlers.admin import bp, current_staff, login_staff, logout_staff, staff_required
 from handlers.forms import apply_errors
 from handlers.h5 import safe_next
-from models.staff import StaffRole
 from services import reports
 from services import staff as staff_service
 from services.errors import ValidationError
@@ -68,12 +67,12 @@ def logout():
 def dashboard():
     staff = current_staff()
     year = reports.default_year()
-    unit_id = staff.unit_id if staff.role is StaffRole.UNIT_ADMIN else None
-    totals = reports.build_report(year, unit_id=unit_id).total
+    totals = reports.build_report(year, unit_id=staff_service.unit_scope(staff)).total
     return render_template(
         "admin/dashboard.html",
         staff=staff,
         year=year,
+        deadline=reports.study_deadline(year),
         totals=totals,
         show_revenue=reports.shows_revenue(staff.role),
     )

@@ -18,17 +18,14 @@ from services.learner_overview import learner_overview
 from wxapp.jobs import commit
 
 
-def _unit_scope() -> int | None:
-    staff = current_staff()
-    return staff.unit_id if staff.role is StaffRole.UNIT_ADMIN else None
-
-
 @bp.get("/learners")
 @staff_required(StaffRole.STAFF, StaffRole.FINANCE, StaffRole.UNIT_ADMIN)
 def learners():
     query = request.args.get("q", "")
     page = accounts.search_learners(
-        query, unit_id=_unit_scope(), page=request.args.get("page", 1, type=int)
+        query,
+        unit_id=staff_service.unit_scope(current_staff()),
+        page=request.args.get("page", 1, type=int),
     )
     return render_template("admin/learners.html", page=page, query=query)
 
@@ -36,7 +33,7 @@ def learners():
 @bp.get("/learners/<int:learner_id>")
 @staff_required(StaffRole.STAFF, StaffRole.FINANCE, StaffRole.UNIT_ADMIN)
 def learner_detail(learner_id: int):
-    overview = learner_overview(learner_id, unit_id=_unit_scope())
+    overview = learner_overview(learner_id, unit_id=staff_service.unit_scope(current_staff()))
     return render_template("admin/learner_detail.html", overview=overview)
 
 
@@ -70,6 +67,7 @@ def staff_accounts():
                 unit_code=form.unit_code.data or None,
                 actor=actor.username,
                 actor_staff_id=actor.id,
+                ip=client_ip(),
             )
         except (ValidationError, StopValidation) as error:
             apply_errors(form, error)

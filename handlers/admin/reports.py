@@ -7,6 +7,7 @@ from flask import Response, render_template, request
 from handlers.admin import bp, current_staff, staff_required
 from models.staff import StaffRole
 from services import reports
+from services import staff as staff_service
 from services.spreadsheets import table_bytes
 
 
@@ -15,8 +16,7 @@ def _scope() -> tuple[int, str, int | None]:
     year = request.args.get("year", type=int) or reports.default_year()
     by = request.args.get("by", "district")
     by = by if by in ("district", "unit") else "district"
-    unit_id = staff.unit_id if staff.role is StaffRole.UNIT_ADMIN else None
-    return year, by, unit_id
+    return year, by, staff_service.unit_scope(staff)
 
 
 @bp.get("/reports")

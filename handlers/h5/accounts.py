@@ -22,7 +22,7 @@ from handlers.h5.forms import (
     ResetPasswordForm,
 )
 from services import accounts, org
-from services.errors import StopValidation, ValidationError
+from services.errors import ServiceError, StopValidation, ValidationError
 from services.wechat import followers
 from wxapp.extensions import limiter
 from wxapp.jobs import commit
@@ -108,29 +108,27 @@ def register():
     if not form.is_submitted():
         _prefill_unit(form)
     if form.validate_on_submit():
-        if form.password.data != form.confirm_password.data:
-            form.confirm_password.errors = ["两次输入的密码不一致。"]
-        else:
-            try:
-                learner = accounts.register_learner(
-                    accounts.Registration(
-                        name=form.name.data,
-                        id_number=form.id_number.data,
-                        phone=form.phone.data,
-                        password=form.password.data,
-                        unit_id=form.unit_id.data,
-                        district_id=form.district_id.data,
-                    )
+        try:
+            learner = accounts.register_learner(
+                accounts.Registration(
+                    name=form.name.data,
+                    id_number=form.id_number.data,
+                    phone=form.phone.data,
+                    password=form.password.data,
+                    confirm_password=form.confirm_password.data,
+                    unit_id=form.unit_id.data,
+                    district_id=form.district_id.data,
                 )
-            except (ValidationError, StopValidation) as error:
-                apply_errors(form, error)
-            else:
-                bound = oauth.bind_pending(learner.id)
-                commit()
-                session.pop(oauth.ENTRY_UNIT, None)
-                login_learner(learner)
-                flash("注册成功。", "success")
-                return oauth.after_bind(bound, url_for("h5.home"))
+            )
+        except (ValidationError, StopValidation) as error:
+            apply_errors(form, error)
+        else:
+            bound = oauth.bind_pending(learner.id)
+            commit()
+            session.pop(oauth.ENTRY_UNIT, None)
+            login_learner(learner)
+            flash("注册成功。", "success")
+            return oauth.after_bind(bound, url_for("h5.home"))
     status = 400 if form.is_submitted() else 200
     return (
         render_template("accounts/register.html", form=form, districts=org.list_districts()),
@@ -196,7 +194,7 @@ def first_login():
             learner = accounts.start_password_reset(
                 form.name.data, form.id_number.data, form.phone.data
             )
-        except (ValidationError, StopValidation) as error:
+        except ServiceError as error:  # the identity does not match, or no code can be sent
             apply_errors(form, error)
         else:
             session["reset_learner_id"] = learner.id

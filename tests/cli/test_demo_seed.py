@@ -1,12 +1,15 @@
 """The README's run command: migrations and demo data, in development mode on SQLite, and the
 demo seed again on PostgreSQL; both twice, as a presenter restarting the server would."""
 
+import os
+
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from models.accounts import Learner
 from models.catalog import Plan
+from models.staff import StaffUser
 from wxapp.extensions import db
 
 
@@ -36,3 +39,20 @@ def test_demo_seed_runs_twice_on_postgresql(runner):
         result = runner.invoke(args=["demo", "seed"])
         assert result.exit_code == 0, result.output + repr(result.exception)
     assert db.session.scalar(select(func.count(Learner.id))) >= 5
+
+
+@pytest.mark.committed
+def test_demo_seed_refuses_a_production_database(make_app, monkeypatch):
+    # The demo's staff logins are printed in the README: they must never reach production.
+    monkeypatch.delenv("APP_ENV", raising=False)
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("DATABASE_URL", os.environ["TEST_DATABASE_URL"])
+    monkeypatch.setenv("REDIS_URL", os.environ["TEST_REDIS_URL"])
+    production = make_app()
+    with production.app_context():
+        result = production.test_cli_runner().invoke(args=["demo", "seed"])
+        assert result.exit_code != 0
+        assert "生产环境" in result.output
+        assert db.session.scalar(select(func.count(StaffUser.id))) == 0
+        db.session.remove()
+        db.engine.dispose()

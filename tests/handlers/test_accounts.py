@@ -77,6 +77,24 @@ def test_bad_registration_is_refused_on_the_page_and_writes_nothing(client, fiel
     assert learner_count() == before
 
 
+def test_registration_says_every_mistake_at_once(client):
+    data = registration(phone="2380000000", confirm_password="Secret2023")
+    response = submit_form(client, "/h5/register", data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "两次输入的密码不一致" in page
+    assert "手机号码应为以1开头的11位数字" in page
+
+
+def test_form_limits_are_explained_in_chinese(client):
+    data = registration(name="李" * 41)
+    response = submit_form(client, "/h5/register", data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "长度不能超过 40 个字符" in page
+    assert "Field cannot be longer" not in page
+
+
 def test_registration_with_a_district_instead_of_a_unit(client):
     district = factories.district("500229")
     response = submit_form(
@@ -276,6 +294,25 @@ def test_first_login_resets_the_password_with_a_text_message(client):
         sms.check_verification_code("reset", str(learner.id), code)
 
 
+def test_first_login_without_a_text_message_provider_says_so(app, client, monkeypatch, caplog):
+    # Production has no provider until one is configured: no code is made, none is logged,
+    # and the learner is not told that a code was sent.
+    monkeypatch.setitem(app.config, "SMS_PROVIDER", "")
+    MemorySmsSender.outbox.clear()
+    learner = factories.learner(name="王芳")
+    response = submit_form(
+        client,
+        "/h5/first-login",
+        {"name": "王芳", "id_number": learner.id_number, "phone": learner.phone},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "短信验证码服务尚未开通" in page and "请联系在线客服" in page
+    assert 'name="id_number"' in page  # the form, not an error page
+    assert MemorySmsSender.outbox == []
+    assert "验证码" not in caplog.text
+
+
 def test_id_numbers_never_reach_the_log(client, caplog, capfd):
     data = registration()
     submit_form(client, "/h5/register", {**data, "phone": "bad"})
@@ -296,3 +333,5 @@ def test_unit_search_finds_units_by_part_of_the_name(client):
     assert found[0]["district"] == "江北区"
     assert client.get("/h5/units/search?q=建").get_json() == []
     assert client.get("/h5/units/search?q=%25").get_json() == []
+    assert client.get("/h5/units/search?q=%25%25").get_json() == []  # not a wildcard
+    assert client.get("/h5/units/search?q=__").get_json() == []

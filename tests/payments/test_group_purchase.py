@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import io
 import re
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 from openpyxl import load_workbook
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from models.accounts import Learner
 from models.base import utcnow
@@ -19,6 +18,7 @@ from models.wechat import TemplateMessage
 from services import group_purchase
 from services.identity import id_check_character, parse_id_number
 from tests import factories
+from tests.conftest import count_statements
 from tests.payments.conftest import (
     buyer,
     cashier_link,
@@ -28,21 +28,6 @@ from tests.payments.conftest import (
     submit_form,
 )
 from wxapp.extensions import db
-
-
-@contextmanager
-def counted_queries():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    engine = db.session.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def distinct_id_numbers(count: int, area: str) -> list[str]:
@@ -143,10 +128,10 @@ def test_a_thousand_lines_are_checked_in_a_constant_number_of_queries(app, pay_s
     lines, good, _ = mixed_lines(plan)
     text = "\n".join(lines)
     db.session.expire_all()
-    with counted_queries() as small:
+    with count_statements() as small:
         group_purchase.check_lines(plan.id, "\n".join(lines[:10]))
     db.session.expire_all()
-    with counted_queries() as large:
+    with count_statements() as large:
         check = group_purchase.check_lines(plan.id, text)
     assert len(large) == len(small) <= 5
 
@@ -167,7 +152,7 @@ def test_a_thousand_lines_are_checked_in_a_constant_number_of_queries(app, pay_s
     assert check.amount_fen == 700 * plan.price_fen
 
     # The order for the valid seats costs a constant number of statements too.
-    with counted_queries() as placing:
+    with count_statements() as placing:
         order = group_purchase.place_group_order(
             buyer_id=buyer().id, plan_id=plan.id, text=text, invoice=None
         )

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from io import BytesIO
 
 from openpyxl import load_workbook
@@ -6,8 +7,9 @@ from sqlalchemy import select
 from models.orders import SeatStatus
 from models.staff import AuditLog, StaffRole, StaffUser
 from services import reports
+from services.display import mask_id_number, mask_phone
 from tests import factories
-from tests.conftest import submit_form
+from tests.conftest import count_statements, submit_form
 from wxapp.extensions import db
 
 
@@ -107,6 +109,19 @@ def test_unit_admin_sees_only_their_unit(client, login_staff):
     assert client.get("/admin/audit").status_code == 403
 
 
+def test_a_unit_admin_without_a_unit_sees_no_one(client, login_staff):
+    # The account lost its unit (or never had one): no scope must never mean every unit.
+    _figures()
+    someone = factories.learner(name="周八")
+    login_staff(StaffRole.UNIT_ADMIN)
+    for path in ("/admin/", "/admin/learners", f"/admin/learners/{someone.id}", "/admin/reports"):
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "周八" not in response.get_data(as_text=True)
+        assert "没有所属单位" in response.get_data(as_text=True)
+    assert client.get("/admin/reports.xlsx").status_code == 403
+
+
 def test_learner_search_masks_and_finds(client, login_staff):
     learner = factories.learner(name="孙悟空")
     login_staff(StaffRole.STAFF)
@@ -119,6 +134,31 @@ def test_learner_search_masks_and_finds(client, login_staff):
     detail = client.get(f"/admin/learners/{learner.id}").get_data(as_text=True)
     assert learner.id_number not in detail
     assert learner.id_number[-4:] in detail
+
+
+def test_learner_search_takes_a_number_copied_masked_from_another_page(client, login_staff):
+    learner = factories.learner(name="孙悟净")
+    factories.learner(name="孙悟能")
+    login_staff(StaffRole.STAFF)
+    for query in (mask_id_number(learner.id_number), mask_phone(learner.phone)):
+        page = client.get("/admin/learners", query_string={"q": query}).get_data(as_text=True)
+        results = page[page.index("<table") :]
+        assert "孙悟净" in results and "孙悟能" not in results, query
+
+
+def test_learner_search_runs_the_same_queries_for_a_full_page(client, login_staff):
+    login_staff(StaffRole.STAFF)
+    factories.learner(name="孙一")
+
+    def page_statements():
+        with count_statements() as statements:
+            assert client.get("/admin/learners").status_code == 200
+        return len(statements)
+
+    one_row = page_statements()
+    for _ in range(12):  # each in a unit of its own
+        factories.learner(name="孙二")
+    assert page_statements() == one_row
 
 
 def test_staff_accounts_are_managed_by_admins_and_audited(client, login_staff):
@@ -155,6 +195,32 @@ def test_staff_accounts_are_managed_by_admins_and_audited(client, login_staff):
         other, "/admin/login", {"username": "finance01", "password": "Money2022x"}
     )
     assert response.status_code == 401
+
+
+def test_staff_account_changes_record_the_address_they_came_from(client, login_staff):
+    login_staff(StaffRole.ADMIN)
+    office = {"REMOTE_ADDR": "198.51.100.4"}
+    submit_form(
+        client,
+        "/admin/staff",
+        {"username": "finance02", "name": "财务二", "role": "finance", "password": "Money2022x"},
+        environ_base=office,
+    )
+    created = db.session.scalar(select(StaffUser).where(StaffUser.username == "finance02"))
+    submit_form(
+        client,
+        f"/admin/staff/{created.id}/password",
+        {"password": "Money2023x"},
+        page="/admin/staff",
+        environ_base=office,
+    )
+    entries = db.session.execute(
+        select(AuditLog.action, AuditLog.ip).where(AuditLog.target_id == str(created.id))
+    ).all()
+    assert sorted(entries) == [
+        ("staff.create", office["REMOTE_ADDR"]),
+        ("staff.reset_password", office["REMOTE_ADDR"]),
+    ]
 
 
 def test_units_are_created_and_corrected_with_audit(client, login_staff):
@@ -260,3 +326,14 @@ def test_reports_open_on_the_latest_year_that_has_a_plan():
     assert reports.default_year(date(2026, 11, 28)) == 2022
     factories.plan(year=2026)
     assert reports.default_year(date(2026, 11, 28)) == 2026
+
+
+def test_dashboard_gives_the_deadline_of_the_years_plan(client, login_staff):
+    # The closing date is the plan's (data), not a date written into the page.
+    plan = factories.plan(year=2022)
+    plan.study_ends_at = datetime(2022, 12, 20, 15, 59, tzinfo=UTC)  # 23:59 in Chongqing
+    db.session.flush()
+    login_staff(StaffRole.STAFF)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "2022-12-20" in page
+    assert "12 月 31 日" not in page
