@@ -134,3 +134,23 @@ def test_staff_revoke_needs_a_reason_and_is_audited(client):
     db.session.refresh(certificate)
     assert certificate.status.value == "revoked"
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "certificate.revoke"))
+
+
+def test_a_number_too_large_for_an_id_is_no_page_rather_than_an_error(client):
+    learner, plan = completed()
+    log_in(client, learner)
+    too_large = 2**31
+    for url in (
+        f"/h5/certificates/{too_large}",
+        f"/h5/certificates/plan/{too_large}/print",
+        f"/h5/invoices/{too_large}",
+        f"/h5/makeup/{too_large}/voucher",
+    ):
+        assert client.get(url).status_code == 404, url
+    response = submit_form(
+        client,
+        f"/h5/certificates/plan/{plan.id}/print",
+        {"unit_id": str(too_large), "district_id": ""},
+    )
+    assert response.status_code == 400
+    assert "请选择工作单位" in response.get_data(as_text=True)
