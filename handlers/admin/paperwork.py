@@ -64,6 +64,7 @@ def makeup_detail(application_id: int):
     return render_template(
         "admin/paperwork/makeup_detail.html",
         application=application,
+        workplace=certificates.workplace_text(application.learner),
         deadline=makeup.review_deadline_text(application),
         form=ReasonForm(),
         promises=makeup.COMMITMENT_PROMISES,

@@ -2,6 +2,7 @@ from sqlalchemy import select
 
 from models.certificates import Certificate
 from services import certificates
+from services.display import mask_id_number
 from tests import factories
 from tests.conftest import submit_form
 from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
@@ -134,6 +135,16 @@ def test_staff_revoke_needs_a_reason_and_is_audited(client):
     db.session.refresh(certificate)
     assert certificate.status.value == "revoked"
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "certificate.revoke"))
+
+
+def test_the_console_shows_the_holders_id_number_masked(client):
+    learner, plan = completed()
+    certificate = certificates.issue_certificate(learner.id, plan.id)
+    log_in_staff(client, factories.staff())
+    for url in ("/admin/certificates", f"/admin/certificates/{certificate.id}"):
+        page = client.get(url).get_data(as_text=True)
+        assert certificate.number in page
+        assert learner.id_number not in page and mask_id_number(learner.id_number) in page
 
 
 def test_a_number_too_large_for_an_id_is_no_page_rather_than_an_error(client):
