@@ -27,6 +27,7 @@ from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from models.accounts import Learner
 from models.base import utcnow
@@ -520,7 +521,7 @@ def owned_paid_order(order_id: int, learner_id: int) -> Order:
 
 def staff_queue(status: InvoiceStatus, *, limit: int = 200) -> list[Invoice]:
     """The console's work lists, oldest first: applications of paid orders, reversals."""
-    statement = select(Invoice).where(Invoice.status == status)
+    statement = select(Invoice).options(selectinload(Invoice.order)).where(Invoice.status == status)
     if status is InvoiceStatus.REQUESTED:
         statement = statement.join(Order, Order.id == Invoice.order_id).where(
             Order.status.in_(PAID_STATES)

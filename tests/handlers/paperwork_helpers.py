@@ -1,7 +1,12 @@
-"""Logging in and downloading as a browser does."""
+"""Logging in and downloading as a browser does; counting what a page asks the database."""
+
+from contextlib import contextmanager
+
+from sqlalchemy import event
 
 from tests import factories
 from tests.conftest import submit_form
+from wxapp.extensions import db
 
 
 def log_in(client, learner):
@@ -24,3 +29,27 @@ def download(client, url):
     response.get_data()
     response.close()
     return response
+
+
+@contextmanager
+def count_statements():
+    """The SQL statements run inside the block."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    engine = db.session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def statements_for(client, url: str) -> int:
+    """How many statements one GET of the page runs, nothing cached from before."""
+    db.session.expire_all()
+    with count_statements() as statements:
+        assert client.get(url).status_code == 200
+    return len(statements)

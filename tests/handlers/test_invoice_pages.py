@@ -4,10 +4,11 @@ from sqlalchemy import select
 
 from models.invoices import Invoice, InvoiceStatus
 from models.staff import StaffRole
+from services import invoices
 from services.identity import credit_code_check_character
 from tests import factories
 from tests.conftest import submit_form
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
 from wxapp.extensions import db
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -80,3 +81,19 @@ def test_a_unit_admin_and_other_learners_stay_out(client):
     desk = client.application.test_client()
     log_in_staff(desk, factories.staff(StaffRole.UNIT_ADMIN, unit_obj=factories.unit()))
     assert desk.get("/admin/invoices").status_code == 403
+
+
+def test_the_console_list_asks_the_same_of_the_database_for_one_application_or_many(client):
+    desk = client.application.test_client()
+    log_in_staff(desk, factories.staff(StaffRole.FINANCE))
+    counts = []
+    for year in (2024, 2025, 2026):
+        learner = factories.learner()
+        order = factories.paid_order(learner, factories.plan(year=year))
+        invoices.request_invoice(
+            order_id=order.id,
+            learner_id=learner.id,
+            request=invoices.InvoiceRequest(title_type="personal", email="a@example.cn"),
+        )
+        counts.append(statements_for(desk, "/admin/invoices"))
+    assert counts[0] == counts[-1]
