@@ -18,6 +18,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
 
 from models.accounts import Learner
 from models.base import utcnow
@@ -72,6 +73,7 @@ def completed_plans(learner_id: int) -> list[CompletedPlan]:
     enrollments = db.session.scalars(
         select(Enrollment)
         .join(Plan, Plan.id == Enrollment.plan_id)
+        .options(contains_eager(Enrollment.plan))
         .where(
             Enrollment.learner_id == learner_id,
             Enrollment.status == EnrollmentStatus.ACTIVE,

@@ -5,7 +5,7 @@ from services import certificates
 from services.display import mask_id_number
 from tests import factories
 from tests.conftest import submit_form
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
 from wxapp.extensions import db
 
 
@@ -165,3 +165,13 @@ def test_a_number_too_large_for_an_id_is_no_page_rather_than_an_error(client):
     )
     assert response.status_code == 400
     assert "请选择工作单位" in response.get_data(as_text=True)
+
+
+def test_my_certificates_asks_the_same_of_the_database_for_one_plan_or_many(client):
+    learner = factories.learner()
+    log_in(client, learner)
+    counts = []
+    for year in (2020, 2021, 2022):
+        factories.completed_enrollment(learner, factories.plan(year=year))
+        counts.append(statements_for(client, "/h5/certificates"))
+    assert counts[0] == counts[-1]
