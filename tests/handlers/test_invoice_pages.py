@@ -97,3 +97,18 @@ def test_the_console_list_asks_the_same_of_the_database_for_one_application_or_m
         )
         counts.append(statements_for(desk, "/admin/invoices"))
     assert counts[0] == counts[-1]
+
+
+def test_my_invoices_asks_the_same_of_the_database_for_one_order_or_many(client):
+    learner = factories.learner()
+    log_in(client, learner)
+    counts = []
+    for year in (2024, 2025, 2026):
+        order = factories.paid_order(learner, factories.plan(year=year))
+        invoices.request_invoice(
+            order_id=order.id,
+            learner_id=learner.id,
+            request=invoices.InvoiceRequest(title_type="personal", email="a@example.cn"),
+        )
+        counts.append(statements_for(client, "/h5/invoices"))
+    assert counts[0] == counts[-1]
