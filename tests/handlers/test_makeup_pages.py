@@ -8,7 +8,7 @@ from models.staff import StaffRole
 from services.display import mask_id_number, mask_phone
 from tests import factories
 from tests.conftest import csrf_from, submit_form
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
 from wxapp.extensions import db
 
 
@@ -207,3 +207,13 @@ def test_the_console_shows_the_applicant_masked_as_everywhere_else_in_it(client)
     assert "王芳" in page and "重庆市沙坪坝区第一中学" in page
     assert learner.id_number not in page and mask_id_number(learner.id_number) in page
     assert learner.phone not in page and mask_phone(learner.phone) in page
+
+
+def test_the_make_up_page_asks_the_same_of_the_database_for_one_year_or_many(client):
+    learner = factories.learner()
+    log_in(client, learner)
+    counts = []
+    for year in (2019, 2018, 2017):
+        factories.makeup_plan(year)
+        counts.append(statements_for(client, "/h5/makeup"))
+    assert counts[0] == counts[-1]
