@@ -349,6 +349,33 @@ def revoke_certificate(
     return certificate
 
 
+def revoke_for_refund(enrollment_ids: list[int], *, now: datetime | None = None) -> None:
+    """For the refund flow, after it takes these enrollments' plans away: a certificate of a
+    plan the learner no longer holds does not stand (its number verifies as revoked)."""
+    if not enrollment_ids:
+        return
+    for certificate in db.session.scalars(
+        select(Certificate).where(
+            Certificate.enrollment_id.in_(enrollment_ids),
+            Certificate.status == CertificateStatus.VALID,
+        )
+    ):
+        before = _snapshot(certificate)
+        certificate.status = CertificateStatus.REVOKED
+        certificate.revoked_at = now or utcnow()
+        certificate.revoke_reason = "订单已退款，学习计划已取消。"
+        db.session.flush()
+        record_action(
+            staff_id=None,
+            actor="system:refund",
+            action="certificate.revoke",
+            target_type="certificate",
+            target_id=certificate.id,
+            before=before,
+            after={**_snapshot(certificate), "reason": certificate.revoke_reason},
+        )
+
+
 def reissue_certificate(
     certificate_id: int,
     *,

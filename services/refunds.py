@@ -33,7 +33,7 @@ from models.orders import (
     RefundStatus,
     SeatStatus,
 )
-from services import invoices, payments
+from services import certificates, invoices, payments
 from services.audit import record_action
 from services.display import LOCAL_TZ
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
@@ -218,6 +218,7 @@ def complete_refund(
     seats = list(db.session.scalars(select(OrderSeat).where(OrderSeat.refund_id == refund.id)))
     for seat in seats:
         seat.status = SeatStatus.REFUNDED
+    taken_away = []
     for enrollment in db.session.scalars(
         select(Enrollment).where(
             Enrollment.plan_id == order.plan_id,
@@ -228,6 +229,7 @@ def complete_refund(
     ):
         enrollment.status = EnrollmentStatus.REVOKED
         enrollment.revoked_at = refund.succeeded_at
+        taken_away.append(enrollment.id)
     order.refunded_fen += refund.amount_fen
     order.status = (
         OrderStatus.REFUNDED
@@ -249,6 +251,7 @@ def complete_refund(
     db.session.flush()
     # The invoice follows the money: withdrawn or reversed, the rest invoiced again.
     invoices.reverse_for_refund(order.id, now=refund.succeeded_at)
+    certificates.revoke_for_refund(taken_away, now=refund.succeeded_at)
     return "refunded"
 
 
