@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, send_file, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField
 from wtforms.validators import Length, Optional
 
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
-from services import invoices, stored_files
+from handlers.private_files import send_private
+from services import invoices
 from services.errors import StopValidation, ValidationError
 from wxapp.jobs import commit
 
@@ -106,13 +107,9 @@ def invoice_change(invoice_id: int):
 @learner_required
 def invoice_pdf(invoice_id: int):
     invoice = invoices.owned_invoice(invoice_id, current_learner().id)
-    path = invoices.invoice_pdf_path(invoice)
-    response = send_file(
-        stored_files.resolve(path),
-        mimetype="application/pdf",
-        as_attachment=True,
+    return send_private(
+        invoices.invoice_pdf_path(invoice),
+        "application/pdf",
         download_name=f"电子发票-{invoice.invoice_number}.pdf",
-        max_age=0,
+        as_attachment=True,
     )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response

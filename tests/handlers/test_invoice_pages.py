@@ -112,3 +112,27 @@ def test_my_invoices_asks_the_same_of_the_database_for_one_order_or_many(client)
         )
         counts.append(statements_for(client, "/h5/invoices"))
     assert counts[0] == counts[-1]
+
+
+def test_no_shared_cache_keeps_an_invoice_pdf(client):
+    learner = factories.learner()
+    order = factories.paid_order(learner, factories.plan())
+    invoice = invoices.request_invoice(
+        order_id=order.id,
+        learner_id=learner.id,
+        request=invoices.InvoiceRequest(title_type="personal", email="a@example.cn"),
+    )
+    staff = factories.staff(StaffRole.FINANCE)
+    invoices.record_issued(
+        invoice.id, invoice_number="25500000000000000002", pdf=PDF, staff_id=staff.id, actor="t"
+    )
+    log_in(client, learner)
+    desk = client.application.test_client()
+    log_in_staff(desk, staff)
+    for browser, url in (
+        (client, f"/h5/invoices/{invoice.id}/invoice.pdf"),
+        (desk, f"/admin/invoices/{invoice.id}/invoice.pdf"),
+    ):
+        response = download(browser, url)
+        assert response.status_code == 200 and response.data == PDF
+        assert response.headers["Cache-Control"] == "private, no-store", url
