@@ -60,14 +60,6 @@ def render_files(face: CertificateFace) -> tuple[bytes, bytes]:
     return encode_png(image), encode_pdf(image, face)
 
 
-def render_png(face: CertificateFace) -> bytes:
-    return encode_png(render_image(face))
-
-
-def render_pdf(face: CertificateFace) -> bytes:
-    return encode_pdf(render_image(face), face)
-
-
 def encode_png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG", dpi=(DPI, DPI), compress_level=3)

@@ -97,7 +97,8 @@ def completed_plans(learner_id: int) -> list[CompletedPlan]:
     ]
 
 
-def _complete_enrollment(learner_id: int, plan_id: int) -> Enrollment:
+def check_eligible(learner_id: int, plan_id: int) -> Enrollment:
+    """The complete enrollment, or the reason why there is no certificate yet."""
     enrollment = db.session.scalar(
         select(Enrollment).where(Enrollment.learner_id == learner_id, Enrollment.plan_id == plan_id)
     )
@@ -109,11 +110,6 @@ def _complete_enrollment(learner_id: int, plan_id: int) -> Enrollment:
             f"您已完成{enrollment.earned_hours}学时，请继续学习。"
         )
     return enrollment
-
-
-def check_eligible(learner_id: int, plan_id: int) -> Enrollment:
-    """The complete enrollment, or the reason why there is no certificate yet."""
-    return _complete_enrollment(learner_id, plan_id)
 
 
 # --- the profile the certificate prints -----------------------------------------------------
@@ -161,7 +157,7 @@ def issue_certificate(learner_id: int, plan_id: int, *, now: datetime | None = N
     existing = valid_certificate(learner_id, plan_id)
     if existing is not None:
         return existing
-    enrollment = _complete_enrollment(learner_id, plan_id)
+    enrollment = check_eligible(learner_id, plan_id)
     learner = db.session.get(Learner, learner_id)
     if workplace_text(learner) is None:
         raise ValidationError("unit_id", "请先完善个人信息：选择工作单位或档案所在区县。")
