@@ -322,6 +322,10 @@ class QueueItem:
     def overdue(self) -> bool:
         return self.workdays_left < 0
 
+    @property
+    def deadline_text(self) -> str:
+        return _deadline_text(self.workdays_left)
+
 
 def review_queue(*, now: datetime | None = None, limit: int = 200) -> list[QueueItem]:
     """Pending applications, oldest first, with the working days left to the deadline."""
@@ -337,7 +341,10 @@ def review_queue(*, now: datetime | None = None, limit: int = 200) -> list[Queue
 
 
 def review_deadline_text(application: MakeupApplication, now: datetime | None = None) -> str:
-    left = workdays_left(application.due_at, now or utcnow())
+    return _deadline_text(workdays_left(application.due_at, now or utcnow()))
+
+
+def _deadline_text(left: int) -> str:
     if left < 0:
         return f"已超期{-left}个工作日"
     if left == 0:
