@@ -136,3 +136,19 @@ def test_no_shared_cache_keeps_an_invoice_pdf(client):
         response = download(browser, url)
         assert response.status_code == 200 and response.data == PDF
         assert response.headers["Cache-Control"] == "private, no-store", url
+
+
+def test_the_application_form_reads_the_title_as_the_purchase_page_does(client):
+    learner = factories.learner()
+    order = factories.paid_order(learner, factories.plan())
+    log_in(client, learner)
+    url = f"/h5/invoices/order/{order.id}/apply"
+    page = client.get(url).get_data(as_text=True)
+    assert "信用代码" in page and "接收邮箱" in page
+    too_long = submit_form(
+        client, url, {"title_type": "unit", "title": "单" * 101, "email": "a" * 120 + "@x.cn"}
+    )
+    assert too_long.status_code == 400
+    text = too_long.get_data(as_text=True)
+    assert "单位名称不能超过100个字" in text and "邮箱地址过长" in text
+    assert db.session.scalar(select(Invoice)) is None
