@@ -1,11 +1,7 @@
 """Logging in and downloading as a browser does; counting what a page asks the database."""
 
-from contextlib import contextmanager
-
-from sqlalchemy import event
-
 from tests import factories
-from tests.conftest import submit_form
+from tests.conftest import count_statements, submit_form
 from wxapp.extensions import db
 
 
@@ -29,22 +25,6 @@ def download(client, url):
     response.get_data()
     response.close()
     return response
-
-
-@contextmanager
-def count_statements():
-    """The SQL statements run inside the block."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    engine = db.session.get_bind().engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def statements_for(client, url: str) -> int:

@@ -83,18 +83,22 @@ def test_a_unit_admin_and_other_learners_stay_out(client):
     assert desk.get("/admin/invoices").status_code == 403
 
 
+def paid_with_application(learner, year: int | None = None):
+    """A paid order of the learner's and its personal invoice application."""
+    order = factories.paid_order(learner, factories.plan(year=year) if year else factories.plan())
+    return invoices.request_invoice(
+        order_id=order.id,
+        learner_id=learner.id,
+        request=invoices.InvoiceRequest(title_type="personal", email="a@example.cn"),
+    )
+
+
 def test_the_console_list_asks_the_same_of_the_database_for_one_application_or_many(client):
     desk = client.application.test_client()
     log_in_staff(desk, factories.staff(StaffRole.FINANCE))
     counts = []
     for year in (2024, 2025, 2026):
-        learner = factories.learner()
-        order = factories.paid_order(learner, factories.plan(year=year))
-        invoices.request_invoice(
-            order_id=order.id,
-            learner_id=learner.id,
-            request=invoices.InvoiceRequest(title_type="personal", email="a@example.cn"),
-        )
+        paid_with_application(factories.learner(), year)
         counts.append(statements_for(desk, "/admin/invoices"))
     assert counts[0] == counts[-1]
 
@@ -104,24 +108,14 @@ def test_my_invoices_asks_the_same_of_the_database_for_one_order_or_many(client)
     log_in(client, learner)
     counts = []
     for year in (2024, 2025, 2026):
-        order = factories.paid_order(learner, factories.plan(year=year))
-        invoices.request_invoice(
-            order_id=order.id,
-            learner_id=learner.id,
-            request=invoices.InvoiceRequest(title_type="personal", email="a@example.cn"),
-        )
+        paid_with_application(learner, year)
         counts.append(statements_for(client, "/h5/invoices"))
     assert counts[0] == counts[-1]
 
 
 def test_no_shared_cache_keeps_an_invoice_pdf(client):
     learner = factories.learner()
-    order = factories.paid_order(learner, factories.plan())
-    invoice = invoices.request_invoice(
-        order_id=order.id,
-        learner_id=learner.id,
-        request=invoices.InvoiceRequest(title_type="personal", email="a@example.cn"),
-    )
+    invoice = paid_with_application(learner)
     staff = factories.staff(StaffRole.FINANCE)
     invoices.record_issued(
         invoice.id, invoice_number="25500000000000000002", pdf=PDF, staff_id=staff.id, actor="t"

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from models.base import utcnow
 from models.study import ChapterProgress
 from tests import factories
+from tests.conftest import count_statements
 from tests.study_player import log_in
 from wxapp.extensions import db
-
-
-@contextmanager
-def count_statements():
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    engine = db.session.get_bind().engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def finish(learner, chapter, covered=None):
