@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, g, redirect, url_for
 from werkzeug.routing import IntegerConverter
 
+from models.base import MAX_ROW_ID
+
 
 class RowIdConverter(IntegerConverter):
-    """``<int:…>``: a number beyond PostgreSQL's integer names no row, so the URL is not found
-    (rather than a database error)."""
+    """``<int:…>`` in our URLs names a row: a number past the id column's range is no page
+    (404), not a database error."""
 
-    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
-        super().__init__(url_map, *args, **kwargs)
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ROW_ID, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -22,7 +21,9 @@ def register_blueprints(app: Flask) -> None:
     from handlers import pay as pay_notifications
     from wxapp.extensions import csrf
 
+    # Before any route is added: rules pick their converters when they are added.
     app.url_map.converters["int"] = RowIdConverter
+
     app.register_blueprint(health.bp)
     app.register_blueprint(wechat.bp)
     app.register_blueprint(oauth.bp)

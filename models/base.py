@@ -10,6 +10,10 @@ from sqlalchemy import JSON, DateTime, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 
+# The largest id an INTEGER primary key holds (PostgreSQL's integer is 32-bit signed): a bigger
+# number names no row, and asking the database for it would fail instead of finding nothing.
+MAX_ROW_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

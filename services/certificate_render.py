@@ -60,14 +60,6 @@ def render_files(face: CertificateFace) -> tuple[bytes, bytes]:
     return encode_png(image), encode_pdf(image, face)
 
 
-def render_png(face: CertificateFace) -> bytes:
-    return encode_png(render_image(face))
-
-
-def render_pdf(face: CertificateFace) -> bytes:
-    return encode_pdf(render_image(face), face)
-
-
 def encode_png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG", dpi=(DPI, DPI), compress_level=3)
@@ -166,9 +158,27 @@ def _wrap(chain: FontChain, text: str, width: float, first_indent: float = 0) ->
     return lines
 
 
+def _fitted(style: str, size: int, text: str, width: float, *, smallest: int) -> FontChain:
+    """The style at ``size``, or smaller (down to ``smallest``) when the text would not fit."""
+    chain = font_chain(style, size)
+    needed = chain.width(text)
+    if needed <= width:
+        return chain
+    size = max(smallest, int(size * width / needed))
+    chain = font_chain(style, size)
+    while size > smallest and chain.width(text) > width:
+        size -= 1
+        chain = font_chain(style, size)
+    return chain
+
+
 def _draw_body(draw: ImageDraw.ImageDraw, face: CertificateFace) -> None:
     left, right = mm(42), WIDTH - mm(42)
-    name_font, body = font_chain("serif-bold", mm(10)), font_chain("serif", mm(7))
+    body = font_chain("serif", mm(7))
+    # A name may have 30 characters, a unit's name 100: long ones are set smaller, and a unit
+    # that still does not fit takes a second line, so nothing runs past the margin.
+    name_width = right - left - mm(2) - body.width("同志：")
+    name_font = _fitted("serif-bold", mm(10), face.holder_name, name_width, smallest=mm(6))
     y = mm(94)
     end = name_font.draw(draw, (left, y), face.holder_name, INK)
     body.draw(draw, (end + mm(2), y), "同志：", INK)
@@ -185,17 +195,20 @@ def _draw_body(draw: ImageDraw.ImageDraw, face: CertificateFace) -> None:
 
     label, value = font_chain("serif", mm(5.2)), font_chain("serif-bold", mm(5.2))
     y += mm(5)
-    rows = [
-        [("身份证号码", face.holder_id_number), ("培训年度", f"{face.year}年度")],
-        [("工作单位", face.unit_name)],
-    ]
-    for row in rows:
-        x = left
-        for caption, content in row:
-            end = label.draw(draw, (x, y), caption + "：", MUTED)
-            end = value.draw(draw, (end + mm(1), y), content, INK)
-            x = max(end + mm(14), left + (right - left) * 0.45)
-        y += mm(9)
+    x = left
+    for caption, content in (
+        ("身份证号码", face.holder_id_number),
+        ("培训年度", f"{face.year}年度"),
+    ):
+        end = label.draw(draw, (x, y), caption + "：", MUTED)
+        end = value.draw(draw, (end + mm(1), y), content, INK)
+        x = max(end + mm(14), left + (right - left) * 0.45)
+    y += mm(9)
+    start = label.draw(draw, (left, y), "工作单位：", MUTED) + mm(1)
+    unit_font = _fitted("serif-bold", mm(5.2), face.unit_name, right - start, smallest=mm(3.5))
+    for line in _wrap(unit_font, face.unit_name, right - start):
+        unit_font.draw(draw, (start, y), line, INK)
+        y += mm(5)
 
 
 def _draw_footer(image: Image.Image, draw: ImageDraw.ImageDraw, face: CertificateFace) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
 
 from models.accounts import Learner
 from models.base import utcnow
@@ -72,6 +73,7 @@ def completed_plans(learner_id: int) -> list[CompletedPlan]:
     enrollments = db.session.scalars(
         select(Enrollment)
         .join(Plan, Plan.id == Enrollment.plan_id)
+        .options(contains_eager(Enrollment.plan))
         .where(
             Enrollment.learner_id == learner_id,
             Enrollment.status == EnrollmentStatus.ACTIVE,
@@ -95,7 +97,8 @@ def completed_plans(learner_id: int) -> list[CompletedPlan]:
     ]
 
 
-def _complete_enrollment(learner_id: int, plan_id: int) -> Enrollment:
+def check_eligible(learner_id: int, plan_id: int) -> Enrollment:
+    """The complete enrollment, or the reason why there is no certificate yet."""
     enrollment = db.session.scalar(
         select(Enrollment).where(Enrollment.learner_id == learner_id, Enrollment.plan_id == plan_id)
     )
@@ -107,11 +110,6 @@ def _complete_enrollment(learner_id: int, plan_id: int) -> Enrollment:
             f"您已完成{enrollment.earned_hours}学时，请继续学习。"
         )
     return enrollment
-
-
-def check_eligible(learner_id: int, plan_id: int) -> Enrollment:
-    """The complete enrollment, or the reason why there is no certificate yet."""
-    return _complete_enrollment(learner_id, plan_id)
 
 
 # --- the profile the certificate prints -----------------------------------------------------
@@ -159,7 +157,7 @@ def issue_certificate(learner_id: int, plan_id: int, *, now: datetime | None = N
     existing = valid_certificate(learner_id, plan_id)
     if existing is not None:
         return existing
-    enrollment = _complete_enrollment(learner_id, plan_id)
+    enrollment = check_eligible(learner_id, plan_id)
     learner = db.session.get(Learner, learner_id)
     if workplace_text(learner) is None:
         raise ValidationError("unit_id", "请先完善个人信息：选择工作单位或档案所在区县。")
@@ -345,6 +343,33 @@ def revoke_certificate(
         ip=ip,
     )
     return certificate
+
+
+def revoke_for_refund(enrollment_ids: list[int], *, now: datetime | None = None) -> None:
+    """For the refund flow, after it takes these enrollments' plans away: a certificate of a
+    plan the learner no longer holds does not stand (its number verifies as revoked)."""
+    if not enrollment_ids:
+        return
+    for certificate in db.session.scalars(
+        select(Certificate).where(
+            Certificate.enrollment_id.in_(enrollment_ids),
+            Certificate.status == CertificateStatus.VALID,
+        )
+    ):
+        before = _snapshot(certificate)
+        certificate.status = CertificateStatus.REVOKED
+        certificate.revoked_at = now or utcnow()
+        certificate.revoke_reason = "订单已退款，学习计划已取消。"
+        db.session.flush()
+        record_action(
+            staff_id=None,
+            actor="system:refund",
+            action="certificate.revoke",
+            target_type="certificate",
+            target_id=certificate.id,
+            before=before,
+            after={**_snapshot(certificate), "reason": certificate.revoke_reason},
+        )
 
 
 def reissue_certificate(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import ImageDraw, ImageFont
 
 from wxapp.config import PROJECT_ROOT
 
@@ -148,11 +148,3 @@ def has_glyph(font: ImageFont.FreeTypeFont, char: str) -> bool:
     if char.isspace():
         return True
     return _mask_bytes(font, char) != _mask_bytes(font, _UNMAPPED)
-
-
-def glyph_image(font: ImageFont.FreeTypeFont, char: str) -> Image.Image:
-    """The character alone, for tests that compare what was drawn."""
-    left, top, right, bottom = font.getbbox(char)
-    image = Image.new("L", (max(right - left, 1) + 4, max(bottom - top, 1) + 4), 0)
-    ImageDraw.Draw(image).text((2 - left, 2 - top), char, font=font, fill=255)
-    return image

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from models.accounts import Learner
 from models.base import utcnow
@@ -479,12 +480,17 @@ class OrderInvoices:
         return self.live is not None and self.change_refusal is None
 
 
-def order_invoices(order: Order, now: datetime) -> OrderInvoices:
-    invoices = list(
-        db.session.scalars(
-            select(Invoice).where(Invoice.order_id == order.id).order_by(Invoice.id.desc())
-        )
-    )
+def _invoices_by_order(order_ids: list[int]) -> dict[int, list[Invoice]]:
+    """Every invoice of these orders, newest first, in one query."""
+    by_order: dict[int, list[Invoice]] = {order_id: [] for order_id in order_ids}
+    for invoice in db.session.scalars(
+        select(Invoice).where(Invoice.order_id.in_(order_ids)).order_by(Invoice.id.desc())
+    ):
+        by_order[invoice.order_id].append(invoice)
+    return by_order
+
+
+def _order_invoices(order: Order, invoices: list[Invoice], now: datetime) -> OrderInvoices:
     live = next((invoice for invoice in invoices if invoice.status in LIVE), None)
     return OrderInvoices(
         order=order,
@@ -497,18 +503,23 @@ def order_invoices(order: Order, now: datetime) -> OrderInvoices:
 
 
 def invoice_row(invoice: Invoice, *, now: datetime | None = None) -> OrderInvoices:
-    return order_invoices(db.session.get(Order, invoice.order_id), now or utcnow())
+    order = db.session.get(Order, invoice.order_id)
+    return _order_invoices(order, _invoices_by_order([order.id])[order.id], now or utcnow())
 
 
 def learner_invoices(learner_id: int, *, now: datetime | None = None) -> list[OrderInvoices]:
     """我的发票: the learner's paid orders (individual and group), newest first."""
     now = now or utcnow()
-    orders = db.session.scalars(
-        select(Order)
-        .where(Order.buyer_id == learner_id, Order.paid_at.is_not(None))
-        .order_by(Order.paid_at.desc())
+    orders = list(
+        db.session.scalars(
+            select(Order)
+            .options(selectinload(Order.plan))
+            .where(Order.buyer_id == learner_id, Order.paid_at.is_not(None))
+            .order_by(Order.paid_at.desc())
+        )
     )
-    return [order_invoices(order, now) for order in orders]
+    by_order = _invoices_by_order([order.id for order in orders])
+    return [_order_invoices(order, by_order[order.id], now) for order in orders]
 
 
 def owned_paid_order(order_id: int, learner_id: int) -> Order:
@@ -520,7 +531,7 @@ def owned_paid_order(order_id: int, learner_id: int) -> Order:
 
 def staff_queue(status: InvoiceStatus, *, limit: int = 200) -> list[Invoice]:
     """The console's work lists, oldest first: applications of paid orders, reversals."""
-    statement = select(Invoice).where(Invoice.status == status)
+    statement = select(Invoice).options(selectinload(Invoice.order)).where(Invoice.status == status)
     if status is InvoiceStatus.REQUESTED:
         statement = statement.join(Order, Order.id == Invoice.order_id).where(
             Order.status.in_(PAID_STATES)

@@ -95,14 +95,32 @@ def makeup_plan(plan_id: int) -> Plan:
 
 def application_refusal(learner_id: int, plan: Plan) -> str | None:
     """Why the learner cannot apply for this year now, or ``None``."""
-    enrollment = db.session.scalar(
-        select(Enrollment).where(Enrollment.learner_id == learner_id, Enrollment.plan_id == plan.id)
+    return _refusal(
+        plan,
+        opened=plan.id in _opened_plan_ids(learner_id, [plan.id]),
+        pending=_pending(learner_id, plan.year) is not None,
     )
-    if enrollment is not None and enrollment.status is EnrollmentStatus.ACTIVE:
+
+
+def _refusal(plan: Plan, *, opened: bool, pending: bool) -> str | None:
+    if opened:
         return f"您已开通{plan.year}年度的学习计划，可以直接学习。"
-    if _pending(learner_id, plan.year) is not None:
+    if pending:
         return f"您的{plan.year}年度补学申请正在审核中，请耐心等待审核结果。"
     return None
+
+
+def _opened_plan_ids(learner_id: int, plan_ids: list[int]) -> set[int]:
+    """Those of the plans the learner may study now (bought, or opened by a review)."""
+    return set(
+        db.session.scalars(
+            select(Enrollment.plan_id).where(
+                Enrollment.learner_id == learner_id,
+                Enrollment.plan_id.in_(plan_ids),
+                Enrollment.status == EnrollmentStatus.ACTIVE,
+            )
+        )
+    )
 
 
 def _pending(learner_id: int, year: int) -> MakeupApplication | None:
@@ -129,12 +147,20 @@ class YearOverview:
 
 
 def learner_overview(learner_id: int) -> list[YearOverview]:
+    plans = makeup_plans()
+    applications = learner_applications(learner_id)
+    opened = _opened_plan_ids(learner_id, [plan.id for plan in plans])
+    pending_years = {app.year for app in applications if app.status is ReviewStatus.PENDING}
     latest: dict[int, MakeupApplication] = {}
-    for application in learner_applications(learner_id):
+    for application in applications:
         latest.setdefault(application.plan_id, application)
     return [
-        YearOverview(plan, latest.get(plan.id), application_refusal(learner_id, plan))
-        for plan in makeup_plans()
+        YearOverview(
+            plan,
+            latest.get(plan.id),
+            _refusal(plan, opened=plan.id in opened, pending=plan.year in pending_years),
+        )
+        for plan in plans
     ]
 
 
@@ -296,6 +322,10 @@ class QueueItem:
     def overdue(self) -> bool:
         return self.workdays_left < 0
 
+    @property
+    def deadline_text(self) -> str:
+        return _deadline_text(self.workdays_left)
+
 
 def review_queue(*, now: datetime | None = None, limit: int = 200) -> list[QueueItem]:
     """Pending applications, oldest first, with the working days left to the deadline."""
@@ -311,7 +341,10 @@ def review_queue(*, now: datetime | None = None, limit: int = 200) -> list[Queue
 
 
 def review_deadline_text(application: MakeupApplication, now: datetime | None = None) -> str:
-    left = workdays_left(application.due_at, now or utcnow())
+    return _deadline_text(workdays_left(application.due_at, now or utcnow()))
+
+
+def _deadline_text(left: int) -> str:
     if left < 0:
         return f"已超期{-left}个工作日"
     if left == 0:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from models.accounts import Learner
 from models.base import utcnow
-from models.invoices import Invoice, InvoiceStatus
+from models.invoices import Invoice
 from models.orders import (
     InvoiceChoice,
     Order,
@@ -137,13 +137,7 @@ def attach_invoice_request(
     """立即申请: ask for the invoice with the order; 以后申请: nothing yet."""
     if invoice is None:
         return
-    live = db.session.scalar(
-        select(Invoice.id).where(
-            Invoice.order_id == order.id,
-            Invoice.status.in_([InvoiceStatus.REQUESTED, InvoiceStatus.ISSUED]),
-        )
-    )
-    if live is None:
+    if invoices.live_invoice(order.id) is None:
         invoices.request_invoice(order_id=order.id, learner_id=learner_id, request=invoice)
     order.invoice_choice = InvoiceChoice.NOW
 

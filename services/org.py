@@ -6,6 +6,7 @@ import secrets
 
 from sqlalchemy import select
 
+from models.base import MAX_ROW_ID
 from models.org import District, Unit
 from services.audit import record_action
 from services.errors import ValidationError
@@ -19,8 +20,13 @@ def list_districts() -> list[District]:
     return list(db.session.scalars(select(District).order_by(District.sort_order, District.id)))
 
 
+def _row_id(value: int | None) -> bool:
+    """A number a form sent that could be an id (a larger one would fail in the database)."""
+    return value is not None and 0 < value <= MAX_ROW_ID
+
+
 def get_district(district_id: int | None) -> District:
-    district = db.session.get(District, district_id) if district_id else None
+    district = db.session.get(District, district_id) if _row_id(district_id) else None
     if district is None:
         raise ValidationError("district_id", "请选择档案所在区县。")
     return district
@@ -38,7 +44,7 @@ def find_district_by_name(raw: str | None) -> District | None:
 
 
 def get_unit(unit_id: int | None) -> Unit:
-    unit = db.session.get(Unit, unit_id) if unit_id else None
+    unit = db.session.get(Unit, unit_id) if _row_id(unit_id) else None
     if unit is None:
         raise ValidationError("unit_id", "请选择工作单位。")
     return unit

@@ -31,7 +31,7 @@ from models.orders import (
     RefundStatus,
     SeatStatus,
 )
-from services import invoices, orders, payments, study
+from services import certificates, invoices, orders, payments, study
 from services.audit import record_action
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
 from services.identity import normalise_text
@@ -251,6 +251,9 @@ def complete_refund(
     db.session.flush()
     # The invoice follows the money: withdrawn or reversed, the rest invoiced again.
     invoices.reverse_for_refund(order.id, now=refund.succeeded_at)
+    certificates.revoke_for_refund(
+        [enrollment.id for enrollment in revoked], now=refund.succeeded_at
+    )
     return "refunded"
 
 

@@ -137,13 +137,6 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-def submit_form(client: FlaskClient, url: str, data: dict, *, page: str | None = None, **kwargs):
-    """Open the page like a browser does, then post the form with its CSRF token."""
-    response = client.get(page or url)
-    token = csrf_from(response.get_data(as_text=True))
-    return client.post(url, data={**data, "csrf_token": token}, **kwargs)
-
-
 @contextmanager
 def count_statements() -> Iterator[list[str]]:
     """The SQL statements run inside the block (to show a page's query count stays fixed)."""
@@ -158,3 +151,10 @@ def count_statements() -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def submit_form(client: FlaskClient, url: str, data: dict, *, page: str | None = None, **kwargs):
+    """Open the page like a browser does, then post the form with its CSRF token."""
+    response = client.get(page or url)
+    token = csrf_from(response.get_data(as_text=True))
+    return client.post(url, data={**data, "csrf_token": token}, **kwargs)

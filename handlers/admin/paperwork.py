@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, send_file, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
+from handlers.private_files import send_private
 from models.invoices import InvoiceStatus
 from models.staff import StaffRole
-from services import certificates, invoices, makeup, stored_files
+from services import certificates, invoices, makeup
 from services.errors import ServiceError, StopValidation
 from wxapp.jobs import commit
 
@@ -64,6 +65,7 @@ def makeup_detail(application_id: int):
     return render_template(
         "admin/paperwork/makeup_detail.html",
         application=application,
+        workplace=certificates.workplace_text(application.learner),
         deadline=makeup.review_deadline_text(application),
         form=ReasonForm(),
         promises=makeup.COMMITMENT_PROMISES,
@@ -113,14 +115,9 @@ def makeup_reject(application_id: int):
 @bp.get("/makeup/<int:application_id>/screenshot")
 @staff_required(*REVIEWERS)
 def makeup_screenshot(application_id: int):
-    application = makeup.get_application(application_id)
-    response = send_file(
-        stored_files.resolve(makeup.screenshot_path(application)),
-        mimetype="image/jpeg",
-        max_age=0,
+    return send_private(
+        makeup.screenshot_path(makeup.get_application(application_id)), "image/jpeg"
     )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --- invoices ---------------------------------------------------------------------------------
@@ -211,11 +208,10 @@ def invoice_reverse(invoice_id: int):
 @staff_required(*INVOICE_DESK)
 def invoice_pdf(invoice_id: int):
     invoice = invoices.get_invoice(invoice_id)
-    return send_file(
-        stored_files.resolve(invoices.invoice_pdf_path(invoice)),
-        mimetype="application/pdf",
+    return send_private(
+        invoices.invoice_pdf_path(invoice),
+        "application/pdf",
         download_name=f"{invoice.invoice_number}.pdf",
-        max_age=0,
     )
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, send_file, url_for
+from flask import redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import Length, Optional
 
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
-from services import certificates, org, stored_files
+from handlers.private_files import send_private
+from services import certificates, org
 from services.errors import StopValidation, ValidationError
 from wxapp.jobs import commit
 
@@ -74,15 +75,12 @@ def _send(certificate_id: int, kind: str, mimetype: str, *, download: bool):
     certificate = certificates.owned_certificate(certificate_id, current_learner().id)
     path = certificates.certificate_file(certificate.id, certificate.learner_id, kind)
     commit()
-    response = send_file(
-        stored_files.resolve(path),
-        mimetype=mimetype,
-        as_attachment=download,
+    return send_private(
+        path,
+        mimetype,
         download_name=f"合格证书-{certificate.year}-{certificate.number}.{kind}",
-        max_age=0,
+        as_attachment=download,
     )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @bp.get("/certificates/<int:certificate_id>/certificate.png")

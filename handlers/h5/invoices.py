@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, send_file, url_for
-from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectChoice, StringField
-from wtforms.validators import Length, Optional
+from flask import flash, redirect, render_template, url_for
+from wtforms import RadioField, SelectChoice
 
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
-from services import invoices, stored_files
+from handlers.h5.purchase_forms import InvoiceTitleForm
+from handlers.private_files import send_private
+from services import invoices
 from services.errors import StopValidation, ValidationError
 from wxapp.jobs import commit
 
 
-class InvoiceForm(FlaskForm):
+class InvoiceForm(InvoiceTitleForm):
+    """我的发票's own application or change: the title type chosen on the page."""
+
     title_type = RadioField(
         "抬头类型",
         choices=[SelectChoice("personal", "个人"), SelectChoice("unit", "单位")],
         default="personal",
     )
-    title = StringField("单位名称", validators=[Optional(), Length(max=120)])
-    tax_code = StringField("统一社会信用代码", validators=[Optional(), Length(max=30)])
-    email = StringField("电子邮箱", validators=[Optional(), Length(max=150)])
-
-    def to_request(self) -> invoices.InvoiceRequest:
-        return invoices.InvoiceRequest(
-            title_type=self.title_type.data or "",
-            email=self.email.data or "",
-            title=self.title.data or "",
-            tax_code=self.tax_code.data or "",
-        )
 
 
 @bp.get("/invoices", endpoint="invoices")
@@ -49,7 +40,7 @@ def invoice_apply(order_id: int):
     if form.validate_on_submit():
         try:
             invoices.request_invoice(
-                order_id=order.id, learner_id=learner.id, request=form.to_request()
+                order_id=order.id, learner_id=learner.id, request=form.title_request()
             )
         except (ValidationError, StopValidation) as error:
             apply_errors(form, error)
@@ -84,7 +75,7 @@ def invoice_change(invoice_id: int):
     )
     if form.validate_on_submit():
         try:
-            invoices.change_invoice(invoice.id, learner.id, form.to_request())
+            invoices.change_invoice(invoice.id, learner.id, form.title_request())
         except (ValidationError, StopValidation) as error:
             apply_errors(form, error)
         else:
@@ -106,13 +97,9 @@ def invoice_change(invoice_id: int):
 @learner_required
 def invoice_pdf(invoice_id: int):
     invoice = invoices.owned_invoice(invoice_id, current_learner().id)
-    path = invoices.invoice_pdf_path(invoice)
-    response = send_file(
-        stored_files.resolve(path),
-        mimetype="application/pdf",
-        as_attachment=True,
+    return send_private(
+        invoices.invoice_pdf_path(invoice),
+        "application/pdf",
         download_name=f"电子发票-{invoice.invoice_number}.pdf",
-        max_age=0,
+        as_attachment=True,
     )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response

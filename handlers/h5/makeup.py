@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, send_file, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, StringField, TextAreaField
@@ -10,7 +10,8 @@ from wtforms.validators import Length, Optional
 
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
-from services import makeup, stored_files
+from handlers.private_files import send_private
+from services import makeup
 from services.errors import ServiceError
 from wxapp.jobs import commit
 
@@ -116,10 +117,4 @@ def makeup_commitment(plan_id: int):
 @learner_required
 def makeup_screenshot(application_id: int):
     application = makeup.owned_application(application_id, current_learner().id)
-    response = send_file(
-        stored_files.resolve(makeup.screenshot_path(application)),
-        mimetype="image/jpeg",
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return send_private(makeup.screenshot_path(application), "image/jpeg")

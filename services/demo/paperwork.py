@@ -23,7 +23,6 @@ from models.orders import (
 from services import certificates, invoices, makeup
 from services.cjk_fonts import font_chain
 from services.demo.org_and_people import LEARNERS, demo_id_number
-from services.display import LOCAL_TZ
 from wxapp.extensions import db
 
 
@@ -91,7 +90,7 @@ def seed() -> list[str]:
         if (
             order is not None
             and db.session.scalar(select(Invoice.id).where(Invoice.order_id == order.id)) is None
-            and order.paid_at.astimezone(LOCAL_TZ).year == utcnow().astimezone(LOCAL_TZ).year
+            and invoices.application_refusal(order, utcnow()) is None
         ):
             invoices.request_invoice(
                 order_id=order.id,

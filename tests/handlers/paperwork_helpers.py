@@ -1,7 +1,8 @@
-"""Logging in and downloading as a browser does."""
+"""Logging in and downloading as a browser does; counting what a page asks the database."""
 
 from tests import factories
-from tests.conftest import submit_form
+from tests.conftest import count_statements, submit_form
+from wxapp.extensions import db
 
 
 def log_in(client, learner):
@@ -24,3 +25,11 @@ def download(client, url):
     response.get_data()
     response.close()
     return response
+
+
+def statements_for(client, url: str) -> int:
+    """How many statements one GET of the page runs, nothing cached from before."""
+    db.session.expire_all()
+    with count_statements() as statements:
+        assert client.get(url).status_code == 200
+    return len(statements)

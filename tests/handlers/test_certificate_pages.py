@@ -2,9 +2,10 @@ from sqlalchemy import select
 
 from models.certificates import Certificate
 from services import certificates
+from services.display import mask_id_number
 from tests import factories
 from tests.conftest import submit_form
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
 from wxapp.extensions import db
 
 
@@ -134,3 +135,43 @@ def test_staff_revoke_needs_a_reason_and_is_audited(client):
     db.session.refresh(certificate)
     assert certificate.status.value == "revoked"
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "certificate.revoke"))
+
+
+def test_the_console_shows_the_holders_id_number_masked(client):
+    learner, plan = completed()
+    certificate = certificates.issue_certificate(learner.id, plan.id)
+    log_in_staff(client, factories.staff())
+    for url in ("/admin/certificates", f"/admin/certificates/{certificate.id}"):
+        page = client.get(url).get_data(as_text=True)
+        assert certificate.number in page
+        assert learner.id_number not in page and mask_id_number(learner.id_number) in page
+
+
+def test_a_number_too_large_for_an_id_is_no_page_rather_than_an_error(client):
+    learner, plan = completed()
+    log_in(client, learner)
+    too_large = 2**31
+    for url in (
+        f"/h5/certificates/{too_large}",
+        f"/h5/certificates/plan/{too_large}/print",
+        f"/h5/invoices/{too_large}",
+        f"/h5/makeup/{too_large}/voucher",
+    ):
+        assert client.get(url).status_code == 404, url
+    response = submit_form(
+        client,
+        f"/h5/certificates/plan/{plan.id}/print",
+        {"unit_id": str(too_large), "district_id": ""},
+    )
+    assert response.status_code == 400
+    assert "请选择工作单位" in response.get_data(as_text=True)
+
+
+def test_my_certificates_asks_the_same_of_the_database_for_one_plan_or_many(client):
+    learner = factories.learner()
+    log_in(client, learner)
+    counts = []
+    for year in (2020, 2021, 2022):
+        factories.completed_enrollment(learner, factories.plan(year=year))
+        counts.append(statements_for(client, "/h5/certificates"))
+    assert counts[0] == counts[-1]

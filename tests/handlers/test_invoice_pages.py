@@ -4,10 +4,11 @@ from sqlalchemy import select
 
 from models.invoices import Invoice, InvoiceStatus
 from models.staff import StaffRole
+from services import invoices
 from services.identity import credit_code_check_character
 from tests import factories
 from tests.conftest import submit_form
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
 from wxapp.extensions import db
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -80,3 +81,68 @@ def test_a_unit_admin_and_other_learners_stay_out(client):
     desk = client.application.test_client()
     log_in_staff(desk, factories.staff(StaffRole.UNIT_ADMIN, unit_obj=factories.unit()))
     assert desk.get("/admin/invoices").status_code == 403
+
+
+def paid_with_application(learner, year: int | None = None):
+    """A paid order of the learner's and its personal invoice application."""
+    order = factories.paid_order(learner, factories.plan(year=year) if year else factories.plan())
+    return invoices.request_invoice(
+        order_id=order.id,
+        learner_id=learner.id,
+        request=invoices.InvoiceRequest(title_type="personal", email="a@example.cn"),
+    )
+
+
+def test_the_console_list_asks_the_same_of_the_database_for_one_application_or_many(client):
+    desk = client.application.test_client()
+    log_in_staff(desk, factories.staff(StaffRole.FINANCE))
+    counts = []
+    for year in (2024, 2025, 2026):
+        paid_with_application(factories.learner(), year)
+        counts.append(statements_for(desk, "/admin/invoices"))
+    assert counts[0] == counts[-1]
+
+
+def test_my_invoices_asks_the_same_of_the_database_for_one_order_or_many(client):
+    learner = factories.learner()
+    log_in(client, learner)
+    counts = []
+    for year in (2024, 2025, 2026):
+        paid_with_application(learner, year)
+        counts.append(statements_for(client, "/h5/invoices"))
+    assert counts[0] == counts[-1]
+
+
+def test_no_shared_cache_keeps_an_invoice_pdf(client):
+    learner = factories.learner()
+    invoice = paid_with_application(learner)
+    staff = factories.staff(StaffRole.FINANCE)
+    invoices.record_issued(
+        invoice.id, invoice_number="25500000000000000002", pdf=PDF, staff_id=staff.id, actor="t"
+    )
+    log_in(client, learner)
+    desk = client.application.test_client()
+    log_in_staff(desk, staff)
+    for browser, url in (
+        (client, f"/h5/invoices/{invoice.id}/invoice.pdf"),
+        (desk, f"/admin/invoices/{invoice.id}/invoice.pdf"),
+    ):
+        response = download(browser, url)
+        assert response.status_code == 200 and response.data == PDF
+        assert response.headers["Cache-Control"] == "private, no-store", url
+
+
+def test_the_application_form_reads_the_title_as_the_purchase_page_does(client):
+    learner = factories.learner()
+    order = factories.paid_order(learner, factories.plan())
+    log_in(client, learner)
+    url = f"/h5/invoices/order/{order.id}/apply"
+    page = client.get(url).get_data(as_text=True)
+    assert "信用代码" in page and "接收邮箱" in page
+    too_long = submit_form(
+        client, url, {"title_type": "unit", "title": "单" * 101, "email": "a" * 120 + "@x.cn"}
+    )
+    assert too_long.status_code == 400
+    text = too_long.get_data(as_text=True)
+    assert "单位名称不能超过100个字" in text and "邮箱地址过长" in text
+    assert db.session.scalar(select(Invoice)) is None

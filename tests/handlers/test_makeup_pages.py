@@ -5,9 +5,10 @@ from sqlalchemy import func, select
 from models.enrollments import Enrollment, EnrollmentSource
 from models.makeup import MakeupApplication, ReviewStatus
 from models.staff import StaffRole
+from services.display import mask_id_number, mask_phone
 from tests import factories
 from tests.conftest import csrf_from, submit_form
-from tests.handlers.paperwork_helpers import download, log_in, log_in_staff
+from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
 from wxapp.extensions import db
 
 
@@ -189,3 +190,30 @@ def test_a_second_submission_for_the_same_year_is_refused_on_the_form(client):
     assert 'name="order_no"' in page  # the form again, with the reason on it
     assert "2019年度补学申请正在审核中" in page
     assert db.session.scalar(select(func.count(MakeupApplication.id))) == 1
+
+
+def test_the_console_shows_the_applicant_masked_as_everywhere_else_in_it(client):
+    learner = factories.learner(name="王芳", unit_obj=factories.unit("重庆市沙坪坝区第一中学"))
+    plan = factories.makeup_plan(2016)
+    log_in(client, learner)
+    submit_form(
+        client, f"/h5/makeup/{plan.id}/commitment",
+        {"paid_on": "2016-06-01", "reason": "平台已关闭", "signature": "王芳", "agreed": "y"},
+    )  # fmt: skip
+    application = db.session.scalar(select(MakeupApplication))
+    staff_client = client.application.test_client()
+    log_in_staff(staff_client, factories.staff(StaffRole.STAFF))
+    page = staff_client.get(f"/admin/makeup/{application.id}").get_data(as_text=True)
+    assert "王芳" in page and "重庆市沙坪坝区第一中学" in page
+    assert learner.id_number not in page and mask_id_number(learner.id_number) in page
+    assert learner.phone not in page and mask_phone(learner.phone) in page
+
+
+def test_the_make_up_page_asks_the_same_of_the_database_for_one_year_or_many(client):
+    learner = factories.learner()
+    log_in(client, learner)
+    counts = []
+    for year in (2019, 2018, 2017):
+        factories.makeup_plan(year)
+        counts.append(statements_for(client, "/h5/makeup"))
+    assert counts[0] == counts[-1]

@@ -12,6 +12,7 @@ from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.staff import AuditLog, StaffRole
 from tests import factories
+from tests.conftest import count_statements
 from tests.payments.conftest import log_in, submit_form
 from wxapp.extensions import db
 
@@ -273,15 +274,13 @@ def test_a_plan_already_held_leads_to_its_study_page(client):
 
 
 def test_a_plans_console_page_costs_the_same_queries_for_many_courses(app):
-    from tests.payments.test_group_purchase import counted_queries
-
     console, _ = staff_console(app)
     small = factories.plan(year=2022, courses=2, chapters_per_course=2)
     large = factories.plan(year=2021, kind=PlanKind.MAKEUP, courses=12, chapters_per_course=2)
     counts = []
     for plan in (small, large):
         db.session.expire_all()
-        with counted_queries() as statements:
+        with count_statements() as statements:
             page = console.get(f"/admin/plans/{plan.id}").get_data(as_text=True)
         assert f"共 {len(plan.courses)} 门" in page
         counts.append(len(statements))

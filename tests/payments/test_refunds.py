@@ -326,3 +326,28 @@ def test_the_console_order_page_says_in_chinese_what_became_of_each_notification
         assert f"<td>{code}</td>" not in notes, code
     for words in ("支付结果", "退款结果", "已入账", "重复通知，未作改动", "退款成功"):
         assert words in notes, words
+
+
+def test_a_refund_revokes_the_certificate_of_the_plan_it_takes_away(client, pay_sim, staff_client):
+    from models.certificates import CertificateStatus
+    from services import certificates
+
+    learner, plan, order = paid_through_simulator(client, pay_sim)
+    enrollment = db.session.scalar(
+        select(Enrollment).where(Enrollment.learner_id == learner.id, Enrollment.plan_id == plan.id)
+    )
+    enrollment.earned_hours, enrollment.completed_at = plan.required_hours, order.paid_at
+    certificate = certificates.issue_certificate(learner.id, plan.id)
+    assert "证书真实有效" in client.get(f"/verify/{certificate.number}").get_data(as_text=True)
+
+    staff_client.refund(order, "学员申请退费")
+    pay_sim.advance(3)
+    db.session.refresh(certificate)
+    assert enrollment_status(learner, plan) is EnrollmentStatus.REVOKED
+    assert certificate.status is CertificateStatus.REVOKED
+    assert "该证书已作废" in client.get(f"/verify/{certificate.number}").get_data(as_text=True)
+    assert db.session.scalar(
+        select(AuditLog).where(
+            AuditLog.action == "certificate.revoke", AuditLog.target_id == str(certificate.id)
+        )
+    )

@@ -1,8 +1,17 @@
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
-from services.cjk_fonts import font_chain, glyph_image, has_glyph
+from services.cjk_fonts import font_chain, has_glyph
 
 NOTDEF = "\U0010fffd"
+
+
+def glyph_image(font: ImageFont.FreeTypeFont, char: str) -> Image.Image:
+    """The character alone, to compare what was drawn."""
+    left, top, right, bottom = font.getbbox(char)
+    image = Image.new("L", (max(right - left, 1) + 4, max(bottom - top, 1) + 4), 0)
+    ImageDraw.Draw(image).text((2 - left, 2 - top), char, font=font, fill=255)
+    return image
 
 
 @pytest.mark.parametrize("char", ["䶮", "㵘", "𪚥", "张"])
