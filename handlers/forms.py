@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
 
 from services.errors import ServiceError, StopValidation
@@ -17,3 +18,13 @@ def apply_errors(form: FlaskForm, error: ServiceError) -> None:
             field.errors = [*field.errors, item.message]
         else:
             form.form_errors.append(item.message)
+
+
+# Far past any real list: keeps the database's OFFSET in range whatever is typed in the URL.
+MAX_PAGE = 10_000
+
+
+def page_arg() -> int:
+    """``?page=…`` as a page number; a missing, malformed or absurd value is kept in range."""
+    page = request.args.get("page", 1, type=int) or 1
+    return min(max(page, 1), MAX_PAGE)

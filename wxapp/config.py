@@ -293,6 +293,10 @@ class TestConfig(BaseConfig):
     WECHAT_PAY_MCHID = "1900000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     SMS_PROVIDER = "memory"
+    # Tests reach WeChat only through a simulator they start; anything else is refused at
+    # once on a closed local port, never sent to the real hosts.
+    WECHAT_API_BASE = WECHAT_OPEN_BASE = WECHAT_MP_BASE = "http://127.0.0.1:9"
+    WECHAT_PAY_API_BASE = "http://127.0.0.1:9/pay"
 
     @classmethod
     def from_environment(cls) -> dict[str, Any]:

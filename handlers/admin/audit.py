@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import render_template, request
 
 from handlers.admin import bp, staff_required
+from handlers.forms import page_arg
 from models.staff import StaffRole
 from services.audit import list_actions
 
@@ -13,7 +14,7 @@ from services.audit import list_actions
 @staff_required(StaffRole.ADMIN)
 def audit_log():
     page = list_actions(
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
         target_type=request.args.get("target") or None,
         action=request.args.get("action") or None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
+from handlers.forms import page_arg
 from handlers.h5 import safe_next
 from models.orders import OrderKind, OrderStatus, RefundStatus
 from models.staff import StaffRole
@@ -24,7 +25,7 @@ def orders_list():
         query=request.args.get("q", ""),
         plan_id=request.args.get("plan_id", type=int),
     )
-    page = orders.search_orders(filters, request.args.get("page", 1, type=int))
+    page = orders.search_orders(filters, page_arg())
     plans = catalog.all_plans()
     return render_template(
         "admin/orders/list.html",
@@ -70,7 +71,7 @@ def order_refund(order_id: int):
 @finance_staff
 def refunds_list():
     status = request.args.get("status", "")
-    page = refunds.search_refunds(status, request.args.get("page", 1, type=int))
+    page = refunds.search_refunds(status, page_arg())
     return render_template(
         "admin/orders/refunds.html", page=page, status=status, statuses=list(RefundStatus)
     )

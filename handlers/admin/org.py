@@ -8,7 +8,7 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
-from handlers.forms import apply_errors
+from handlers.forms import apply_errors, page_arg
 from models.org import Unit
 from models.staff import StaffRole
 from services import org
@@ -29,7 +29,7 @@ def units():
     page = org.list_units(
         request.args.get("q", ""),
         district_id=request.args.get("district", type=int),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "admin/units.html",

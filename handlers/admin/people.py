@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
-from handlers.forms import apply_errors
+from handlers.forms import apply_errors, page_arg
 from models.staff import StaffRole
 from services import accounts
 from services import staff as staff_service
@@ -25,7 +25,7 @@ def learners():
     page = accounts.search_learners(
         query,
         unit_id=staff_service.unit_scope(current_staff()),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template("admin/learners.html", page=page, query=query)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import render_template, request, send_from_directory, url_for
+from flask import render_template, send_from_directory, url_for
 
+from handlers.forms import page_arg
 from handlers.h5 import bp, current_learner, learner_required
 from services import study_overview
 from services.errors import NotFound
@@ -36,7 +37,7 @@ def my_study():
 @bp.get("/study/plans/<int:plan_id>")
 @learner_required
 def study_plan(plan_id: int):
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     view = study_overview.plan_page(current_learner().id, plan_id, page)
     return render_template("study/plan.html", view=view)
 

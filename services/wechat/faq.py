@@ -24,6 +24,7 @@ class FaqEntry:
 class Faq:
     entries: tuple[FaqEntry, ...]
     transfer_keywords: tuple[str, ...]
+    transfer_whole: tuple[str, ...]
     help: str
     welcome: str
 
@@ -40,6 +41,7 @@ def load_faq(path: Path = FAQ_FILE) -> Faq:
             for item in data["entry"]
         ),
         transfer_keywords=tuple(data["transfer"]["keywords"]),
+        transfer_whole=tuple(data["transfer"].get("whole", ())),
         help=data["help"]["answer"].strip(),
         welcome=data["welcome"]["answer"].strip(),
     )
@@ -55,11 +57,11 @@ def _longest_match(text: str, keywords: tuple[str, ...]) -> int:
 
 
 def wants_agent(faq: Faq, text: str) -> bool:
-    clean = normalise(text)
-    return (
-        bool(clean)
-        and len(clean) <= MAX_KEYWORD_TEXT
-        and _longest_match(clean, faq.transfer_keywords) > 0
+    clean = normalise(text).strip("。.!！?？")
+    if not clean or len(clean) > MAX_KEYWORD_TEXT:
+        return False
+    return clean in {normalise(word) for word in faq.transfer_whole} or (
+        _longest_match(clean, faq.transfer_keywords) > 0
     )
 
 

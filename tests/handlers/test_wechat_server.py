@@ -91,6 +91,17 @@ def test_asking_for_a_person_transfers_to_customer_service(app, client, mode):
     assert reply_of(app, response, mode)["MsgType"] == "transfer_customer_service"
 
 
+@pytest.mark.parametrize("content", ["人工", "人工！", "转人工", "我要找人工"])
+def test_other_ways_of_asking_for_a_person_transfer_too(app, client, content):
+    response = post_push(client, app, samples.text(to(app), OPENID, content))
+    assert reply_of(app, response, "plaintext")["MsgType"] == "transfer_customer_service"
+
+
+def test_a_course_name_with_the_word_for_person_is_not_a_transfer(app, client):
+    response = post_push(client, app, samples.text(to(app), OPENID, "人工智能概论"))
+    assert reply_of(app, response, "plaintext")["MsgType"] == "text"
+
+
 def test_subscribe_welcomes_with_entry_links_and_records_the_follower(app, client, mode):
     response = post_push(client, app, samples.event(samples.SUBSCRIBE, to(app), OPENID), mode)
     reply = reply_of(app, response, mode)
