@@ -13,11 +13,12 @@ from sqlalchemy.orm import joinedload
 
 from models.accounts import AccountSource, Learner
 from models.base import utcnow
-from services import passwords, sms
+from services import passwords, sms, study
 from services.errors import StopValidation, ValidationError
 from services.identity import normalise_text, parse_id_number, parse_mobile, parse_name
 from services.org import get_district, get_unit
 from wxapp.extensions import db
+from wxapp.jobs import after_commit
 
 LOGIN_FAILED = "用户名或密码错误。老用户请点击“首次登录”重置密码。"
 RESET_MISMATCH = "姓名、身份证号码和手机号码与平台登记的信息不一致。如无法重置，请联系在线客服。"
@@ -166,6 +167,8 @@ def _set_password(learner: Learner, new: str) -> None:
     learner.password_hash = passwords.hash_password(new)
     learner.must_change_password = False
     db.session.flush()
+    # Other sessions end with the old password (see session_tag), and so does playback.
+    after_commit(study.end_learner_playback, learner.id)
 
 
 def start_password_reset(name: str, id_number: str, phone: str) -> Learner:

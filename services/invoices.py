@@ -287,6 +287,15 @@ def _start_reversal(invoice: Invoice, now: datetime, reason: str) -> None:
 # --- refunds ------------------------------------------------------------------------------------
 
 
+def withdraw_for_closed_order(order_id: int) -> None:
+    """An unpaid order was closed: an invoice asked for at ordering will never be issued."""
+    invoice = live_invoice(order_id)
+    if invoice is not None and invoice.status is InvoiceStatus.REQUESTED:
+        invoice.status = InvoiceStatus.CANCELLED
+        invoice.reverse_reason = "订单未支付，已关闭"
+        db.session.flush()
+
+
 def reverse_for_refund(order_id: int, *, now: datetime | None = None) -> Invoice | None:
     """For the refund flow, after the order's refunded amount is recorded: the live invoice is
     withdrawn (not yet issued) or reversed (issued); what is still paid is invoiced again with

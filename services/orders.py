@@ -80,6 +80,7 @@ def close_locally(order: Order, note: str, now: datetime | None = None) -> None:
     order.status = OrderStatus.CLOSED
     order.closed_at = now or utcnow()
     order.note = note[:200]
+    invoices.withdraw_for_closed_order(order.id)
     if order.prepay_id:
         from services import payments
 

@@ -46,7 +46,7 @@ from models.orders import (
     PayNotification,
     SeatStatus,
 )
-from services import catalog, notify, orders, refunds
+from services import catalog, invoices, notify, orders, refunds
 from services.display import LOCAL_TZ, mask_name
 from services.errors import ExternalServiceError
 from wxapp.extensions import db
@@ -550,6 +550,7 @@ def _mark_closed(order: Order, note: str) -> None:
     order.status = OrderStatus.CLOSED
     order.closed_at = utcnow()
     order.note = note[:200]
+    invoices.withdraw_for_closed_order(order.id)
     db.session.flush()
 
 

@@ -311,6 +311,12 @@ def end_playback(learner_ids: list[int], plan_id: int) -> None:
         study_ledger.end_plan_sessions(learner_ids, plan_id)
 
 
+def end_learner_playback(learner_id: int) -> None:
+    """The account's password changed: a page left open elsewhere (perhaps by whoever knew
+    the old password) stops counting now; the learner starts again with the new one."""
+    study_ledger.end_learner_session(learner_id)
+
+
 def _durable_state(
     learner_id: int, chapter_id: int, progress: ChapterProgress | None
 ) -> ProgressState:

@@ -284,6 +284,15 @@ def end_plan_sessions(learner_ids: list[int], plan_id: int) -> None:
     pipe.execute()
 
 
+def end_learner_session(learner_id: int) -> None:
+    """End the learner's active session, whatever it plays; its next heartbeat is answered
+    ``expired``."""
+    client = get_redis()
+    sid = _text(client.hget(learner_key(learner_id), "sid"))
+    if sid:
+        client.delete(session_key(learner_id, sid))
+
+
 def pending_question(learner_id: int) -> str:
     return _text(get_redis().hget(learner_key(learner_id), "q"))
 

@@ -361,3 +361,24 @@ def test_an_absurd_timestamp_is_refused_and_kept(client, pay_sim):
     assert response.status_code == 400 and response.get_json()["code"] == "FAIL"
     assert reload(order).status is OrderStatus.PENDING
     assert db.session.scalar(select(PayNotification.outcome)) == "stale"
+
+
+def test_closing_an_unpaid_order_withdraws_the_invoice_asked_with_it(client, pay_sim, runner):
+    from models.invoices import Invoice, InvoiceStatus
+
+    learner, plan = buyer(), factories.plan()
+    log_in(client, learner)
+    order = place_order(
+        client,
+        plan,
+        invoice_choice="now",
+        title_type="personal",
+        email="me@example.cn",
+    )
+    order.expires_at = utcnow() - timedelta(minutes=1)
+    db.session.flush()
+    assert runner.invoke(args=["pay", "close-expired"]).exit_code == 0
+    invoice = db.session.scalar(select(Invoice).where(Invoice.order_id == order.id))
+    db.session.refresh(invoice)
+    assert reload(order).status is OrderStatus.CLOSED
+    assert invoice.status is InvoiceStatus.CANCELLED
