@@ -47,7 +47,7 @@ class TemplateMessage(db.Model):
     status: Mapped[TemplateMessageStatus] = mapped_column(
         enum_type(TemplateMessageStatus), default=TemplateMessageStatus.QUEUED
     )
-    wechat_msgid: Mapped[str | None] = mapped_column(String(32))
+    wechat_msgid: Mapped[str | None] = mapped_column(String(32), index=True)
     error: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
