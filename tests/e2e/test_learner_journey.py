@@ -21,7 +21,7 @@ from services.demo import media
 from services.wechat import posters
 from services.wechat.followers import Scene
 from tests import factories
-from tests.e2e.conftest import desktop, phone, snap
+from tests.e2e.conftest import desktop, phone, snap, watch_until_done
 from wxapp.extensions import db
 from wxapp.jobs import commit
 
@@ -146,14 +146,7 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
     snap(h5, shots, "journey-11-question", full_page=False)
     dialog.get_by_role("button", name="B. 30学时").click()
     expect(dialog).to_be_hidden()
-    check = h5.locator("#study-check")
-    for _ in range(60):  # a question may come again before the chapter ends
-        if check.is_visible():
-            break
-        if dialog.is_visible():
-            dialog.get_by_role("button", name="B. 30学时").click()
-        h5.wait_for_timeout(500)
-    expect(check).to_be_visible()
+    watch_until_done(h5)  # a question may come again before the chapter ends
     snap(h5, shots, "journey-12-chapter-done", full_page=False)
 
     h5.locator(".study-back").click()  # back to the course: its chapter and itself are done

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from services.demo import media
 from tests import factories
-from tests.e2e.conftest import PHONE
+from tests.e2e.conftest import PHONE, watch_until_done
 from wxapp.extensions import db
 from wxapp.jobs import commit
 
@@ -72,14 +72,7 @@ def test_a_learner_plays_a_chapter_to_its_green_check(live_platform, browser, sh
     assert video.evaluate("v => !v.paused")
 
     # Questions keep coming every few seconds of watched time; answer each until done.
-    check = page.locator("#study-check")
-    for _ in range(120):
-        if check.is_visible():
-            break
-        if dialog.is_visible():
-            dialog.get_by_role("button", name="B. 30学时").click()
-        page.wait_for_timeout(500)
-    expect(check).to_be_visible()
+    watch_until_done(page)
     expect(page.locator("#study-covered")).to_have_text(re.compile(r"^(9\d|100)%$"))
     page.screenshot(path=shots / "study-5-finished.png")
 
