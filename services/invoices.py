@@ -113,6 +113,13 @@ def _hand_over(invoice: Invoice, action: str) -> None:
 # --- asking -----------------------------------------------------------------------------------
 
 
+def title_types_for(order: Order) -> list[InvoiceTitleType]:
+    """The titles an order's invoice may carry: a group order gets one unit invoice."""
+    if order.kind is OrderKind.GROUP:
+        return [InvoiceTitleType.UNIT]
+    return [InvoiceTitleType.PERSONAL, InvoiceTitleType.UNIT]
+
+
 def _parse_request(
     request: InvoiceRequest, learner: Learner, order: Order
 ) -> tuple[InvoiceTitleType, str, str | None, str]:
@@ -121,7 +128,7 @@ def _parse_request(
         title_type = InvoiceTitleType(request.title_type)
     except ValueError:
         raise ValidationError("title_type", "请选择发票抬头类型（个人或单位）。") from None
-    if order.kind is OrderKind.GROUP and title_type is not InvoiceTitleType.UNIT:
+    if title_type not in title_types_for(order):
         errors.append(ValidationError("title_type", "团体购买订单只能开具单位发票。"))
     title, tax_code = learner.name, None
     if title_type is InvoiceTitleType.UNIT:

@@ -10,7 +10,7 @@ from handlers.h5 import bp, current_learner, learner_required
 from handlers.h5.purchase_forms import InvoiceTitleForm
 from handlers.private_files import send_private
 from services import invoices
-from services.errors import StopValidation, ValidationError
+from services.errors import ServiceError
 from wxapp.jobs import commit
 
 
@@ -36,13 +36,17 @@ def my_invoices():
 def invoice_apply(order_id: int):
     learner = current_learner()
     order = invoices.owned_paid_order(order_id, learner.id)
-    form = InvoiceForm(title_type="unit" if order.kind.value == "group" else "personal")
+    allowed = invoices.title_types_for(order)
+    form = InvoiceForm(title_type=allowed[0].value)
+    form.title_type.choices = [
+        choice for choice in form.title_type.choices if choice.value in allowed
+    ]
     if form.validate_on_submit():
         try:
             invoices.request_invoice(
                 order_id=order.id, learner_id=learner.id, request=form.title_request()
             )
-        except (ValidationError, StopValidation) as error:
+        except ServiceError as error:  # a bad field, or a rule of the invoice's dates
             apply_errors(form, error)
         else:
             commit()
@@ -76,7 +80,7 @@ def invoice_change(invoice_id: int):
     if form.validate_on_submit():
         try:
             invoices.change_invoice(invoice.id, learner.id, form.title_request())
-        except (ValidationError, StopValidation) as error:
+        except ServiceError as error:  # a bad field, or a rule of the invoice's dates
             apply_errors(form, error)
         else:
             commit()

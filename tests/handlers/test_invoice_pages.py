@@ -7,7 +7,7 @@ from models.staff import StaffRole
 from services import invoices
 from services.identity import credit_code_check_character
 from tests import factories
-from tests.conftest import submit_form
+from tests.conftest import csrf_from, submit_form
 from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
 from wxapp.extensions import db
 
@@ -146,3 +146,30 @@ def test_the_application_form_reads_the_title_as_the_purchase_page_does(client):
     text = too_long.get_data(as_text=True)
     assert "单位名称不能超过100个字" in text and "邮箱地址过长" in text
     assert db.session.scalar(select(Invoice)) is None
+
+
+def test_a_group_order_offers_only_a_unit_title(client):
+    designee = factories.learner()
+    colleagues = [factories.learner(), factories.learner()]
+    order = factories.paid_order(designee, factories.plan(), seats=colleagues)
+    log_in(client, designee)
+    url = f"/h5/invoices/order/{order.id}/apply"
+    page = client.get(url).get_data(as_text=True)
+    assert 'value="unit"' in page and 'value="personal"' not in page
+    response = submit_form(client, url, {"title_type": "personal", "email": "a@example.cn"})
+    assert response.status_code == 400
+    assert db.session.scalar(select(Invoice)) is None
+
+
+def test_asking_twice_shows_the_reason_on_the_form(client):
+    learner = factories.learner()
+    order = factories.paid_order(learner, factories.plan())
+    log_in(client, learner)
+    url = f"/h5/invoices/order/{order.id}/apply"
+    token_page = client.get(url).get_data(as_text=True)
+    data = {"title_type": "personal", "email": "a@example.cn", "csrf_token": csrf_from(token_page)}
+    assert client.post(url, data=data).status_code == 302
+    again = client.post(url, data=data)
+    assert again.status_code == 400
+    page = again.get_data(as_text=True)
+    assert 'id="invoice-form"' in page and "已申请发票" in page
