@@ -209,10 +209,7 @@ def request_invoice(
         amount_fen=order.amount_fen - order.refunded_fen,
         created_at=now,
     )
-    db.session.add(invoice)
-    db.session.flush()
-    _hand_over(invoice, "submit")
-    return invoice
+    return _submit(invoice)
 
 
 # --- changing once ------------------------------------------------------------------------------
@@ -277,10 +274,15 @@ def change_invoice(
         reissue_reason=ReissueReason.CHANGE,
         created_at=now,
     )
-    db.session.add(new)
+    return _submit(new)
+
+
+def _submit(invoice: Invoice) -> Invoice:
+    """Record a new application and hand it to the issuing provider."""
+    db.session.add(invoice)
     db.session.flush()
-    _hand_over(new, "submit")
-    return new
+    _hand_over(invoice, "submit")
+    return invoice
 
 
 def _start_reversal(invoice: Invoice, now: datetime, reason: str) -> None:
@@ -336,10 +338,7 @@ def reverse_for_refund(order_id: int, *, now: datetime | None = None) -> Invoice
         reissue_reason=ReissueReason.CHANGE if _was_changed(invoice) else ReissueReason.REFUND,
         created_at=now,
     )
-    db.session.add(again)
-    db.session.flush()
-    _hand_over(again, "submit")
-    return again
+    return _submit(again)
 
 
 # --- issuing and reversing (staff desk or provider callback) -----------------------------------
