@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from wxapp import create_app
@@ -25,19 +26,33 @@ from wxapp.redis_client import get_redis
 
 pytest_plugins = ("tests.wechat_simulator",)
 
+# A database whose name has "test" as a word of its own: test, gx_test, gx_ci_test, test_gx.
+_TEST_DATABASE_NAME = re.compile(r"(^|[_-])test($|[_-])")
+
 # Tables whose rows come from migrations and survive every test.
 REFERENCE_TABLES = {"districts", "alembic_version"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "committed: the test commits for real (tables emptied after)"
-    )
     if not os.environ.get("TEST_DATABASE_URL") or not os.environ.get("TEST_REDIS_URL"):
         raise pytest.UsageError(
             "TEST_DATABASE_URL and TEST_REDIS_URL must point at PostgreSQL and Redis; "
             "run the tests through ./dev test, which sets them"
         )
+    name = make_url(os.environ["TEST_DATABASE_URL"]).database or ""
+    # The schema is dropped and rebuilt: never on a database that is not for tests.
+    if not _TEST_DATABASE_NAME.search(name):
+        raise pytest.UsageError(
+            f"TEST_DATABASE_URL names the database {name!r}; the tests drop its schema, so "
+            "its name must say it is a test database (e.g. gx_test)"
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Browser tests: ``./dev test -m "not e2e"`` is the fast loop without them.
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +71,8 @@ def _rebuild_schema() -> None:
 
     if db.engine.dialect.name != "postgresql":
         raise pytest.UsageError("the test suite runs on PostgreSQL")
+    if not _TEST_DATABASE_NAME.search(db.engine.url.database or ""):
+        raise pytest.UsageError(f"refusing to drop the schema of {db.engine.url.database!r}")
     with db.engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
