@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
-from services import certificate_render as render
-from services.certificate_render import CertificateFace
+from services.paperwork import certificate_render as render
+from services.paperwork.certificate_render import CertificateFace
 
 
 def face(index: int) -> CertificateFace:

@@ -35,7 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wxapp.pay_keys import PayKeys, generate_pay_keys  # noqa: E402
+from infra.pay_keys import PayKeys, generate_pay_keys  # noqa: E402
 
 APPID = "wxbench0000000001"
 MCHID = "1900000009"
@@ -89,13 +89,13 @@ def prepare(args, env: dict[str, str]) -> list[tuple[str, int]]:
     from flask_migrate import upgrade
     from sqlalchemy import insert, select, text
 
+    from infra.extensions import db
     from models.accounts import Gender, Learner
     from models.catalog import Plan, PlanKind
     from models.orders import Order, OrderKind, OrderSeat
     from models.org import District, Unit
-    from services.identity import id_check_character
+    from services.accounts.identity import id_check_character
     from wxapp import create_app
-    from wxapp.extensions import db
 
     app = create_app()
     with app.app_context():

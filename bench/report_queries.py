@@ -43,7 +43,7 @@ def copy_rows(conn: psycopg.Connection, table: str, columns: list[str], rows) ->
 
 
 def generate(url: str, learners: int) -> None:
-    from services.identity import id_check_character
+    from services.accounts.identity import id_check_character
 
     rng = random.Random(2022)
     now = datetime.now(UTC)
@@ -171,9 +171,9 @@ def main() -> None:
     os.environ.setdefault("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
     from flask_migrate import upgrade
 
+    from infra.extensions import db
     from services import reports
     from wxapp import create_app
-    from wxapp.extensions import db
 
     app = create_app({"APP_ENV": "test", "LOG_LEVEL": "WARNING"})
     with app.app_context():

@@ -31,15 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from openpyxl import Workbook
 from sqlalchemy import delete, select
 
+from infra.extensions import db
+from infra.transaction import commit
 from models.accounts import Learner
 from models.org import Unit
 from models.roster import RosterImport
 from models.staff import AuditLog
-from services import roster
-from services.identity import id_check_character
+from services.accounts import roster
+from services.accounts.identity import id_check_character
 from wxapp import create_app
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 LIMIT_SECONDS = 15.0
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/gx_roster"

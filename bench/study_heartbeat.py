@@ -87,7 +87,7 @@ def prepare(args: argparse.Namespace) -> list[dict]:
         check=True,
         capture_output=True,
     )
-    from services.identity import id_check_character
+    from services.accounts.identity import id_check_character
 
     now = datetime.now(UTC)
     with psycopg.connect(args.database_url) as conn:
@@ -151,15 +151,15 @@ def prepare(args: argparse.Namespace) -> list[dict]:
                 copy.write_row((learner_id, plan, "active", "order", 0, now))
     from flask.sessions import SecureCookieSessionInterface
 
-    from services.accounts import session_tag
+    from services.accounts.learners import session_tag
     from wxapp import create_app
 
     os.environ.update(env)
     app = create_app()
     serializer = SecureCookieSessionInterface().get_signing_serializer(app)
     with app.app_context():
+        from infra.extensions import db
         from models.accounts import Learner
-        from wxapp.extensions import db
 
         learners = {row.id: row for row in db.session.query(Learner).all()}
         for index, (player, learner_id) in enumerate(zip(players, learner_ids, strict=True)):

@@ -171,9 +171,9 @@ def main() -> None:
     from flask_migrate import upgrade
     from sqlalchemy import delete
 
+    from infra.extensions import db
     from models.wechat import WechatFollower
     from wechat_sim import push
-    from wxapp.extensions import db
 
     with app.app_context():
         upgrade()

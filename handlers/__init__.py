@@ -19,7 +19,7 @@ class RowIdConverter(IntegerConverter):
 def register_blueprints(app: Flask) -> None:
     from handlers import admin, api, h5, health, oauth, verify, wechat
     from handlers import pay as pay_notifications
-    from wxapp.extensions import csrf
+    from infra.extensions import csrf
 
     # Before any route is added: rules pick their converters when they are added.
     app.url_map.converters["int"] = RowIdConverter

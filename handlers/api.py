@@ -21,11 +21,11 @@ from itsdangerous import BadSignature
 from werkzeug.http import parse_cookie
 
 from handlers.h5 import current_learner
-from services import study
+from infra.extensions import limiter
+from infra.transaction import commit
 from services.errors import PermissionDenied, ServiceError, ValidationError
+from services.study import rules as study
 from wxapp.errors import error_response
-from wxapp.extensions import limiter
-from wxapp.jobs import commit
 
 log = logging.getLogger(__name__)
 

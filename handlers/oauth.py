@@ -21,11 +21,11 @@ from wtforms.validators import InputRequired, Length
 
 from handlers.forms import apply_errors
 from handlers.h5 import current_learner, login_learner, safe_next
+from infra.extensions import limiter
+from infra.transaction import commit
 from services.errors import Conflict, ExternalServiceError, ValidationError
 from services.wechat import bindings, followers
 from services.wechat import oauth as wechat_oauth
-from wxapp.extensions import limiter
-from wxapp.jobs import commit
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from services import payments, refunds
-from wxapp.jobs import commit
+from infra.transaction import commit
+from services.payments import notifications
 
 bp = Blueprint("pay", __name__, url_prefix="/pay")
 
 
-def _answer(answer: payments.NotificationAnswer):
+def _answer(answer: notifications.NotificationAnswer):
     if answer.accepted:
         return "", 204
     return jsonify({"code": "FAIL", "message": answer.message}), answer.status
@@ -22,7 +22,7 @@ def _answer(answer: payments.NotificationAnswer):
 
 @bp.post("/notify")
 def transaction_notify():
-    answer = payments.receive_transaction_notification(
+    answer = notifications.receive_transaction_notification(
         request.headers, request.get_data(as_text=True)
     )
     commit()
@@ -31,6 +31,8 @@ def transaction_notify():
 
 @bp.post("/refund-notify")
 def refund_notify():
-    answer = refunds.receive_refund_notification(request.headers, request.get_data(as_text=True))
+    answer = notifications.receive_refund_notification(
+        request.headers, request.get_data(as_text=True)
+    )
     commit()
     return _answer(answer)

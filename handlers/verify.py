@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from services import certificates
-from wxapp.extensions import limiter
+from infra.extensions import limiter
+from services.paperwork import certificates
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 

@@ -6,9 +6,9 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from infra.transaction import commit
 from services.wechat import conversation, inbox, jssdk
 from services.wechat.envelope import AccountKeys, PushRefused, echo_for, open_push, seal_reply
-from wxapp.jobs import commit
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from infra.extensions import db
 from models.base import UTCDateTime, enum_type, utcnow
 from models.org import District, Unit
-from wxapp.extensions import db
 
 
 class Gender(enum.StrEnum):

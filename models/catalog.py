@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from infra.extensions import db
 from models.base import JSONType, UTCDateTime, enum_type, utcnow
-from wxapp.extensions import db
 
 
 class PlanKind(enum.StrEnum):

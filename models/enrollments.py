@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.base import UTCDateTime, enum_type, utcnow
 from models.catalog import Plan
-from wxapp.extensions import db
 
 
 class EnrollmentSource(enum.StrEnum):

@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.base import UTCDateTime, enum_type, utcnow
 from models.orders import Order
-from wxapp.extensions import db
 
 
 class InvoiceTitleType(enum.StrEnum):

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.base import JSONType, UTCDateTime, enum_type, utcnow
 from models.catalog import Plan
-from wxapp.extensions import db
 
 
 class OrderKind(enum.StrEnum):

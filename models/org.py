@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from infra.extensions import db
 from models.base import UTCDateTime, enum_type, utcnow
-from wxapp.extensions import db
 
 
 class DistrictKind(enum.StrEnum):

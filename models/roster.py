@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from infra.extensions import db
 from models.base import UTCDateTime, enum_type, utcnow
-from wxapp.extensions import db
 
 
 class RosterImportStatus(enum.StrEnum):

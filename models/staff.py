@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from infra.extensions import db
 from models.base import JSONType, UTCDateTime, enum_type, utcnow
 from models.org import Unit
-from wxapp.extensions import db
 
 
 class StaffRole(enum.StrEnum):

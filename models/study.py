@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from infra.extensions import db
 from models.base import JSONType, UTCDateTime, utcnow
-from wxapp.extensions import db
 
 
 class ChapterProgress(db.Model):

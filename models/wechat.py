@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from infra.extensions import db
 from models.base import JSONType, UTCDateTime, enum_type, utcnow
-from wxapp.extensions import db
 
 
 class WechatFollower(db.Model):

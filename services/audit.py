@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.staff import AuditLog
-from wxapp.extensions import db
 
 
 def record_action(

@@ -16,15 +16,15 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from infra.extensions import db
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderKind, OrderStatus
+from services.accounts.identity import normalise_text
 from services.audit import record_action
 from services.display import LOCAL_TZ, local_time
 from services.errors import Conflict, NotFound, StopValidation, ValidationError
-from services.identity import normalise_text
-from wxapp.extensions import db
 
 MAKEUP_YEARS = range(2011, 2022)
 # The years a plan's sale and study windows may fall in.

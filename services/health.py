@@ -6,8 +6,8 @@ import logging
 
 from sqlalchemy import text
 
-from wxapp.extensions import db
-from wxapp.redis_client import get_redis
+from infra.extensions import db
+from infra.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Select, distinct, func, select
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.catalog import Plan, PlanKind
 from models.enrollments import Enrollment, EnrollmentStatus
@@ -20,7 +21,6 @@ from models.orders import Order, OrderSeat, SeatStatus
 from models.org import District, Unit
 from models.staff import StaffRole
 from services.display import LOCAL_TZ, yuan
-from wxapp.extensions import db
 
 
 @dataclass

@@ -20,9 +20,9 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from infra.extensions import db, limiter
+from infra.redis_client import get_redis
 from wxapp import create_app
-from wxapp.extensions import db, limiter
-from wxapp.redis_client import get_redis
 
 pytest_plugins = ("tests.wechat_simulator",)
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.accounts import AccountSource, Learner, WechatBinding
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
@@ -22,10 +23,9 @@ from models.orders import (
 )
 from models.org import District, Unit
 from models.staff import StaffRole, StaffUser
-from services import passwords
-from services.identity import id_check_character, parse_id_number
-from services.org import new_unit_code
-from wxapp.extensions import db
+from services.accounts import passwords
+from services.accounts.identity import id_check_character, parse_id_number
+from services.accounts.org import new_unit_code
 
 PASSWORD = "Passw0rd2022"
 _sequence = itertools.count(1)

@@ -3,10 +3,10 @@
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from infra.extensions import db
+from infra.transaction import after_commit, commit
 from models.org import Unit
 from tests import factories
-from wxapp.extensions import db
-from wxapp.jobs import after_commit, commit
 
 
 def test_side_effects_run_after_the_commit():

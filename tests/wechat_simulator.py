@@ -9,11 +9,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from infra.pay_keys import PayKeys, generate_pay_keys
 from wechat_sim import config_for, create_sim_app, push, sim_state
 from wechat_sim.pay import PaySimulator
 from wechat_sim.server import LoopbackServer
 from wechat_sim.state import SimState
-from wxapp.pay_keys import PayKeys, generate_pay_keys
 
 BASE_KEYS = ("WECHAT_API_BASE", "WECHAT_OPEN_BASE", "WECHAT_MP_BASE")
 # A valid EncodingAESKey (43 characters) for compatible and safe mode tests.
@@ -86,7 +86,7 @@ class LivePlatform:
 
 @pytest.fixture
 def live_platform(make_app, tmp_path, app, pay_keys, live_settings) -> Iterator[LivePlatform]:
-    from wxapp.extensions import db
+    from infra.extensions import db
 
     server = LoopbackServer()
     sim_base = server.url + "/_sim"

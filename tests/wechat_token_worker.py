@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from infra.wechat_client import get_wechat_client
 from wxapp import create_app
-from wxapp.wechat_client import get_wechat_client
 
 
 def main(sim_url: str, go_file: str, call: str) -> None:

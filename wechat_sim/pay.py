@@ -15,7 +15,7 @@ several times at once, come in reverse order, or come stale, forged or tampered 
 
 Configuration: ``WECHAT_PAY_SIM`` in the simulator app's config (tests), otherwise the
 development keys that the platform's development configuration also reads
-(``wxapp/pay_keys.py``).
+(``infra/pay_keys.py``).
 """
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ class SimSettings:
     def from_app(cls, app: Flask) -> SimSettings:
         given = dict(app.config.get("WECHAT_PAY_SIM") or {})
         if not given.get("merchant_public_key"):
+            from infra.pay_keys import load_or_create_pay_keys
             from wxapp.config import PROJECT_ROOT
-            from wxapp.pay_keys import load_or_create_pay_keys
 
             keys = load_or_create_pay_keys(PROJECT_ROOT / "instance")
             given = {

@@ -50,9 +50,9 @@ def register_extensions(app: Flask) -> None:
     from flask_wtf import FlaskForm
 
     import models  # noqa: F401  (every table registered before migrations look)
+    from infra.extensions import csrf, db, limiter, migrate
+    from infra.redis_client import init_redis
     from wxapp import templating
-    from wxapp.extensions import csrf, db, limiter, migrate
-    from wxapp.redis_client import init_redis
 
     # Every page is in Chinese, WTForms' own messages (lengths, numbers) too.
     FlaskForm.Meta.locales = ("zh",)

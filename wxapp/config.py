@@ -76,7 +76,7 @@ class BaseConfig:
     # The public certificate check, per client address (numbers are not to be enumerated).
     VERIFY_LIMIT_PER_IP = "20 per minute;200 per hour"
 
-    # Who issues invoices: "staff" (the console; see services/invoices.py for API providers).
+    # Who issues invoices: "staff" (the console; see services/paperwork/invoices.py for API providers).
     INVOICE_PROVIDER = "staff"
 
     # werkzeug's hash spec; scrypt with its defaults in production.
@@ -89,7 +89,7 @@ class BaseConfig:
     RQ_QUEUE = "default"
     RQ_ASYNC = True
 
-    # Text messages for 首次登录 codes (services/sms.py). None until a provider is
+    # Text messages for 首次登录 codes (services/accounts/sms.py). None until a provider is
     # configured: production never writes codes to its log.
     SMS_PROVIDER = ""
 
@@ -116,7 +116,7 @@ class BaseConfig:
     # The OAuth entry only redirects WeChat's own browser (MicroMessenger) to WeChat;
     # other browsers go straight to the login page.
     WECHAT_OAUTH_WECHAT_BROWSER_ONLY = True
-    # Template ids by message kind (see services/notify.py); WECHAT_TEMPLATE_<KIND> in the environment.
+    # Template ids by message kind (see services/wechat/notify.py); WECHAT_TEMPLATE_<KIND> in the environment.
     WECHAT_TEMPLATE_IDS: dict[str, str] = {}
 
     WECHAT_PAY_MCHID = ""
@@ -140,7 +140,7 @@ class BaseConfig:
 
     LOG_LEVEL = "INFO"
 
-    # The study ledger (services/study.py). Media paths that are not absolute URLs are
+    # The study ledger (services/study/rules.py). Media paths that are not absolute URLs are
     # served from STUDY_MEDIA_DIR (default: STORAGE_DIR/media).
     STUDY_MEDIA_DIR = ""
     STUDY_HEARTBEAT_SECONDS = 12  # what the player is told to keep
@@ -268,8 +268,8 @@ class DevelopmentConfig(BaseConfig):
             config["WECHAT_PAY_API_BASE"] = simulator + "/pay"
             config["WECHAT_PAY_CASHIER_URL"] = simulator + "/pay/cashier"
         if not config["WECHAT_PAY_PRIVATE_KEY"]:
-            # Keys shared with the simulator, generated once (see wxapp/pay_keys.py).
-            from wxapp.pay_keys import load_or_create_pay_keys
+            # Keys shared with the simulator, generated once (see infra/pay_keys.py).
+            from infra.pay_keys import load_or_create_pay_keys
 
             keys = load_or_create_pay_keys(PROJECT_ROOT / "instance")
             config.update(keys.platform_config())

@@ -18,9 +18,10 @@ import time
 
 from flask import Flask
 
-from services import study, study_ledger
-from wxapp.extensions import db
-from wxapp.jobs import commit
+from infra.extensions import db
+from infra.transaction import commit
+from services.study import ledger as study_ledger
+from services.study import rules as study
 
 log = logging.getLogger(__name__)
 

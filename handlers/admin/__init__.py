@@ -10,8 +10,8 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
 
+from infra.extensions import db
 from models.staff import StaffRole, StaffUser
-from wxapp.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -10,11 +10,11 @@ from wtforms.validators import InputRequired, Length
 from handlers.admin import bp, current_staff, login_staff, logout_staff, staff_required
 from handlers.forms import apply_errors
 from handlers.h5 import safe_next
+from infra.extensions import limiter
+from infra.transaction import commit
 from services import reports
-from services import staff as staff_service
+from services.accounts import staff as staff_service
 from services.errors import ValidationError
-from wxapp.extensions import limiter
-from wxapp.jobs import commit
 
 
 class StaffLoginForm(FlaskForm):

@@ -8,13 +8,13 @@ from wtforms import BooleanField, StringField, TextAreaField
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
 from handlers.forms import apply_errors
+from infra.extensions import db
+from infra.transaction import commit
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.staff import StaffRole
 from services import catalog
 from services.display import local_time
 from services.errors import NotFound, ServiceError
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 content_staff = staff_required(StaffRole.STAFF)
 _DATETIME = "%Y-%m-%dT%H:%M"

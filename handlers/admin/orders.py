@@ -7,11 +7,12 @@ from flask import flash, redirect, render_template, request, url_for
 from handlers.admin import bp, client_ip, current_staff, staff_required
 from handlers.forms import page_arg
 from handlers.h5 import safe_next
+from infra.transaction import commit
 from models.orders import OrderKind, OrderStatus, RefundStatus
 from models.staff import StaffRole
-from services import catalog, orders, refunds
+from services import catalog
 from services.errors import ServiceError
-from wxapp.jobs import commit
+from services.payments import orders, refunds
 
 finance_staff = staff_required(StaffRole.FINANCE)
 

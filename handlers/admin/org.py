@@ -9,12 +9,12 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
 from handlers.forms import apply_errors, page_arg
+from infra.extensions import db
+from infra.transaction import commit
 from models.org import Unit
 from models.staff import StaffRole
-from services import org
+from services.accounts import org
 from services.errors import NotFound, ValidationError
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 
 class UnitForm(FlaskForm):

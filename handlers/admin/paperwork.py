@@ -10,11 +10,11 @@ from wtforms.validators import Length, Optional
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
 from handlers.private_files import send_private
+from infra.transaction import commit
 from models.invoices import InvoiceStatus
 from models.staff import StaffRole
-from services import certificates, invoices, makeup
 from services.errors import ServiceError, StopValidation
-from wxapp.jobs import commit
+from services.paperwork import certificates, invoices, makeup
 
 REVIEWERS = (StaffRole.STAFF,)
 INVOICE_DESK = (StaffRole.STAFF, StaffRole.FINANCE)

@@ -10,12 +10,12 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
 from handlers.forms import apply_errors, page_arg
+from infra.transaction import commit
 from models.staff import StaffRole
-from services import accounts
-from services import staff as staff_service
+from services.accounts import learners as accounts
+from services.accounts import staff as staff_service
+from services.accounts.learner_overview import learner_overview
 from services.errors import ServiceError, StopValidation, ValidationError
-from services.learner_overview import learner_overview
-from wxapp.jobs import commit
 
 
 @bp.get("/learners")

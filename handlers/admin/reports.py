@@ -7,7 +7,7 @@ from flask import Response, render_template, request
 from handlers.admin import bp, current_staff, staff_required
 from models.staff import StaffRole
 from services import reports
-from services import staff as staff_service
+from services.accounts import staff as staff_service
 from services.spreadsheets import table_bytes
 
 

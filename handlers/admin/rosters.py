@@ -11,11 +11,11 @@ from flask_wtf.file import FileField, FileRequired
 
 from handlers.admin import bp, client_ip, current_staff, staff_required
 from handlers.forms import apply_errors
+from infra.extensions import db
+from infra.transaction import commit
 from models.staff import StaffRole
-from services import roster
+from services.accounts import roster
 from services.errors import Conflict, ValidationError
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

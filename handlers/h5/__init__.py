@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, request, session, url_for
 
+from infra.extensions import db
 from models.accounts import Learner
-from services.accounts import session_tag
-from wxapp.extensions import db
+from services.accounts.learners import session_tag
 
 bp = Blueprint("h5", __name__, url_prefix="/h5")
 

@@ -21,11 +21,12 @@ from handlers.h5.forms import (
     ResetIdentityForm,
     ResetPasswordForm,
 )
-from services import accounts, org
+from infra.extensions import limiter
+from infra.transaction import commit
+from services.accounts import learners as accounts
+from services.accounts import org
 from services.errors import ServiceError, StopValidation, ValidationError
 from services.wechat import followers
-from wxapp.extensions import limiter
-from wxapp.jobs import commit
 
 
 def _failed(response) -> bool:

@@ -10,9 +10,10 @@ from wtforms.validators import Length, Optional
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
 from handlers.private_files import send_private
-from services import certificates, org
+from infra.transaction import commit
+from services.accounts import org
 from services.errors import StopValidation, ValidationError
-from wxapp.jobs import commit
+from services.paperwork import certificates
 
 
 class ProfileForm(FlaskForm):

@@ -10,10 +10,11 @@ from flask import Response, redirect, render_template, url_for
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
 from handlers.h5.purchase_forms import GroupCheckForm, GroupOrderForm
-from services import catalog, orders
-from services import group_purchase as groups
+from infra.transaction import commit
+from services import catalog
 from services.errors import ServiceError
-from wxapp.jobs import commit
+from services.payments import group_purchase as groups
+from services.payments import orders
 
 
 @bp.route("/plans/<int:plan_id>/group", methods=["GET", "POST"])

@@ -9,9 +9,9 @@ from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
 from handlers.h5.purchase_forms import InvoiceTitleForm
 from handlers.private_files import send_private
-from services import invoices
+from infra.transaction import commit
 from services.errors import ServiceError
-from wxapp.jobs import commit
+from services.paperwork import invoices
 
 
 class InvoiceForm(InvoiceTitleForm):

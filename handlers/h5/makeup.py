@@ -11,9 +11,9 @@ from wtforms.validators import Length, Optional
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
 from handlers.private_files import send_private
-from services import makeup
+from infra.transaction import commit
 from services.errors import ServiceError
-from wxapp.jobs import commit
+from services.paperwork import makeup
 
 
 class VoucherForm(FlaskForm):

@@ -10,10 +10,11 @@ from flask import current_app, flash, jsonify, redirect, render_template, reques
 from handlers.forms import apply_errors
 from handlers.h5 import bp, current_learner, learner_required
 from handlers.h5.purchase_forms import OrderConfirmForm
+from infra.transaction import commit
 from models.orders import OrderKind
-from services import catalog, orders, payments
+from services import catalog
 from services.errors import ServiceError
-from wxapp.jobs import commit
+from services.payments import checkout, orders
 
 
 @bp.route("/plans/<int:plan_id>/buy", methods=["GET", "POST"])
@@ -49,7 +50,7 @@ def _cashier_link(params: dict[str, str], order_id: int) -> str | None:
 @bp.get("/pay/<int:order_id>")
 @learner_required
 def order_pay(order_id: int):
-    page = payments.prepare_payment(order_id, current_learner().id)
+    page = checkout.prepare_payment(order_id, current_learner().id)
     commit()
     params = page.params.as_dict() if page.params else None
     return render_template(
@@ -83,7 +84,7 @@ def order_detail(order_id: int):
 @bp.get("/orders/<int:order_id>/status")
 @learner_required
 def order_status(order_id: int):
-    order = payments.poll_payment(
+    order = checkout.poll_payment(
         order_id, current_learner().id, query=request.args.get("query") == "1"
     )
     commit()

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import Length
 
-from services.invoices import InvoiceRequest
+from services.paperwork.invoices import InvoiceRequest
 
 
 class InvoiceTitleForm(FlaskForm):

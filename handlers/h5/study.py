@@ -6,8 +6,8 @@ from flask import render_template, send_from_directory, url_for
 
 from handlers.forms import page_arg
 from handlers.h5 import bp, current_learner, learner_required
-from services import study_overview
 from services.errors import NotFound
+from services.study import overview as study_overview
 
 
 @bp.app_template_global()

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
@@ -25,7 +26,6 @@ from models.orders import (
     PaymentSource,
 )
 from services.display import LOCAL_TZ
-from wxapp.extensions import db
 
 PRICE_FEN = 3000
 NOTICE_DATE = datetime(2022, 6, 8, tzinfo=LOCAL_TZ)  # 渝人服函〔2022〕35号
@@ -184,7 +184,7 @@ def _paid_order(
     paid_at: datetime,
     openid: str | None,
 ) -> Order:
-    from services.payments import enroll_seats
+    from services.payments.checkout import enroll_seats
 
     order = Order(
         out_trade_no=out_trade_no,

@@ -15,15 +15,15 @@ from datetime import date
 
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.catalog import Chapter, Course
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.study import ChapterProgress
-from services import study
 from services.demo.org_and_people import demo_id_number
-from services.study_ledger import ProgressState
-from services.study_overview import media_root
-from wxapp.extensions import db
+from services.study import rules as study
+from services.study.ledger import ProgressState
+from services.study.overview import media_root
 
 log = logging.getLogger(__name__)
 

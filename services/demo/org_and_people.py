@@ -6,13 +6,13 @@ from datetime import date
 
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.accounts import AccountSource, Learner, WechatBinding
 from models.org import District, Unit
 from models.staff import StaffRole, StaffUser
-from services import passwords
-from services.identity import id_check_character, parse_id_number
-from services.staff import create_staff
-from wxapp.extensions import db
+from services.accounts import passwords
+from services.accounts.identity import id_check_character, parse_id_number
+from services.accounts.staff import create_staff
 
 DEMO_PASSWORD = "Study2022"
 STAFF_PASSWORD = "Admin2022"

@@ -10,6 +10,7 @@ import io
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.base import utcnow
 from models.catalog import Plan, PlanKind
@@ -20,10 +21,9 @@ from models.orders import (
     Order,
     OrderKind,
 )
-from services import certificates, invoices, makeup
-from services.cjk_fonts import font_chain
 from services.demo.org_and_people import LEARNERS, demo_id_number
-from wxapp.extensions import db
+from services.paperwork import certificates, invoices, makeup
+from services.paperwork.cjk_fonts import font_chain
 
 
 def _learner(name: str) -> Learner | None:

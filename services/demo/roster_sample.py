@@ -15,8 +15,8 @@ from flask import current_app
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
+from services.accounts.identity import id_check_character
 from services.demo.org_and_people import LEARNERS, demo_id_number
-from services.identity import id_check_character
 
 SAMPLE_NAME = "roster-sample.xlsx"
 HEADER = (

@@ -13,12 +13,12 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from infra.extensions import db
 from models.accounts import Learner, WechatBinding
 from models.base import utcnow
-from services import passwords
-from services.accounts import initial_password
+from services.accounts import passwords
+from services.accounts.learners import initial_password
 from services.errors import Conflict, ValidationError
-from wxapp.extensions import db
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from flask import current_app, url_for
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply, TransferCustomerServiceReply
 
-from services import notify
-from services.study_overview import my_plans
+from infra.jobs import enqueue
+from infra.redis_client import get_redis
+from infra.transaction import after_commit
+from services.study.overview import my_plans
 from services.wechat import faq as faq_data
-from services.wechat import followers
+from services.wechat import followers, notify, tasks
 from services.wechat.followers import Scene
-from wxapp.jobs import after_commit, enqueue
-from wxapp.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def _answer_text(openid: str, content: str) -> Reply:
                 "text",
                 f'查询学习进度需要先绑定账号：请<a href="{_entry_link()}">登录</a>后再发送“我的学时”。',
             )
-        after_commit(enqueue, send_study_progress, openid)
+        after_commit(enqueue, tasks.send_study_progress, openid)
         return Reply("text", "正在查询您的学习进度，结果稍后发送给您。")
     entry = faq_data.match(faq, content)
     return text(entry.answer if entry else faq.help)
@@ -164,10 +164,3 @@ def study_progress_text(openid: str) -> str:
         lines.append(f"· {plan.title}：{earned}/{required} 学时，{state}")
     lines.append(f'<a href="{base_url()}/h5/study">查看详情</a>')
     return "\n".join(lines)
-
-
-def send_study_progress(openid: str) -> None:
-    """RQ job: the learner's progress, sent as a customer-service message."""
-    from wxapp.wechat_client import get_wechat_client
-
-    get_wechat_client().message.send_text(openid, study_progress_text(openid))

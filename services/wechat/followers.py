@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.accounts import Learner, WechatBinding
 from models.base import utcnow
 from models.catalog import Plan
 from models.org import Unit
 from models.wechat import WechatFollower
-from wxapp.extensions import db
 
 SCENE_MAX_LENGTH = 64
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from wxapp.redis_client import get_redis
+from infra.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ def signable_url(url: str) -> str:
 
 
 def jssdk_config(url: str, *, timestamp: int | None = None, nonce: str | None = None) -> dict:
-    from wxapp.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
+    from infra.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
 
     page = signable_url(url)
     client = get_wechat_client()

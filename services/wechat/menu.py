@@ -31,7 +31,7 @@ def build_menu(base_url: str, path: Path = MENU_FILE) -> dict[str, Any]:
 
 
 def push_menu() -> dict[str, Any]:
-    from wxapp.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
+    from infra.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
 
     menu = build_menu(current_app.config["PUBLIC_BASE_URL"])
     try:
@@ -43,7 +43,7 @@ def push_menu() -> dict[str, Any]:
 
 def current_menu() -> dict[str, Any] | None:
     """The menu WeChat has now (``None`` when none was created)."""
-    from wxapp.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
+    from infra.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
 
     try:
         result = get_wechat_client().menu.get()

@@ -28,7 +28,7 @@ class WechatIdentity:
 
 
 def authorize_url(redirect_uri: str, state: str) -> str:
-    from wxapp.wechat_client import get_wechat_oauth
+    from infra.wechat_client import get_wechat_oauth
 
     return get_wechat_oauth(redirect_uri, state).authorize_url
 
@@ -37,7 +37,7 @@ def exchange_code(code: str, redirect_uri: str) -> WechatIdentity:
     """Trade the one-time code for the openid (WeChat accepts each code once, for 5 minutes)."""
     import requests
 
-    from wxapp.wechat_client import get_wechat_oauth
+    from infra.wechat_client import get_wechat_oauth
 
     try:
         result = get_wechat_oauth(redirect_uri).fetch_access_token(code)

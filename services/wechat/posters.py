@@ -11,10 +11,10 @@ from PIL import Image, ImageDraw
 from qrcode.constants import ERROR_CORRECT_M
 
 from models.base import utcnow
-from services import cjk_fonts
-from services.cjk_fonts import FontChain
 from services.display import local_date
 from services.errors import ExternalServiceError, ServiceError, ValidationError
+from services.paperwork import cjk_fonts
+from services.paperwork.cjk_fonts import FontChain
 from services.wechat import followers
 from services.wechat.followers import Scene
 
@@ -65,7 +65,7 @@ def poster_text(scene: Scene) -> PosterText:
 
 def create_qrcode(scene: Scene, temporary_days: int | None = None) -> QrCode:
     """A QR code from WeChat for this scene: permanent, or valid for up to 30 days."""
-    from wxapp.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
+    from infra.wechat_client import WECHAT_FAILURES, describe_failure, get_wechat_client
 
     if temporary_days is not None and not 1 <= temporary_days <= MAX_TEMPORARY_DAYS:
         raise ValidationError("temporary", f"临时二维码的有效天数为 1 到 {MAX_TEMPORARY_DAYS} 天。")

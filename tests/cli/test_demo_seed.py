@@ -7,10 +7,10 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.catalog import Plan
 from models.staff import StaffUser
-from wxapp.extensions import db
 
 
 @pytest.mark.committed

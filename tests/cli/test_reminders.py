@@ -1,10 +1,10 @@
 from sqlalchemy import func, select
 
+from infra.extensions import db
 from models.accounts import WechatBinding
 from models.base import utcnow
 from models.wechat import TemplateMessage
 from tests import factories
-from wxapp.extensions import db
 
 
 def _bind(learner):

@@ -7,12 +7,12 @@ from pathlib import Path
 import openpyxl
 from sqlalchemy import func, select
 
+from infra.extensions import db
 from models.accounts import AccountSource, Learner
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog
 from tests import factories
 from tests.roster_files import save_roster, zip_bomb
-from wxapp.extensions import db
 
 
 def counts() -> tuple[int, int]:

@@ -2,9 +2,9 @@
 
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.staff import AuditLog, StaffRole, StaffUser
 from tests import factories
-from wxapp.extensions import db
 
 
 def create(runner, *extra):

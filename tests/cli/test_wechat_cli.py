@@ -1,8 +1,8 @@
 from PIL import Image
 
+from infra.wechat_client import get_wechat_client
 from services.wechat.menu import build_menu
 from tests import factories
-from wxapp.wechat_client import get_wechat_client
 
 
 def test_menu_push_creates_the_menu_of_the_repository(runner, wechat_sim):

@@ -8,12 +8,12 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from infra.transaction import commit
 from models.base import utcnow
 from models.staff import StaffRole
-from services import certificates, makeup
+from services.paperwork import certificates, makeup
 from tests import factories
 from tests.e2e.conftest import desktop, snap
-from wxapp.jobs import commit
 
 
 def _a_year_of_figures() -> dict:

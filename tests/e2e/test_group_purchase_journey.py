@@ -12,13 +12,13 @@ from openpyxl import load_workbook
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from infra.extensions import db
+from infra.transaction import commit
 from models.invoices import Invoice, InvoiceStatus, InvoiceTitleType
 from models.orders import Order, OrderKind, OrderStatus
-from services.identity import credit_code_check_character
+from services.accounts.identity import credit_code_check_character
 from tests import factories
 from tests.e2e.conftest import phone, snap
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 PLAN_TITLE = "重庆市2022年专技人员继续教育公需科目培训"
 UNIT_TITLE = "重庆市渝中区人民医院"

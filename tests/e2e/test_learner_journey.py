@@ -12,6 +12,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from infra.extensions import db
+from infra.transaction import commit
 from models.accounts import Learner, WechatBinding
 from models.certificates import Certificate
 from models.enrollments import Enrollment
@@ -22,8 +24,6 @@ from services.wechat import posters
 from services.wechat.followers import Scene
 from tests import factories
 from tests.e2e.conftest import desktop, phone, snap, watch_until_done
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 UNIT_NAME = "重庆市渝中区人民医院"
 COURSE_TITLE = "数字经济与数字化转型"

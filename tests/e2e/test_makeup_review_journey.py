@@ -12,16 +12,16 @@ from PIL import Image
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from infra.extensions import db
+from infra.transaction import commit
 from models.base import utcnow
 from models.enrollments import Enrollment, EnrollmentSource
 from models.makeup import MakeupApplication, ReviewStatus
 from models.orders import Order
 from models.staff import StaffRole
-from services import makeup
+from services.paperwork import makeup
 from tests import factories
 from tests.e2e.conftest import desktop, phone, snap
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 MAKEUP_TITLE = "重庆市2019年专技人员继续教育公需科目培训（补学）"
 # What the other site's payment record looked like on the learner's phone.

@@ -8,11 +8,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from infra.extensions import db
+from infra.transaction import commit
 from services.demo import media
 from tests import factories
 from tests.e2e.conftest import PHONE, watch_until_done
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 
 @pytest.mark.committed

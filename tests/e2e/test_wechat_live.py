@@ -7,6 +7,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from infra.extensions import db
+from infra.transaction import commit
 from models.accounts import WechatBinding
 from services.wechat import menu, posters
 from services.wechat.followers import Scene
@@ -14,8 +16,6 @@ from tests import factories
 from tests import wechat_samples as samples
 from tests.e2e.conftest import PHONE
 from wechat_sim import push
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 
 @pytest.mark.committed

@@ -1,8 +1,8 @@
 """Logging in and downloading as a browser does; counting what a page asks the database."""
 
+from infra.extensions import db
 from tests import factories
 from tests.conftest import count_statements, submit_form
-from wxapp.extensions import db
 
 
 def log_in(client, learner):

@@ -3,14 +3,14 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from infra.extensions import db
 from models.accounts import AccountSource, Gender, Learner
-from services import sms
+from services.accounts import sms
+from services.accounts.identity import id_check_character
+from services.accounts.sms import MemorySmsSender
 from services.errors import ValidationError
-from services.identity import id_check_character
-from services.sms import MemorySmsSender
 from tests import factories
 from tests.conftest import submit_form
-from wxapp.extensions import db
 
 
 def registration(**overrides):

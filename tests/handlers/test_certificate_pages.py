@@ -1,12 +1,12 @@
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.certificates import Certificate
-from services import certificates
 from services.display import mask_id_number
+from services.paperwork import certificates
 from tests import factories
 from tests.conftest import submit_form
 from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
-from wxapp.extensions import db
 
 
 def completed(name="张伟"):

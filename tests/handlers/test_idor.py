@@ -21,15 +21,15 @@ import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
 
+from infra.extensions import db
 from models.invoices import InvoiceStatus
 from models.orders import Order
 from models.org import Unit
 from models.staff import StaffRole
-from services import certificates, invoices, makeup
+from services.paperwork import certificates, invoices, makeup
 from tests import factories
 from tests.conftest import csrf_from
 from tests.study_player import FakeClock, log_in
-from wxapp.extensions import db
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 # Whatever the file or page, these bytes must not reach anyone but the owner.

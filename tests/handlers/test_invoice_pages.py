@@ -2,14 +2,14 @@ import io
 
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.invoices import Invoice, InvoiceStatus
 from models.staff import StaffRole
-from services import invoices
-from services.identity import credit_code_check_character
+from services.accounts.identity import credit_code_check_character
+from services.paperwork import invoices
 from tests import factories
 from tests.conftest import csrf_from, submit_form
 from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
-from wxapp.extensions import db
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 

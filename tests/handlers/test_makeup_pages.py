@@ -2,6 +2,7 @@ import io
 
 from sqlalchemy import func, select
 
+from infra.extensions import db
 from models.enrollments import Enrollment, EnrollmentSource
 from models.makeup import MakeupApplication, ReviewStatus
 from models.staff import StaffRole
@@ -9,7 +10,6 @@ from services.display import mask_id_number, mask_phone
 from tests import factories
 from tests.conftest import csrf_from, submit_form
 from tests.handlers.paperwork_helpers import download, log_in, log_in_staff, statements_for
-from wxapp.extensions import db
 
 
 def voucher_form(screenshot: bytes, filename: str = "pay.png"):

@@ -5,13 +5,13 @@ import requests
 from flask import Flask, Response
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.accounts import Learner, WechatBinding
 from models.wechat import WechatFollower
 from services.wechat import bindings
 from tests import factories
 from tests.conftest import submit_form
 from wechat_sim.server import LoopbackServer
-from wxapp.extensions import db
 
 
 def bind(learner, openid):

@@ -9,13 +9,13 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
+from infra.extensions import db
 from models.accounts import Learner
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole
 from tests import factories
 from tests.conftest import csrf_from, submit_form
 from tests.roster_files import roster_bytes, zip_bomb
-from wxapp.extensions import db
 
 
 def log_in_staff(client, role: StaffRole = StaffRole.STAFF):

@@ -9,17 +9,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from infra.extensions import db
+from infra.redis_client import get_redis
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment
 from models.study import ChapterProgress
 from models.wechat import TemplateMessage
-from services import study_ledger
+from services.study import ledger as study_ledger
 from tests import factories
 from tests.study_player import FakeClock, Player, log_in, new_client
 from wxapp import study_flush
-from wxapp.extensions import db
-from wxapp.redis_client import get_redis
 
 DURATION = 120  # seconds; the plan's threshold is 95%, so 114 s must be covered
 
@@ -526,7 +526,7 @@ def test_the_flush_command_writes_what_waits(app, runner, player, setting):
 
 
 def test_an_older_snapshot_never_overwrites_a_newer_one(app, player, setting):
-    from services import study
+    from services.study import rules as study
 
     player.play(36)
     newer = study_ledger.take_dirty(10)

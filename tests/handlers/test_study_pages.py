@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from infra.extensions import db
 from models.base import utcnow
 from models.study import ChapterProgress
 from tests import factories
 from tests.conftest import count_statements
 from tests.study_player import log_in
-from wxapp.extensions import db
 
 
 def finish(learner, chapter, covered=None):
@@ -186,7 +186,7 @@ def test_chapter_page_runs_a_constant_number_of_queries(client, learner):
 
 @pytest.fixture
 def media_file(app):
-    from services.study_overview import media_root
+    from services.study.overview import media_root
 
     with app.test_request_context():
         root = media_root()

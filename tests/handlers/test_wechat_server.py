@@ -5,14 +5,14 @@ import time
 import pytest
 from sqlalchemy import select
 
+from infra.extensions import db
+from infra.redis_client import get_redis
 from models.accounts import WechatBinding
 from models.wechat import WechatFollower
 from tests import factories
 from tests import wechat_samples as samples
 from tests.wechat_simulator import account_of, post_push, reply_of
 from wechat_sim import push
-from wxapp.extensions import db
-from wxapp.redis_client import get_redis
 
 OPENID = "oTEST_follower_0001"
 

@@ -1,8 +1,8 @@
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.enrollments import Enrollment
 from tests import factories
-from wxapp.extensions import db
 
 
 def test_paid_group_order_enrolls_every_seat():
@@ -19,7 +19,7 @@ def test_paid_group_order_enrolls_every_seat():
 
 
 def test_generated_id_numbers_are_unique_and_valid():
-    from services.identity import parse_id_number
+    from services.accounts.identity import parse_id_number
 
     numbers = {factories.valid_id_number(male=bool(i % 2)) for i in range(1500)}
     assert len(numbers) == 1500

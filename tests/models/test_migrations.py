@@ -16,8 +16,8 @@ def test_models_match_the_migrations(app, runner):
 def test_reference_districts_are_loaded(app):
     from sqlalchemy import func, select
 
+    from infra.extensions import db
     from models.org import District, DistrictKind
-    from wxapp.extensions import db
 
     counts = dict(
         db.session.execute(select(District.kind, func.count()).group_by(District.kind)).all()

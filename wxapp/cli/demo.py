@@ -2,8 +2,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from infra.transaction import commit
 from services.demo import seed_all
-from wxapp.jobs import commit
 
 group = AppGroup("demo", help="Demo data for development and presentations.")
 

@@ -2,8 +2,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from rq import SimpleWorker
 
-from wxapp.extensions import db
-from wxapp.redis_client import get_redis
+from infra.extensions import db
+from infra.redis_client import get_redis
 
 group = AppGroup("jobs", help="Background jobs (RQ).")
 

@@ -7,11 +7,11 @@ from datetime import date, datetime, timedelta
 import click
 from flask.cli import AppGroup
 
-from services import payments, reconciliation, refunds
+from infra.extensions import db
+from infra.transaction import commit
 from services.display import LOCAL_TZ
 from services.errors import ExternalServiceError
-from wxapp.extensions import db
-from wxapp.jobs import commit
+from services.payments import checkout, reconciliation, refunds
 
 group = AppGroup("pay", help="WeChat Pay: expired orders, reconciliation, refunds.")
 
@@ -20,9 +20,9 @@ group = AppGroup("pay", help="WeChat Pay: expired orders, reconciliation, refund
 def close_expired() -> None:
     """Close unpaid orders past their expiry (at WeChat Pay first). Run every few minutes."""
     counts: dict[str, int] = {}
-    for order_id in payments.expired_order_ids():
+    for order_id in checkout.expired_order_ids():
         try:
-            outcome = payments.close_expired_order(order_id)
+            outcome = checkout.close_expired_order(order_id)
         except ExternalServiceError as error:
             db.session.rollback()
             outcome = "failed"

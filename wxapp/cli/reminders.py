@@ -3,10 +3,10 @@ from datetime import datetime
 import click
 from flask.cli import AppGroup
 
-from services import reminders
+from infra.transaction import commit
 from services.display import LOCAL_TZ
 from services.errors import ServiceError
-from wxapp.jobs import commit
+from services.wechat import reminders
 
 group = AppGroup("reminders", help="Deadline reminders (template messages).")
 

@@ -7,10 +7,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from services import roster
+from infra.extensions import db
+from infra.transaction import commit
+from services.accounts import roster
 from services.errors import ServiceError
-from wxapp.extensions import db
-from wxapp.jobs import commit
 
 group = AppGroup("roster", help="Rosters (附件2) that units email: batch registration.")
 

@@ -1,10 +1,10 @@
 import click
 from flask.cli import AppGroup
 
+from infra.transaction import commit
 from models.staff import StaffRole
-from services import staff as staff_service
+from services.accounts import staff as staff_service
 from services.errors import ServiceError, StopValidation
-from wxapp.jobs import commit
 
 group = AppGroup("staff", help="Staff accounts of the console.")
 

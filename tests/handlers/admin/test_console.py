@@ -4,13 +4,13 @@ from io import BytesIO
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from infra.extensions import db
 from models.orders import SeatStatus
 from models.staff import AuditLog, StaffRole, StaffUser
 from services import reports
 from services.display import mask_id_number, mask_phone
 from tests import factories
 from tests.conftest import count_statements, submit_form
-from wxapp.extensions import db
 
 
 def _figures():

@@ -1,0 +1,256 @@
+"""The official account's API clients (wechatpy), pointed at ``WECHAT_API_BASE`` and friends.
+
+WeChat allows one valid access_token (and jsapi_ticket) per account at a time, and fetching a
+new one retires the old one five minutes later. So the token lives in Redis for every worker
+and machine, and only one of them refreshes it, under a Redis lock. A 40001 ("not the latest
+token") makes a worker ask for a refresh *of the token it used*: if another worker already
+replaced it, the new one is taken from Redis and nothing is fetched.
+
+wechatpy 1.8.18 keeps the token's expiry per client instance and hard-codes the token and
+``showqrcode`` URLs; the subclasses below replace exactly those parts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from flask import current_app
+from redis import Redis
+from wechatpy import WeChatClient, WeChatOAuth
+from wechatpy.client.api import WeChatJSAPI, WeChatQRCode
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.redisstorage import RedisStorage
+
+from infra.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+# invalid credential / invalid access_token / access_token expired
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+# Refresh this long before WeChat's own expiry, so no worker uses a token in its last minutes.
+EXPIRY_MARGIN_SECONDS = 300
+HTTP_TIMEOUT_SECONDS = 4
+
+
+class CredentialUnavailable(RuntimeError):
+    """No worker managed to refresh the credential in time."""
+
+
+# What a call to WeChat can fail with: WeChat's refusal, the network, or no token in time.
+WECHAT_FAILURES = (WeChatClientException, requests.RequestException, CredentialUnavailable)
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, WeChatClientException) and exc.errcode is not None:
+        return f"{exc.errcode}：{exc.errmsg}"
+    if isinstance(exc, requests.RequestException):
+        return "无法连接微信接口"
+    return str(exc) or type(exc).__name__
+
+
+class SharedCredential:
+    """A short-lived credential cached in Redis for all workers, refreshed by one at a time."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        fetch: Callable[[], tuple[str, int]],
+        *,
+        lock_seconds: float = 15,
+        wait_seconds: float = 8,
+    ) -> None:
+        self.redis = redis
+        self.key = key
+        self.fetch = fetch
+        self.lock_seconds = lock_seconds
+        self.wait_seconds = wait_seconds
+
+    def get(self) -> str:
+        value = self.redis.get(self.key)
+        if value:
+            return value.decode()
+        return self.refresh(stale=None)
+
+    def refresh(self, stale: str | None) -> str:
+        """A fresh value; ``stale`` is the one that failed (``None``: there was none)."""
+        with _RedisLock(self.redis, self.key + ":lock", self.lock_seconds, self.wait_seconds):
+            current = self.redis.get(self.key)
+            if current and current.decode() != stale:
+                return current.decode()  # another worker refreshed it while we waited
+            value, expires_in = self.fetch()
+            ttl = max(int(expires_in) - EXPIRY_MARGIN_SECONDS, 60)
+            self.redis.set(self.key, value, ex=ttl)
+            log.info("refreshed %s (valid %s s)", self.key, ttl)
+            return value
+
+
+class _RedisLock:
+    """SET NX with a random owner token; released only by its owner (WATCH/MULTI, no Lua)."""
+
+    def __init__(self, redis: Redis, key: str, lock_seconds: float, wait_seconds: float) -> None:
+        self.redis = redis
+        self.key = key
+        self.lock_ms = int(lock_seconds * 1000)
+        self.wait_seconds = wait_seconds
+        self.owner = secrets.token_hex(8)
+
+    def __enter__(self) -> _RedisLock:
+        deadline = time.monotonic() + self.wait_seconds
+        while not self.redis.set(self.key, self.owner, nx=True, px=self.lock_ms):
+            if time.monotonic() > deadline:
+                raise CredentialUnavailable(f"timed out waiting for {self.key}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(self.key)
+                if pipe.get(self.key) == self.owner.encode():
+                    pipe.multi()
+                    pipe.delete(self.key)
+                    pipe.execute()
+                else:
+                    pipe.unwatch()
+            except Exception:  # the lock expires on its own; never hide the real outcome
+                log.warning("could not release %s", self.key, exc_info=True)
+
+
+class PlatformQRCode(WeChatQRCode):
+    """``showqrcode`` lives on the mp host, which the configuration names."""
+
+    def show(self, ticket: str | dict[str, Any]) -> requests.Response:
+        if isinstance(ticket, dict):
+            ticket = ticket["ticket"]
+        response = requests.get(
+            self._client.mp_base + "/cgi-bin/showqrcode",
+            params={"ticket": ticket},
+            timeout=HTTP_TIMEOUT_SECONDS,
+        )
+        response.raise_for_status()
+        return response
+
+    def get_url(self, ticket: str | dict[str, Any]) -> str:  # type: ignore[override]
+        from urllib.parse import quote
+
+        if isinstance(ticket, dict):
+            ticket = ticket["ticket"]
+        return f"{self._client.mp_base}/cgi-bin/showqrcode?ticket={quote(ticket)}"
+
+
+class PlatformJSAPI(WeChatJSAPI):
+    def get_jsapi_ticket(self) -> str:
+        return self._client.jsapi_ticket.get()
+
+
+class PlatformWeChatClient(WeChatClient):
+    """wechatpy's client with the token, the jsapi_ticket and the base URLs shared and configured."""
+
+    qrcode = PlatformQRCode()
+    jsapi = PlatformJSAPI()
+
+    def __init__(
+        self, appid: str, secret: str, *, redis: Redis, api_base: str, mp_base: str
+    ) -> None:
+        super().__init__(
+            appid,
+            secret,
+            session=RedisStorage(redis, prefix="wechat"),
+            timeout=HTTP_TIMEOUT_SECONDS,
+            auto_retry=False,
+        )
+        self.api_base = api_base.rstrip("/")
+        self.mp_base = mp_base.rstrip("/")
+        self.API_BASE_URL = self.api_base + "/cgi-bin/"
+        self.token = SharedCredential(redis, f"wechat:{appid}:access_token", self._fetch_token)
+        self.jsapi_ticket = SharedCredential(
+            redis, f"wechat:{appid}:jsapi_ticket", self._fetch_jsapi_ticket
+        )
+
+    @property
+    def access_token(self) -> str:
+        return self.token.get()
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        """Kept for wechatpy callers: refresh unconditionally, share the result."""
+        return {"access_token": self.token.refresh(stale=self.token.redis.get(self.token.key))}
+
+    def _fetch_token(self) -> tuple[str, int]:
+        response = self._http.get(
+            self.api_base + "/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+            timeout=self.timeout,
+        )
+        result = self._handle_result(response)
+        if not isinstance(result, dict) or "access_token" not in result:
+            raise WeChatClientException(None, "no access_token in answer", client=self)
+        return result["access_token"], int(result.get("expires_in", 7200))
+
+    def _fetch_jsapi_ticket(self) -> tuple[str, int]:
+        result = self.jsapi.get_ticket("jsapi")
+        return result["ticket"], int(result.get("expires_in", 7200))
+
+    def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
+        params = dict(kwargs.pop("params", None) or {})
+        if "access_token" in params:  # a caller-supplied token is used as given
+            return super()._request(method, url_or_endpoint, params=params, **kwargs)
+        token = self.access_token
+        try:
+            return super()._request(
+                method, url_or_endpoint, params={**params, "access_token": token}, **kwargs
+            )
+        except WeChatClientException as exc:
+            if exc.errcode not in TOKEN_ERRORS:
+                raise
+            log.info("WeChat refused the access token (%s); refreshing once", exc.errcode)
+            token = self.token.refresh(stale=token)
+            return super()._request(
+                method, url_or_endpoint, params={**params, "access_token": token}, **kwargs
+            )
+
+
+def get_wechat_client() -> PlatformWeChatClient:
+    client = current_app.extensions.get("wechat_client")
+    if client is None:
+        config = current_app.config
+        client = PlatformWeChatClient(
+            config["WECHAT_APPID"],
+            config["WECHAT_SECRET"],
+            redis=get_redis(),
+            api_base=config["WECHAT_API_BASE"],
+            mp_base=config["WECHAT_MP_BASE"],
+        )
+        current_app.extensions["wechat_client"] = client
+    return client
+
+
+class PlatformOAuth(WeChatOAuth):
+    """Web authorisation (网页授权) with the hosts taken from the configuration."""
+
+    def __init__(self, *args: Any, api_base: str, open_base: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.API_BASE_URL = api_base.rstrip("/") + "/"
+        self.OAUTH_BASE_URL = open_base.rstrip("/") + "/connect/"
+
+    def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", HTTP_TIMEOUT_SECONDS)
+        return super()._request(method, url_or_endpoint, **kwargs)
+
+
+def get_wechat_oauth(redirect_uri: str, state: str = "") -> PlatformOAuth:
+    config = current_app.config
+    return PlatformOAuth(
+        config["WECHAT_APPID"],
+        config["WECHAT_SECRET"],
+        redirect_uri,
+        scope="snsapi_base",
+        state=state,
+        api_base=config["WECHAT_API_BASE"],
+        open_base=config["WECHAT_OPEN_BASE"],
+    )

@@ -1,0 +1,2 @@
+"""Accounts: learners, identity checks, passwords, text-message codes, staff, units and
+districts, rosters."""

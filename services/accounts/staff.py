@@ -1,0 +1,152 @@
+"""Staff accounts of the console and unit admins."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from infra.extensions import db
+from models.base import utcnow
+from models.org import Unit
+from models.staff import StaffRole, StaffUser
+from services.accounts import passwords
+from services.accounts.identity import normalise_text
+from services.audit import record_action
+from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
+
+LOGIN_FAILED = "用户名或密码错误。"
+_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
+
+
+def create_staff(
+    *,
+    username: str,
+    name: str,
+    password: str,
+    role: StaffRole,
+    unit_id: int | None = None,
+    unit_code: str | None = None,
+    actor: str,
+    actor_staff_id: int | None = None,
+    ip: str | None = None,
+) -> StaffUser:
+    """``unit_id`` or ``unit_code`` names the unit of a unit admin."""
+    username = normalise_text(username)
+    if not _USERNAME.match(username):
+        raise ValidationError("username", "用户名为3至50位字母、数字、下划线、点或横线。")
+    if db.session.scalar(select(StaffUser).where(StaffUser.username == username)):
+        raise ValidationError("username", "该用户名已存在。")
+    name = normalise_text(name)
+    if not name:
+        raise ValidationError("name", "请填写姓名。")
+    if unit_code:
+        unit = db.session.scalar(
+            select(Unit).where(Unit.code == normalise_text(unit_code).upper().removeprefix("UNIT:"))
+        )
+        if unit is None:
+            raise ValidationError("unit_code", "找不到该单位代码，请在“单位与区县”中查看。")
+        unit_id = unit.id
+    elif unit_id is not None and db.session.get(Unit, unit_id) is None:
+        raise ValidationError(
+            "unit_code", f"找不到该单位（编号 {unit_id}），请在“单位与区县”中查看。"
+        )
+    if role is StaffRole.UNIT_ADMIN and unit_id is None:
+        raise ValidationError("unit_code", "单位管理员必须指定所属单位。")
+    if role is not StaffRole.UNIT_ADMIN:
+        unit_id = None
+    passwords.check_policy(password)
+    staff = StaffUser(
+        username=username,
+        name=name,
+        password_hash=passwords.hash_password(password),
+        role=role,
+        unit_id=unit_id,
+    )
+    db.session.add(staff)
+    db.session.flush()
+    record_action(
+        staff_id=actor_staff_id,
+        actor=actor,
+        action="staff.create",
+        target_type="staff_user",
+        target_id=staff.id,
+        after={"username": username, "role": role.value, "unit_id": unit_id},
+        ip=ip,
+    )
+    return staff
+
+
+def authenticate_staff(username: str, password: str) -> StaffUser:
+    staff = db.session.scalar(
+        select(StaffUser).where(StaffUser.username == normalise_text(username))
+    )
+    if staff is None or not staff.is_active:
+        passwords.spend_dummy_check(password)
+        raise ValidationError(None, LOGIN_FAILED)
+    if not passwords.verify_password(staff.password_hash, password):
+        raise ValidationError(None, LOGIN_FAILED)
+    staff.last_login_at = utcnow()
+    db.session.flush()
+    return staff
+
+
+def unit_scope(staff: StaffUser) -> int | None:
+    """The one unit whose people and figures ``staff`` may see; None: every unit."""
+    if staff.role is not StaffRole.UNIT_ADMIN:
+        return None
+    if staff.unit_id is None:
+        # A unit admin is limited to a unit: without one they see nothing, never everything.
+        raise PermissionDenied("该单位管理员账号没有所属单位，请联系管理员设置后再使用。")
+    return staff.unit_id
+
+
+def list_staff() -> list[StaffUser]:
+    return list(db.session.scalars(select(StaffUser).order_by(StaffUser.role, StaffUser.username)))
+
+
+def _get(staff_id: int) -> StaffUser:
+    staff = db.session.get(StaffUser, staff_id)
+    if staff is None:
+        raise NotFound("工作人员账号不存在。")
+    return staff
+
+
+def set_active(
+    staff_id: int, active: bool, *, actor: StaffUser, ip: str | None = None
+) -> StaffUser:
+    staff = _get(staff_id)
+    if staff.id == actor.id and not active:
+        raise Conflict("不能停用自己的账号。")
+    before = {"is_active": staff.is_active}
+    staff.is_active = active
+    db.session.flush()
+    record_action(
+        staff_id=actor.id,
+        actor=actor.username,
+        action="staff.activate" if active else "staff.deactivate",
+        target_type="staff_user",
+        target_id=staff.id,
+        before=before,
+        after={"is_active": active},
+        ip=ip,
+    )
+    return staff
+
+
+def reset_password(
+    staff_id: int, new_password: str, *, actor: StaffUser, ip: str | None = None
+) -> StaffUser:
+    staff = _get(staff_id)
+    passwords.check_policy(new_password)
+    staff.password_hash = passwords.hash_password(new_password)
+    db.session.flush()
+    record_action(
+        staff_id=actor.id,
+        actor=actor.username,
+        action="staff.reset_password",
+        target_type="staff_user",
+        target_id=staff.id,
+        ip=ip,
+    )
+    return staff

@@ -1,0 +1,1 @@
+"""Paperwork: certificates and their drawing, invoices, make-up study reviews."""

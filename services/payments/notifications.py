@@ -1,0 +1,130 @@
+"""WeChat Pay's notifications: ``POST /pay/notify`` (payments) and ``POST /pay/refund-notify``
+(refunds). Each is kept for audit with its outcome; one that verifies is taken in exactly like
+a query's answer, so a duplicate, late or concurrent notification changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from infra.extensions import db
+from models.base import utcnow
+from models.orders import PaymentSource, PayNotification, Refund
+from services.payments import checkout, refunds
+from services.payments.wechatpay import NotificationRejected, open_notification
+
+log = logging.getLogger(__name__)
+
+_NOTIFICATION_HEADERS = (
+    "Wechatpay-Serial",
+    "Wechatpay-Timestamp",
+    "Wechatpay-Nonce",
+    "Wechatpay-Signature",
+    "Wechatpay-Signature-Type",
+    "Request-ID",
+)
+
+
+@dataclass(frozen=True)
+class NotificationAnswer:
+    """What to answer WeChat Pay: 204, or a 4xx/5xx with a message (it will retry)."""
+
+    status: int
+    message: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status < 300
+
+
+def keep_notification(kind: str, headers: Mapping[str, str], body: str) -> PayNotification:
+    """The raw notification, kept for audit whatever becomes of it (the caller adds it to
+    the session once its outcome is known)."""
+    return PayNotification(
+        kind=kind,
+        headers={name: headers.get(name, "")[:512] for name in _NOTIFICATION_HEADERS},
+        body=body[:65536],
+        outcome="received",
+        received_at=utcnow(),
+    )
+
+
+def receive_transaction_notification(headers: Mapping[str, str], body: str) -> NotificationAnswer:
+    """``POST /pay/notify``: a payment result from WeChat Pay."""
+    record = keep_notification("transaction", headers, body)
+    answer = _take_in_transaction(record, headers, body)
+    db.session.add(record)  # one INSERT, with its outcome
+    db.session.flush()
+    return answer
+
+
+def _take_in_transaction(
+    record: PayNotification, headers: Mapping[str, str], body: str
+) -> NotificationAnswer:
+    try:
+        envelope = open_notification(headers, body)
+    except NotificationRejected as rejected:
+        record.outcome, record.detail = rejected.outcome, rejected.message[:255]
+        log.warning("payment notification refused (%s): %s", rejected.outcome, rejected.message)
+        return NotificationAnswer(rejected.status, rejected.message)
+    transaction = envelope["resource"]
+    record.event_id = str(envelope.get("id") or "")[:64] or None
+    record.event_type = str(envelope.get("event_type") or "")[:40] or None
+    record.out_trade_no = str(transaction.get("out_trade_no") or "")[:32] or None
+    if record.event_type != "TRANSACTION.SUCCESS":
+        record.outcome = "ignored"
+        return NotificationAnswer(204)
+    try:
+        record.outcome = checkout.record_payment(transaction, PaymentSource.NOTIFY)
+    except checkout.PaymentRejected as rejected:
+        record.outcome, record.detail = rejected.outcome, rejected.message[:255]
+        log.warning("payment notification for %s refused: %s", record.out_trade_no, rejected)
+        return NotificationAnswer(rejected.status, rejected.message)
+    return NotificationAnswer(204)
+
+
+def receive_refund_notification(headers: Mapping[str, str], body: str) -> NotificationAnswer:
+    """``POST /pay/refund-notify``: a refund result from WeChat Pay."""
+    record = keep_notification("refund", headers, body)
+    answer = _take_in_refund(record, headers, body)
+    db.session.add(record)
+    db.session.flush()
+    return answer
+
+
+def _take_in_refund(
+    record: PayNotification, headers: Mapping[str, str], body: str
+) -> NotificationAnswer:
+    try:
+        envelope = open_notification(headers, body)
+    except NotificationRejected as rejected:
+        record.outcome, record.detail = rejected.outcome, rejected.message[:255]
+        log.warning("refund notification refused (%s): %s", rejected.outcome, rejected.message)
+        return NotificationAnswer(rejected.status, rejected.message)
+    resource = envelope["resource"]
+    record.event_id = str(envelope.get("id") or "")[:64] or None
+    record.event_type = str(envelope.get("event_type") or "")[:40] or None
+    record.out_trade_no = str(resource.get("out_trade_no") or "")[:32] or None
+    refund = db.session.scalar(
+        select(Refund).where(Refund.out_refund_no == str(resource.get("out_refund_no") or ""))
+    )
+    status, problem = 400, None
+    if resource.get("mchid") != current_app.config["WECHAT_PAY_MCHID"]:
+        problem = "mchid 不是本商户号"
+    elif refund is None:
+        status, problem = 404, "商户退款单号不存在"
+    elif refund.order.out_trade_no != resource.get("out_trade_no"):
+        problem = "out_trade_no 与退款单不符"
+    elif (resource.get("amount") or {}).get("refund") != refund.amount_fen:
+        problem = "退款金额与退款单不符"
+    if problem is not None:
+        record.outcome, record.detail = "mismatch", problem
+        log.warning("refund notification refused: %s", problem)
+        return NotificationAnswer(status, problem)
+    record.outcome = refunds.apply_refund_state(refund, resource)
+    return NotificationAnswer(204)

@@ -1,0 +1,340 @@
+"""Orders: individual purchase (个人购买), what the buyer sees, and what staff look up.
+
+An individual order pays for one seat, the buyer's own. Ordering a plan again while an open
+order for it exists reuses that order; an order left unpaid past ``expires_at`` is closed
+(here at once, at WeChat Pay after commit). A plan already held cannot be bought again.
+Group orders (团体购买) are made in ``services.group_purchase``; payment, closing and
+refunds are in ``services.payments`` and ``services.refunds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from infra.extensions import db
+from infra.jobs import enqueue
+from infra.transaction import after_commit
+from models.accounts import Learner
+from models.base import utcnow
+from models.invoices import Invoice
+from models.orders import (
+    InvoiceChoice,
+    Order,
+    OrderKind,
+    OrderSeat,
+    OrderStatus,
+    Payment,
+    PayNotification,
+    Refund,
+    SeatStatus,
+)
+from services import catalog
+from services.accounts.identity import normalise_text
+from services.display import LOCAL_TZ, mask_name
+from services.errors import Conflict, NotFound, PermissionDenied
+from services.paperwork import invoices
+from services.payments import tasks
+
+log = logging.getLogger(__name__)
+
+_NO_ALPHABET = string.digits + string.ascii_uppercase
+
+
+def merchant_number(prefix: str, now: datetime | None = None) -> str:
+    """``prefix`` + Beijing time to the second + 8 random characters, all of [0-9A-Z]."""
+    now = (now or utcnow()).astimezone(LOCAL_TZ)
+    return f"{prefix}{now:%Y%m%d%H%M%S}" + "".join(secrets.choice(_NO_ALPHABET) for _ in range(8))
+
+
+def new_out_trade_no(now: datetime | None = None) -> str:
+    """``GX…``: 24 characters, within WeChat Pay's 32 of [0-9A-Za-z_-|*]."""
+    return merchant_number("GX", now)
+
+
+def path_for(endpoint: str, **values) -> str:
+    """A page's path, also where no request is being served (jobs, commands)."""
+    adapter = current_app.url_map.bind("localhost")
+    return adapter.build(endpoint, values)
+
+
+def order_page_path(order_id: int) -> str:
+    return path_for("h5.order_detail", order_id=order_id)
+
+
+def pay_minutes() -> int:
+    return int(current_app.config["ORDER_PAY_MINUTES"])
+
+
+def close_locally(order: Order, note: str, now: datetime | None = None) -> None:
+    """Close an unpaid order here, and at WeChat Pay once the transaction commits.
+
+    If the payer paid in the meantime, WeChat Pay refuses the close and the payment is
+    taken in (see ``tasks.close_at_wechat``): paid money is never ignored.
+    """
+    order.status = OrderStatus.CLOSED
+    order.closed_at = now or utcnow()
+    order.note = note[:200]
+    invoices.withdraw_for_closed_order(order.id)
+    if order.prepay_id:
+        after_commit(enqueue, tasks.close_at_wechat, order.id)
+
+
+def place_individual_order(
+    *,
+    learner_id: int,
+    plan_id: int,
+    invoice: invoices.InvoiceRequest | None,
+    now: datetime | None = None,
+) -> Order:
+    """The learner's open order for the plan (reused, or new), with the invoice asked for now."""
+    now = now or utcnow()
+    plan = catalog.plan_for_sale(plan_id, now)
+    if catalog.learner_holds_plan(learner_id, plan_id):
+        raise Conflict("您已购买该学习计划，请在“课程培训”中进入学习。")
+    with db.session.begin_nested():
+        order = _open_individual_order(learner_id, plan_id)
+        if order is not None and order.expires_at <= now:
+            close_locally(order, "超时未支付，已重新下单", now)
+            order = None
+        if order is None:
+            order = Order(
+                out_trade_no=new_out_trade_no(now),
+                buyer_id=learner_id,
+                plan_id=plan.id,
+                kind=OrderKind.INDIVIDUAL,
+                seat_count=1,
+                unit_price_fen=plan.price_fen,
+                amount_fen=plan.price_fen,
+                expires_at=now + timedelta(minutes=pay_minutes()),
+                created_at=now,
+            )
+            try:
+                with db.session.begin_nested():
+                    db.session.add(order)
+                    db.session.flush()
+            except IntegrityError:
+                # A second tab ordered the same plan at the same moment: use that order.
+                order = _open_individual_order(learner_id, plan_id)
+                if order is None:
+                    raise
+            else:
+                db.session.add(OrderSeat(order_id=order.id, learner_id=learner_id))
+        attach_invoice_request(order, learner_id, invoice)
+        db.session.flush()
+    return order
+
+
+def attach_invoice_request(
+    order: Order, learner_id: int, invoice: invoices.InvoiceRequest | None
+) -> None:
+    """立即申请: ask for the invoice with the order; 以后申请: nothing yet."""
+    if invoice is None:
+        return
+    if invoices.live_invoice(order.id) is None:
+        invoices.request_invoice(order_id=order.id, learner_id=learner_id, request=invoice)
+    order.invoice_choice = InvoiceChoice.NOW
+
+
+def _open_individual_order(learner_id: int, plan_id: int) -> Order | None:
+    return db.session.scalar(
+        select(Order)
+        .where(
+            Order.buyer_id == learner_id,
+            Order.plan_id == plan_id,
+            Order.kind == OrderKind.INDIVIDUAL,
+            Order.status == OrderStatus.PENDING,
+        )
+        .with_for_update()
+    )
+
+
+def lock_order(*criteria) -> Order | None:
+    """The order row locked until the transaction ends, read afresh: the session may hold a
+    copy loaded before another transaction changed the row (and waited for its lock)."""
+    return db.session.scalar(
+        select(Order).where(*criteria).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def buyer_order(order_id: int, learner_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        raise NotFound("订单不存在。")
+    if order.buyer_id != learner_id:
+        raise PermissionDenied("这不是您的订单。")
+    return order
+
+
+def _seats_with_learners(order_id: int) -> list[OrderSeat]:
+    return list(
+        db.session.scalars(
+            select(OrderSeat)
+            .where(OrderSeat.order_id == order_id)
+            .options(selectinload(OrderSeat.learner))
+            .order_by(OrderSeat.id)
+        )
+    )
+
+
+def seat_names(seats: list[OrderSeat]) -> dict[int, str]:
+    """Whom each seat is for, as the buyer sees it: in full once paid for, masked before, so
+    that typing an ID number into a group order does not reveal whose it is."""
+    return {
+        seat.id: mask_name(seat.learner.name)
+        if seat.status is SeatStatus.PENDING
+        else seat.learner.name
+        for seat in seats
+    }
+
+
+@dataclass(frozen=True)
+class OrderView:
+    order: Order
+    seats: list[OrderSeat]
+    seat_names: dict[int, str]
+    payable: bool  # pending and not expired: 去支付 is offered
+    expired: bool  # pending but past expiry (it will be closed)
+
+
+def order_view(order_id: int, learner_id: int) -> OrderView:
+    order = buyer_order(order_id, learner_id)
+    seats = _seats_with_learners(order.id)
+    pending = order.status is OrderStatus.PENDING
+    expired = pending and order.expires_at <= utcnow()
+    return OrderView(
+        order=order,
+        seats=seats,
+        seat_names=seat_names(seats),
+        payable=pending and not expired,
+        expired=expired,
+    )
+
+
+def list_buyer_orders(learner_id: int, kind: OrderKind) -> list[Order]:
+    return list(
+        db.session.scalars(
+            select(Order)
+            .where(Order.buyer_id == learner_id, Order.kind == kind)
+            .options(selectinload(Order.plan))
+            .order_by(Order.created_at.desc(), Order.id.desc())
+        )
+    )
+
+
+@dataclass(frozen=True)
+class GroupOrderCard:
+    order: Order
+    seats: list[OrderSeat]
+    seat_names: dict[int, str]
+
+
+def list_group_orders(learner_id: int) -> list[GroupOrderCard]:
+    orders = list_buyer_orders(learner_id, OrderKind.GROUP)
+    seats: dict[int, list[OrderSeat]] = {order.id: [] for order in orders}
+    if orders:
+        for seat in db.session.scalars(
+            select(OrderSeat)
+            .where(OrderSeat.order_id.in_(list(seats)))
+            .options(selectinload(OrderSeat.learner))
+            .order_by(OrderSeat.id)
+        ):
+            seats[seat.order_id].append(seat)
+    return [
+        GroupOrderCard(order=order, seats=seats[order.id], seat_names=seat_names(seats[order.id]))
+        for order in orders
+    ]
+
+
+def cancel_order(order_id: int, learner_id: int) -> Order:
+    """The buyer gives up an unpaid order (取消订单)."""
+    order = buyer_order(order_id, learner_id)
+    db.session.refresh(order, with_for_update=True)
+    if order.status is not OrderStatus.PENDING:
+        raise Conflict(f"订单{order.status.label}，不能取消。")
+    close_locally(order, "买家取消")
+    db.session.flush()
+    return order
+
+
+# --- the console -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: str = ""
+    kind: str = ""
+    query: str = ""  # out_trade_no, transaction id, or the buyer's ID number / phone / name
+    plan_id: int | None = None
+
+
+def search_orders(filters: OrderFilter, page: int, per_page: int = 30):
+    statement = select(Order).options(selectinload(Order.buyer), selectinload(Order.plan))
+    if filters.status in {status.value for status in OrderStatus}:
+        statement = statement.where(Order.status == OrderStatus(filters.status))
+    if filters.kind in {kind.value for kind in OrderKind}:
+        statement = statement.where(Order.kind == OrderKind(filters.kind))
+    if filters.plan_id:
+        statement = statement.where(Order.plan_id == filters.plan_id)
+    text = normalise_text(filters.query).upper()
+    if text:
+        buyers = select(Learner.id).where(
+            or_(Learner.id_number == text, Learner.phone == text, Learner.name == text)
+        )
+        paid_by = select(Payment.order_id).where(Payment.transaction_id == text)
+        statement = statement.where(
+            or_(
+                Order.out_trade_no == text,
+                Order.buyer_id.in_(buyers),
+                Order.id.in_(paid_by),
+            )
+        )
+    statement = statement.order_by(Order.created_at.desc(), Order.id.desc())
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order: Order
+    seats: list[OrderSeat]
+    payments: list[Payment]
+    refunds: list[Refund]
+    notifications: list[PayNotification]
+    invoices: list[Invoice]
+
+
+def order_record(order_id: int) -> OrderRecord:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        raise NotFound("订单不存在。")
+    seats = _seats_with_learners(order.id)
+    return OrderRecord(
+        order=order,
+        seats=seats,
+        payments=list(db.session.scalars(select(Payment).where(Payment.order_id == order.id))),
+        refunds=list(
+            db.session.scalars(
+                select(Refund).where(Refund.order_id == order.id).order_by(Refund.id)
+            )
+        ),
+        notifications=list(
+            db.session.scalars(
+                select(PayNotification)
+                .where(PayNotification.out_trade_no == order.out_trade_no)
+                .order_by(PayNotification.id)
+            )
+        ),
+        invoices=list(
+            db.session.scalars(
+                select(Invoice).where(Invoice.order_id == order.id).order_by(Invoice.id)
+            )
+        ),
+    )

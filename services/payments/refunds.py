@@ -1,0 +1,296 @@
+"""Refunds: staff give back a whole order, or one seat of a group order, with a reason.
+
+The refund is recorded first (with its ``out_refund_no``) and sent to WeChat Pay after the
+commit; a failed or unanswered request is sent again with the same ``out_refund_no``, so the
+money goes back once. The result arrives later, by the refund notification or a refund query:
+success revokes the seats' enrollments (their study progress is kept) and updates the order.
+Every refund is in the audit log with the staff member who asked for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from infra.extensions import db
+from infra.jobs import enqueue
+from infra.pay_client import refund_notify_url
+from infra.transaction import after_commit
+from models.base import utcnow
+from models.enrollments import Enrollment, EnrollmentStatus
+from models.orders import (
+    Order,
+    OrderKind,
+    OrderSeat,
+    OrderStatus,
+    Payment,
+    Refund,
+    RefundStatus,
+    SeatStatus,
+)
+from services.accounts.identity import normalise_text
+from services.audit import record_action
+from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
+from services.paperwork import certificates, invoices
+from services.payments import orders, tasks, wechatpay
+from services.study import rules as study
+
+log = logging.getLogger(__name__)
+
+# WeChat Pay codes after which the same request may succeed later.
+_RETRY_LATER = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "NOT_ENOUGH", "NOTENOUGH"}
+
+
+def request_refund(
+    *,
+    order_id: int,
+    seat_id: int | None,
+    reason: str,
+    staff_id: int | None,
+    actor: str,
+    ip: str | None,
+) -> Refund:
+    """Staff refund the order's remaining seats, or one seat of a group order."""
+    reason = normalise_text(reason)
+    if not reason:
+        raise ValidationError("reason", "请填写退款原因。")
+    if len(reason) > 80:
+        raise ValidationError("reason", "退款原因不能超过80个字。")
+    order = orders.lock_order(Order.id == order_id)
+    if order is None:
+        raise NotFound("订单不存在。")
+    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+        raise Conflict(f"订单{order.status.label}，不能退款。")
+    if seat_id is not None:
+        seat = db.session.get(OrderSeat, seat_id)
+        if seat is None or seat.order_id != order.id:
+            raise NotFound("该订单中没有这个学员。")
+        if order.kind is not OrderKind.GROUP:
+            raise Conflict("个人订单请整单退款。")
+        if seat.status is not SeatStatus.ACTIVE:
+            raise Conflict(f"该学员{seat.status.label}，不能再退款。")
+        seats = [seat]
+    else:
+        seats = [seat for seat in order.seats if seat.status is SeatStatus.ACTIVE]
+        if not seats:
+            in_flight = any(seat.status is SeatStatus.REFUNDING for seat in order.seats)
+            raise Conflict(
+                "该订单的退款正在处理中，请稍后查看结果。" if in_flight else "该订单已全部退款。"
+            )
+    return refund_seats(
+        order, seats, reason=reason, staff_id=staff_id, actor=actor, ip=ip, action="order.refund"
+    )
+
+
+def refund_seats(
+    order: Order,
+    seats: list[OrderSeat],
+    *,
+    reason: str,
+    staff_id: int | None,
+    actor: str,
+    ip: str | None,
+    action: str,
+) -> Refund:
+    """Record a refund of ``seats`` and send it to WeChat Pay after commit."""
+    refund = Refund(
+        order_id=order.id,
+        seat_id=seats[0].id if len(seats) == 1 and order.kind is OrderKind.GROUP else None,
+        out_refund_no=orders.merchant_number("RF"),
+        amount_fen=order.unit_price_fen * len(seats),
+        reason=reason[:80],
+        status=RefundStatus.REQUESTED,
+        staff_id=staff_id,
+        created_at=utcnow(),
+    )
+    db.session.add(refund)
+    db.session.flush()
+    for seat in seats:
+        seat.status = SeatStatus.REFUNDING
+        seat.refund_id = refund.id
+    record_action(
+        staff_id=staff_id,
+        actor=actor,
+        action=action,
+        target_type="order",
+        target_id=order.id,
+        before={"status": order.status.value, "refunded_fen": order.refunded_fen},
+        after={
+            "out_refund_no": refund.out_refund_no,
+            "amount_fen": refund.amount_fen,
+            "seats": [seat.learner_id for seat in seats],
+            "reason": refund.reason,
+        },
+        ip=ip,
+    )
+    db.session.flush()
+    after_commit(enqueue, tasks.submit_refund, refund.id)
+    return refund
+
+
+def send_refund(refund_id: int) -> str:
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status is not RefundStatus.REQUESTED:
+        return "skipped"
+    order = refund.order
+    transaction_id = db.session.scalar(
+        select(Payment.transaction_id).where(Payment.order_id == order.id)
+    )
+    refund.submitted_at = utcnow()
+    try:
+        code, body = wechatpay.call_wechat_pay(
+            "refund",
+            out_refund_no=refund.out_refund_no,
+            amount={"refund": refund.amount_fen, "total": order.amount_fen, "currency": "CNY"},
+            transaction_id=transaction_id,
+            out_trade_no=order.out_trade_no,
+            reason=refund.reason,
+            notify_url=refund_notify_url(),
+        )
+    except ExternalServiceError as error:
+        refund.last_error = error.message[:255]
+        raise
+    if code == 200:
+        return apply_refund_state(refund, body)
+    error_code = str(body.get("code") or code)
+    refund.last_error = f"{error_code}: {body.get('message', '')}"[:255]
+    if code >= 500 or code == 429 or error_code in _RETRY_LATER:
+        log.warning("refund %s to try again: %s", refund.out_refund_no, refund.last_error)
+        return "retry"
+    log.error("refund %s refused: %s", refund.out_refund_no, refund.last_error)
+    fail_refund(refund, refund.last_error)
+    return "failed"
+
+
+def apply_refund_state(refund: Refund, body: Mapping[str, Any]) -> str:
+    """Follow WeChat Pay's answer (refund call, query or notification) about one refund."""
+    status = body.get("status") or body.get("refund_status")
+    wechat_refund_id = str(body.get("refund_id") or "")[:32] or None
+    # News of one refund can come at once by its notification, a query and a retried request:
+    # each waits for the order's lock and then reads the refund as the one before left it.
+    order = orders.lock_order(Order.id == refund.order_id)
+    db.session.refresh(refund)
+    if refund.status is RefundStatus.SUCCESS:
+        return "duplicate"
+    if status == "SUCCESS":
+        return complete_refund(
+            order, refund, wechatpay.parse_wechat_time(body.get("success_time")), wechat_refund_id
+        )
+    if wechat_refund_id:
+        refund.refund_id = wechat_refund_id
+    if status in ("ABNORMAL", "CLOSED"):
+        fail_refund(refund, f"微信支付退款{status}")
+        return "failed"
+    if refund.status is RefundStatus.REQUESTED:
+        refund.status = RefundStatus.PROCESSING
+    return "processing"
+
+
+def complete_refund(
+    order: Order,
+    refund: Refund,
+    succeeded_at: datetime | None = None,
+    wechat_refund_id: str | None = None,
+) -> str:
+    """The money is back with the payer: the seats lose the plan (their progress stays).
+    The order is locked by the caller."""
+    refund.refund_id = wechat_refund_id or refund.refund_id
+    refund.status = RefundStatus.SUCCESS
+    refund.succeeded_at = succeeded_at or utcnow()
+    refund.last_error = ""
+    seats = list(db.session.scalars(select(OrderSeat).where(OrderSeat.refund_id == refund.id)))
+    for seat in seats:
+        seat.status = SeatStatus.REFUNDED
+    revoked = list(
+        db.session.scalars(
+            select(Enrollment).where(
+                Enrollment.plan_id == order.plan_id,
+                Enrollment.order_id == order.id,
+                Enrollment.status == EnrollmentStatus.ACTIVE,
+                Enrollment.learner_id.in_([seat.learner_id for seat in seats]),
+            )
+        )
+    )
+    for enrollment in revoked:
+        enrollment.status = EnrollmentStatus.REVOKED
+        enrollment.revoked_at = refund.succeeded_at
+    after_commit(
+        study.end_playback, [enrollment.learner_id for enrollment in revoked], order.plan_id
+    )
+    order.refunded_fen += refund.amount_fen
+    order.status = (
+        OrderStatus.REFUNDED
+        if order.refunded_fen >= order.amount_fen
+        else OrderStatus.PARTIALLY_REFUNDED
+    )
+    record_action(
+        staff_id=None,
+        actor="system:wechat-pay",
+        action="order.refund.succeeded",
+        target_type="order",
+        target_id=order.id,
+        after={
+            "out_refund_no": refund.out_refund_no,
+            "amount_fen": refund.amount_fen,
+            "status": order.status.value,
+        },
+    )
+    db.session.flush()
+    # The invoice follows the money: withdrawn or reversed, the rest invoiced again.
+    invoices.reverse_for_refund(order.id, now=refund.succeeded_at)
+    certificates.revoke_for_refund(
+        [enrollment.id for enrollment in revoked], now=refund.succeeded_at
+    )
+    return "refunded"
+
+
+def fail_refund(refund: Refund, message: str) -> None:
+    """WeChat Pay will not refund: the seats keep the plan; staff see why."""
+    refund.status = RefundStatus.FAILED
+    refund.last_error = message[:255]
+    for seat in db.session.scalars(select(OrderSeat).where(OrderSeat.refund_id == refund.id)):
+        seat.status = SeatStatus.ACTIVE
+        seat.refund_id = None
+    db.session.flush()
+
+
+def sync_refund(refund_id: int) -> str:
+    """Send a refund that did not get through, or ask WeChat Pay how a sent one stands."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None:
+        raise NotFound("退款记录不存在。")
+    if refund.status is RefundStatus.REQUESTED:
+        return send_refund(refund_id)
+    if refund.status is not RefundStatus.PROCESSING:
+        return refund.status.value
+    code, body = wechatpay.call_wechat_pay("query_refund", out_refund_no=refund.out_refund_no)
+    if code != 200:
+        raise ExternalServiceError(f"查询退款失败（{body.get('message') or code}）。")
+    return apply_refund_state(refund, body)
+
+
+def refunds_to_sync(now: datetime | None = None, *, older_than_minutes: int = 2) -> list[int]:
+    """Refunds not yet sent, and sent ones whose result has not arrived for a while."""
+    cutoff = (now or utcnow()) - timedelta(minutes=older_than_minutes)
+    return list(
+        db.session.scalars(
+            select(Refund.id)
+            .where(
+                (Refund.status == RefundStatus.REQUESTED)
+                | ((Refund.status == RefundStatus.PROCESSING) & (Refund.submitted_at <= cutoff))
+            )
+            .order_by(Refund.id)
+        )
+    )
+
+
+def search_refunds(status: str, page: int, per_page: int = 30):
+    statement = select(Refund).options(selectinload(Refund.order)).order_by(Refund.id.desc())
+    if status in {item.value for item in RefundStatus}:
+        statement = statement.where(Refund.status == RefundStatus(status))
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False)

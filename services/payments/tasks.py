@@ -1,0 +1,60 @@
+"""Background jobs of payments, each run by ``infra.jobs`` in a transaction of its own."""
+
+from __future__ import annotations
+
+import logging
+
+from infra.extensions import db
+from infra.jobs import job
+from models.orders import Order, PaymentSource, SeatStatus
+from services.errors import ExternalServiceError
+from services.payments import checkout, orders, refunds
+from services.payments.wechatpay import PAID_CODES, call_wechat_pay
+from services.wechat import notify
+
+log = logging.getLogger(__name__)
+
+
+@job
+def notify_seat_holders(order_id: int) -> None:
+    """Job: tell each colleague of a paid group order that their plan is open."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.paid_at is None:
+        return
+    path = orders.path_for("h5.plan_detail", plan_id=order.plan_id)
+    for seat in order.seats:
+        if seat.status is SeatStatus.ACTIVE and seat.learner_id != order.buyer_id:
+            notify.payment_received(
+                learner_id=seat.learner_id,
+                order_id=order.id,
+                plan_title=order.plan.title,
+                amount_fen=order.unit_price_fen,
+                paid_at=order.paid_at,
+                path=path,
+            )
+
+
+@job
+def close_at_wechat(order_id: int) -> None:
+    """Job after a local close: close at WeChat Pay too, or take in the payment it reports."""
+    order = db.session.get(Order, order_id)
+    if order is None:
+        return
+    try:
+        code, body = call_wechat_pay("close", out_trade_no=order.out_trade_no)
+        if body.get("code") in PAID_CODES:
+            checkout.sync_order(order.id, PaymentSource.QUERY)
+        elif code not in (200, 204):
+            log.warning("close of %s at WeChat Pay: %s %s", order.out_trade_no, code, body)
+    except ExternalServiceError as error:
+        # time_expire still stops the payment at WeChat Pay.
+        log.warning("close of %s at WeChat Pay failed: %s", order.out_trade_no, error.message)
+
+
+@job
+def submit_refund(refund_id: int) -> None:
+    """Job: send the refund to WeChat Pay (again, with the same out_refund_no)."""
+    try:
+        refunds.send_refund(refund_id)
+    except ExternalServiceError as error:
+        log.warning("refund %s not sent: %s", refund_id, error.message)

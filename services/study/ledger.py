@@ -1,0 +1,325 @@
+"""The study ledger's hot state in Redis: sessions, covered intervals, 防挂机 questions.
+
+Every key of a learner carries the hash tag ``{learner id}``, so one learner's keys live on
+one shard and a heartbeat is one script call (one round trip). The rules themselves, and
+the PostgreSQL side, are in ``services/study/rules.py``.
+
+Keys:
+  study:{L}:l        active session id, pending question and its answer, question schedule
+  study:{L}:s:<sid>  one playback session: plan, chapter figures, last accepted heartbeat, pool
+  study:{L}:c:<chap> the learner's progress in a chapter: merged intervals, covered, credited
+  study:dirty        progress entries ("L:chap") not yet written to PostgreSQL
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from infra.redis_client import get_redis
+
+DIRTY_KEY = "study:dirty"
+# Set when a session opens (heartbeats do not renew it): long enough for any session, and
+# PostgreSQL has the state long before. An expired session is simply opened again.
+KEY_LIFETIME_SECONDS = 2 * 24 * 3600
+
+_HERE = Path(__file__).resolve().parent
+_HEARTBEAT_LUA = (_HERE / "heartbeat.lua").read_text()
+_ANSWER_LUA = (_HERE / "answer.lua").read_text()
+
+
+def learner_key(learner_id: int) -> str:
+    return f"study:{{{learner_id}}}:l"
+
+
+def session_key(learner_id: int, session_id: str) -> str:
+    return f"study:{{{learner_id}}}:s:{session_id}"
+
+
+def progress_key(learner_id: int, chapter_id: int) -> str:
+    return f"study:{{{learner_id}}}:c:{chapter_id}"
+
+
+def dirty_member(learner_id: int, chapter_id: int) -> str:
+    return f"{learner_id}:{chapter_id}"
+
+
+@dataclass(frozen=True)
+class ProgressState:
+    """A learner's progress in one chapter as the ledger holds it."""
+
+    learner_id: int
+    chapter_id: int
+    intervals: str  # "a-b,c-d": merged whole-second [start, end) spans
+    covered: int
+    credited: int
+    position: int
+    finished_ms: int
+
+    def interval_list(self) -> list[list[int]]:
+        return encoded_intervals_to_list(self.intervals)
+
+
+def encoded_intervals_to_list(encoded: str) -> list[list[int]]:
+    spans = []
+    for part in encoded.split(","):
+        if part:
+            start, end = part.split("-")
+            spans.append([int(start), int(end)])
+    return spans
+
+
+def list_to_encoded_intervals(spans: list[Any]) -> str:
+    return ",".join(f"{int(start)}-{int(end)}" for start, end in spans)
+
+
+# A chapter's progress hash, in the order ``_stored_state`` reads it.
+_PROGRESS_FIELDS = ("iv", "cov", "cred", "pos", "fin")
+
+
+def _stored_state(learner_id: int, chapter_id: int, values: list[Any]) -> ProgressState:
+    iv, cov, cred, pos, fin = values
+    return ProgressState(
+        learner_id=learner_id,
+        chapter_id=chapter_id,
+        intervals=_text(iv),
+        covered=_int(cov),
+        credited=_int(cred),
+        position=_int(pos),
+        finished_ms=_int(fin),
+    )
+
+
+def _scripts(client: redis.Redis) -> dict[str, Script]:
+    # Script objects run EVALSHA and reload the script after a Redis restart.
+    cached = getattr(client, "_study_scripts", None)
+    if cached is None:
+        cached = {
+            "heartbeat": client.register_script(_HEARTBEAT_LUA),
+            "answer": client.register_script(_ANSWER_LUA),
+        }
+        client._study_scripts = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def _int(value: Any) -> int:
+    # Lua 5.4 (the development stand-in's) may write whole numbers as "12.0".
+    text = _text(value)
+    return int(float(text)) if text else 0
+
+
+def open_session(
+    *,
+    learner_id: int,
+    plan_id: int,
+    chapter_id: int,
+    session_id: str,
+    now_ms: int,
+    ends_ms: int,
+    threshold_seconds: int,
+    duration_seconds: int,
+    durable: ProgressState,
+    questions: list[tuple[str, int]],
+    first_question_after: int,
+    rules: dict[str, Any],
+) -> tuple[ProgressState, str]:
+    """Make ``session_id`` the learner's only active session; returns the chapter's progress
+    (Redis's own when it has it, which is newer than PostgreSQL's) and any pending question."""
+    client = get_redis()
+    lkey = learner_key(learner_id)
+    skey = session_key(learner_id, session_id)
+    pkey = progress_key(learner_id, chapter_id)
+    session_fields: dict[str, Any] = {
+        "plan": plan_id,
+        "chapter": chapter_id,
+        "last": now_ms,
+        "carry": 0,
+        "seq": 0,
+        "ends": ends_ms,
+        "thr": threshold_seconds,
+        "dur": duration_seconds,
+        "n": len(questions),
+        # The rules travel with the session: a heartbeat sends only what it reports.
+        "gap": rules["min_gap_ms"],
+        "slack": rules["slack_seconds"],
+        "maxr": repr(float(rules["max_rate"])),
+        "qto": rules["question_timeout_ms"],
+        "idle": rules["idle_ms"],
+        "mseg": rules["max_segment_seconds"],
+    }
+    for slot, (question_json, answer) in enumerate(questions):
+        session_fields[f"q{slot}"] = question_json
+        session_fields[f"a{slot}"] = answer
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(lkey, "sid", session_id)
+    pipe.hsetnx(lkey, "nextq", first_question_after)
+    pipe.expire(lkey, KEY_LIFETIME_SECONDS)
+    pipe.hset(skey, mapping=session_fields)
+    pipe.expire(skey, KEY_LIFETIME_SECONDS)
+    # Only fills a chapter Redis does not hold (first visit, expiry or a Redis restart).
+    for field, value in (
+        ("iv", durable.intervals),
+        ("cov", durable.covered),
+        ("cred", durable.credited),
+        ("pos", durable.position),
+        ("fin", durable.finished_ms),
+    ):
+        pipe.hsetnx(pkey, field, value)
+    pipe.expire(pkey, KEY_LIFETIME_SECONDS)
+    pipe.hmget(pkey, *_PROGRESS_FIELDS)
+    pipe.hget(lkey, "q")
+    results = pipe.execute()
+    return _stored_state(learner_id, chapter_id, results[-2]), _text(results[-1])
+
+
+@dataclass(frozen=True)
+class HeartbeatOutcome:
+    status: (
+        str  # ok | finished | question | paused | expired | superseded | stale | too_soon | closed
+    )
+    credit: int = 0
+    reason: str = ""
+    question: str = ""
+    state: ProgressState | None = None
+
+
+def heartbeat(
+    *,
+    learner_id: int,
+    chapter_id: int,
+    session_id: str,
+    seq: int,
+    segment_from: float,
+    position: float,
+    playing: bool,
+    rate: float,
+    now_ms: int,
+    next_question_gap: int,
+) -> HeartbeatOutcome:
+    client = get_redis()
+    reply = _text(
+        _scripts(client)["heartbeat"](
+            keys=[
+                learner_key(learner_id),
+                session_key(learner_id, session_id),
+                progress_key(learner_id, chapter_id),
+                DIRTY_KEY,
+            ],
+            args=[
+                session_id,
+                seq,
+                repr(segment_from),
+                repr(position),
+                1 if playing else 0,
+                repr(rate),
+                now_ms,
+                next_question_gap,
+                dirty_member(learner_id, chapter_id),
+            ],
+        )
+    )
+    if "|" not in reply:
+        return HeartbeatOutcome(status=reply)
+    status, credit, covered, credited, finished, reason, last_position, intervals, question = (
+        reply.split("|", 8)
+    )
+    return HeartbeatOutcome(
+        status=status,
+        credit=_int(credit),
+        reason=reason,
+        question=question,
+        state=ProgressState(
+            learner_id=learner_id,
+            chapter_id=chapter_id,
+            intervals=intervals,
+            covered=_int(covered),
+            credited=_int(credited),
+            position=_int(last_position),
+            finished_ms=_int(finished),
+        ),
+    )
+
+
+def answer(
+    *, learner_id: int, session_id: str, choice: int, now_ms: int, min_gap_ms: int
+) -> tuple[str, str]:
+    client = get_redis()
+    reply = _scripts(client)["answer"](
+        keys=[learner_key(learner_id), session_key(learner_id, session_id)],
+        args=[session_id, choice, now_ms, min_gap_ms],
+    )
+    return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
+
+
+def end_plan_sessions(learner_ids: list[int], plan_id: int) -> None:
+    """End the learners' active sessions that play a chapter of ``plan_id``; their next
+    heartbeat is answered ``expired``."""
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    for learner_id in learner_ids:
+        pipe.hget(learner_key(learner_id), "sid")
+    keys = [
+        session_key(learner_id, _text(sid))
+        for learner_id, sid in zip(learner_ids, pipe.execute(), strict=True)
+        if sid
+    ]
+    for key in keys:
+        pipe.hget(key, "plan")
+    # One key a command: each learner's keys may live on a shard of their own.
+    for key, plan in zip(keys, pipe.execute(), strict=True):
+        if _int(plan) == plan_id:
+            pipe.delete(key)
+    pipe.execute()
+
+
+def end_learner_session(learner_id: int) -> None:
+    """End the learner's active session, whatever it plays; its next heartbeat is answered
+    ``expired``."""
+    client = get_redis()
+    sid = _text(client.hget(learner_key(learner_id), "sid"))
+    if sid:
+        client.delete(session_key(learner_id, sid))
+
+
+def pending_question(learner_id: int) -> str:
+    return _text(get_redis().hget(learner_key(learner_id), "q"))
+
+
+def take_dirty(limit: int) -> list[ProgressState]:
+    """Pop up to ``limit`` entries waiting for PostgreSQL, with their current state.
+
+    Popping before reading is what keeps this safe: a heartbeat that lands after the read
+    marks its entry dirty again, so the next flush writes it."""
+    client = get_redis()
+    members = [_text(member) for member in client.spop(DIRTY_KEY, limit) or []]
+    if not members:
+        return []
+    pipe = client.pipeline(transaction=False)
+    pairs = []
+    for member in members:
+        learner_text, chapter_text = member.split(":")
+        pairs.append((int(learner_text), int(chapter_text)))
+        pipe.hmget(progress_key(*pairs[-1]), *_PROGRESS_FIELDS)
+    # A hash without ``cov`` expired or was lost with Redis: nothing newer than PostgreSQL.
+    return [
+        _stored_state(learner_id, chapter_id, values)
+        for (learner_id, chapter_id), values in zip(pairs, pipe.execute(), strict=True)
+        if values[1] is not None
+    ]
+
+
+def mark_dirty_again(states: list[ProgressState]) -> None:
+    if states:
+        get_redis().sadd(DIRTY_KEY, *[dirty_member(s.learner_id, s.chapter_id) for s in states])

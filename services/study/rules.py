@@ -1,0 +1,587 @@
+"""The study ledger: time really watched becomes 学时, nothing else does.
+
+Every decision is taken on the server:
+
+- Starting a chapter opens a playback session (a signed token). A learner has one active
+  session; starting another (second device, second tab) ends the first, whose heartbeats
+  are then refused.
+- The player sends a heartbeat every 10-15 s: the segment it played (from, position),
+  whether it is playing, and the rate. A heartbeat covers its segment only when the
+  segment is no longer than the server's wall time since the previous accepted heartbeat
+  plus the slack carried over (unused wall time, at most ``STUDY_SLACK_SECONDS``, so
+  slack never accumulates). Longer segments (seeking, fast playback, scripts) cover
+  nothing. Covered spans are merged, so rewatching earns nothing; credit is the newly
+  covered time in whole seconds, paid from the same wall-time budget (so rounding never
+  adds up to more than real time). Heartbeats out of sequence or too close together are
+  refused.
+- 防挂机: questions come at random moments of watched time. While one waits nothing is
+  credited and the wait is not carried forward; left unanswered too long, the session is
+  paused. Answers are checked on the server.
+- A chapter is finished when its covered time reaches the plan's threshold; a course when
+  every chapter is; its 学时 then count; the plan is complete at its requirement, which
+  queues the "certificate ready" message.
+
+Hot state lives in Redis (``services/study/ledger.py``); the write-behind
+(``wxapp/study_flush.py``) copies it to PostgreSQL in batches, and finishing a chapter is
+written through at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from infra.extensions import db
+from models.catalog import Chapter, Course, Plan, Question
+from models.enrollments import Enrollment, EnrollmentStatus
+from models.study import ChapterProgress
+from services.display import local_time
+from services.errors import NotFound, PermissionDenied, ServiceError, ValidationError
+from services.study import ledger as study_ledger
+from services.study.ledger import ProgressState
+from services.wechat import notify
+
+QUESTION_POOL_SIZE = 8
+
+
+class StudyRefused(ServiceError):
+    """A playback request the ledger will not count; ``code`` tells the player what to do."""
+
+    def __init__(self, code: str, message: str, status_code: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status_code = status_code
+
+
+# What the player shows when time is not being counted, by the ledger's reason.
+NOT_COUNTED = {
+    "rate": "倍速播放不计学时，请调回 1 倍速播放。",
+    "jump": "拖动进度跳过的内容不计学时，请从未学完的位置继续观看。",
+    "gap": "长时间没有收到播放记录，这一段不计学时；请保持网络畅通。",
+    "paused": "已暂停播放，暂停期间不计学时。",
+    "still": "视频没有向前播放，这段时间不计学时。",
+    "rewatch": "这部分内容已经学过，重复观看不再计时。",
+    "finished": "本章节已学完，重复观看不再计时。",
+    "question": "请先回答弹出的问题，回答正确后继续计时。",
+    "question_timeout": "长时间未回答问题，学习已暂停；回答正确后继续计时。",
+}
+
+_REFUSALS = {
+    "expired": ("session_expired", "学习会话已失效，请刷新页面重新开始学习。", 410),
+    "superseded": (
+        "superseded",
+        "您已在其他设备或页面开始学习，本页面已停止计时。如需在本页面继续，请刷新页面。",
+        409,
+    ),
+    "stale": ("stale", "这次进度上报重复或已过期，已忽略。", 409),
+    "too_soon": ("too_soon", "进度上报过于频繁，请稍后再试。", 429),
+    "absurd": ("invalid_position", "播放位置超出了视频长度，请刷新页面后重试。", 400),
+}
+
+
+# --- time ----------------------------------------------------------------------------------
+
+
+def clock() -> float:
+    """The ledger's clock in seconds; tests inject their own (``app.extensions``)."""
+    source: Callable[[], float] = current_app.extensions.get("study_clock") or time.time
+    return source()
+
+
+def now_ms() -> int:
+    return int(clock() * 1000)
+
+
+def _as_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _rules() -> dict[str, Any]:
+    config = current_app.config
+    return {
+        "min_gap_ms": int(config["STUDY_MIN_HEARTBEAT_SECONDS"] * 1000),
+        "slack_seconds": int(config["STUDY_SLACK_SECONDS"]),
+        "max_rate": float(config["STUDY_MAX_RATE"]),
+        "question_timeout_ms": int(config["STUDY_QUESTION_TIMEOUT_SECONDS"] * 1000),
+        "idle_ms": int(config["STUDY_SESSION_IDLE_SECONDS"] * 1000),
+        "max_segment_seconds": int(config["STUDY_MAX_SEGMENT_SECONDS"]),
+    }
+
+
+def _question_gap() -> int:
+    config = current_app.config
+    low = int(config["STUDY_QUESTION_MIN_SECONDS"])
+    high = max(low, int(config["STUDY_QUESTION_MAX_SECONDS"]))
+    return random.randint(low, high)
+
+
+# --- session tokens ------------------------------------------------------------------------
+
+
+def _serializer() -> URLSafeSerializer:
+    serializer = current_app.extensions.get("study_token_serializer")
+    if serializer is None:
+        serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="study-session")
+        current_app.extensions["study_token_serializer"] = serializer
+    return serializer
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    learner_id: int
+    chapter_id: int
+    session_id: str
+
+
+def _issue_token(learner_id: int, chapter_id: int, session_id: str) -> str:
+    return _serializer().dumps([learner_id, chapter_id, session_id])
+
+
+_VERIFIED_TOKENS: dict[str, SessionToken] = {}
+_VERIFIED_TOKENS_MAX = 100_000
+
+
+def read_token(token: str, learner_id: int) -> SessionToken:
+    """The session a token names, if it was issued by us to this learner."""
+    # A player sends the same token every 12 s: remember the ones already verified.
+    parsed = _VERIFIED_TOKENS.get(token)
+    if parsed is None:
+        try:
+            learner, chapter, session_id = _serializer().loads(token)
+            parsed = SessionToken(int(learner), int(chapter), str(session_id))
+        except (BadSignature, TypeError, ValueError):
+            raise StudyRefused(
+                "session_invalid", "学习会话无效，请刷新页面重新开始学习。", 400
+            ) from None
+        if len(_VERIFIED_TOKENS) >= _VERIFIED_TOKENS_MAX:
+            _VERIFIED_TOKENS.clear()
+        _VERIFIED_TOKENS[token] = parsed
+    if parsed.learner_id != learner_id:
+        raise PermissionDenied("这不是您的学习会话，不能为他人计时。")
+    return parsed
+
+
+# --- questions -----------------------------------------------------------------------------
+
+
+def _question_pool(course_id: int) -> list[tuple[str, int]]:
+    """Questions for one session: the course's bank, else the generic bank, else arithmetic."""
+    questions = list(
+        db.session.scalars(
+            select(Question).where(Question.course_id == course_id, Question.is_active)
+        )
+    )
+    if not questions:
+        questions = list(
+            db.session.scalars(
+                select(Question).where(Question.course_id.is_(None), Question.is_active)
+            )
+        )
+    pool = [
+        (_question_json(f"q{question.id}", question.stem, question.options), question.answer_index)
+        for question in questions
+        if 0 <= question.answer_index < len(question.options)
+    ]
+    random.shuffle(pool)
+    return pool[:QUESTION_POOL_SIZE] or [_arithmetic_question() for _ in range(QUESTION_POOL_SIZE)]
+
+
+def _question_json(question_id: str, stem: str, options: list[Any]) -> str:
+    return json.dumps(
+        {"id": question_id, "stem": stem, "options": [str(option) for option in options]},
+        ensure_ascii=False,
+    )
+
+
+def _arithmetic_question() -> tuple[str, int]:
+    left, right = secrets.randbelow(40) + 10, secrets.randbelow(40) + 10
+    right_answer = left + right
+    options = sorted({right_answer, right_answer + 10, right_answer - 1})
+    return (
+        _question_json(f"g{left}+{right}", f"防挂机验证：{left} 加 {right} 等于多少？", options),
+        options.index(right_answer),
+    )
+
+
+def _question_payload(question_json: str) -> dict[str, Any] | None:
+    return json.loads(question_json) if question_json else None
+
+
+# --- starting a chapter --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    token: str
+    chapter_id: int
+    duration_seconds: int
+    threshold_seconds: int
+    resume_position: int
+    covered_seconds: int
+    finished: bool
+    heartbeat_seconds: int
+    min_heartbeat_seconds: int
+    question: dict[str, Any] | None
+
+
+def threshold_seconds(duration_seconds: int, percent: int) -> int:
+    return max(1, math.ceil(duration_seconds * percent / 100))
+
+
+def start_session(learner_id: int, chapter_id: int) -> SessionStart:
+    """Open a playback session for a chapter of a plan the learner holds (ends any other)."""
+    if not 0 < chapter_id < 2**31:
+        raise NotFound("找不到这个章节，请返回课程重新选择。")
+    row = db.session.execute(
+        select(Chapter, Course, Plan, Enrollment.status)
+        .join(Course, Chapter.course_id == Course.id)
+        .join(Plan, Course.plan_id == Plan.id)
+        .outerjoin(
+            Enrollment, and_(Enrollment.plan_id == Plan.id, Enrollment.learner_id == learner_id)
+        )
+        .where(Chapter.id == chapter_id)
+    ).first()
+    if row is None:
+        raise NotFound("找不到这个章节，请返回课程重新选择。")
+    chapter, course, plan, enrollment_status = row
+    if enrollment_status is not EnrollmentStatus.ACTIVE:
+        raise PermissionDenied("您还没有开通包含这个章节的学习计划，请先购买或申请开通。")
+    now = now_ms()
+    ends_ms = int(plan.study_ends_at.timestamp() * 1000)
+    if now > ends_ms:
+        raise StudyRefused(
+            "closed",
+            f"本计划的学习已于 {local_time(plan.study_ends_at)} 截止，观看不再计入学时。",
+            403,
+        )
+    durable = db.session.scalar(
+        select(ChapterProgress).where(
+            ChapterProgress.learner_id == learner_id, ChapterProgress.chapter_id == chapter_id
+        )
+    )
+    session_id = secrets.token_urlsafe(12)
+    threshold = threshold_seconds(chapter.duration_seconds, plan.chapter_threshold_percent)
+    state, question = study_ledger.open_session(
+        learner_id=learner_id,
+        plan_id=plan.id,
+        chapter_id=chapter_id,
+        session_id=session_id,
+        now_ms=now,
+        ends_ms=ends_ms,
+        threshold_seconds=threshold,
+        duration_seconds=chapter.duration_seconds,
+        durable=_durable_state(learner_id, chapter_id, durable),
+        questions=_question_pool(course.id),
+        first_question_after=_question_gap(),
+        rules=_rules(),
+    )
+    resume = state.position if state.position < chapter.duration_seconds - 3 else 0
+    config = current_app.config
+    return SessionStart(
+        token=_issue_token(learner_id, chapter_id, session_id),
+        chapter_id=chapter_id,
+        duration_seconds=chapter.duration_seconds,
+        threshold_seconds=threshold,
+        resume_position=resume,
+        covered_seconds=state.covered,
+        finished=bool(state.finished_ms),
+        heartbeat_seconds=int(config["STUDY_HEARTBEAT_SECONDS"]),
+        min_heartbeat_seconds=int(config["STUDY_MIN_HEARTBEAT_SECONDS"]),
+        question=_question_payload(question),
+    )
+
+
+def end_playback(learner_ids: list[int], plan_id: int) -> None:
+    """The learners no longer hold the plan (a refund): a page left open on one of its
+    chapters stops counting now, not once it goes idle. Its next heartbeat is answered
+    ``session_expired``, and the player's new start is refused for want of the plan."""
+    if learner_ids:
+        study_ledger.end_plan_sessions(learner_ids, plan_id)
+
+
+def end_learner_playback(learner_id: int) -> None:
+    """The account's password changed: a page left open elsewhere (perhaps by whoever knew
+    the old password) stops counting now; the learner starts again with the new one."""
+    study_ledger.end_learner_session(learner_id)
+
+
+def _durable_state(
+    learner_id: int, chapter_id: int, progress: ChapterProgress | None
+) -> ProgressState:
+    if progress is None:
+        return ProgressState(learner_id, chapter_id, "", 0, 0, 0, 0)
+    return ProgressState(
+        learner_id=learner_id,
+        chapter_id=chapter_id,
+        intervals=study_ledger.list_to_encoded_intervals(progress.intervals or []),
+        covered=progress.covered_seconds,
+        credited=progress.credited_seconds,
+        position=progress.last_position,
+        finished_ms=int(progress.finished_at.timestamp() * 1000) if progress.finished_at else 0,
+    )
+
+
+# --- heartbeats and answers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What the player reports: the segment played since its last report, and how."""
+
+    seq: int
+    segment_from: float
+    position: float
+    playing: bool
+    rate: float
+
+
+@dataclass(frozen=True)
+class HeartbeatResult:
+    counting: bool
+    reason: str
+    message: str
+    credited_seconds: int
+    covered_seconds: int
+    finished: bool
+    chapter_finished_now: bool
+    question: dict[str, Any] | None
+
+
+def check_heartbeat(beat: Heartbeat) -> None:
+    if not 0 < beat.seq < 2**31:
+        raise ValidationError("seq", "进度上报的序号不正确。")
+    for field, value in (("from", beat.segment_from), ("position", beat.position)):
+        if not math.isfinite(value) or not 0 <= value <= 24 * 3600:
+            raise ValidationError(field, "播放位置不正确，请刷新页面后重试。")
+    if not math.isfinite(beat.rate) or not 0 < beat.rate <= 16:
+        raise ValidationError("rate", "播放速度不正确，请刷新页面后重试。")
+
+
+def record_heartbeat(learner_id: int, token: str, beat: Heartbeat) -> HeartbeatResult:
+    """Credit what this heartbeat proves was watched; refuse what it cannot prove."""
+    check_heartbeat(beat)
+    session = read_token(token, learner_id)
+    outcome = study_ledger.heartbeat(
+        learner_id=learner_id,
+        chapter_id=session.chapter_id,
+        session_id=session.session_id,
+        seq=beat.seq,
+        segment_from=beat.segment_from,
+        position=beat.position,
+        playing=beat.playing,
+        rate=beat.rate,
+        now_ms=now_ms(),
+        next_question_gap=_question_gap(),
+    )
+    if outcome.status in _REFUSALS:
+        raise StudyRefused(*_REFUSALS[outcome.status])
+    if outcome.status == "closed":
+        raise StudyRefused("closed", "本计划的学习已截止，观看不再计入学时。", 403)
+    state = outcome.state
+    assert state is not None
+    if outcome.status == "finished":
+        # Written through: a finished chapter never waits in Redis alone.
+        persist_progress([state])
+    reason = outcome.reason
+    if outcome.status == "question":
+        reason = "question"
+    elif outcome.status == "paused":
+        reason = "question_timeout"
+    elif reason == "rewatch" and state.finished_ms:
+        reason = "finished"
+    question = outcome.question
+    return HeartbeatResult(
+        counting=outcome.credit > 0,
+        reason=reason,
+        message=NOT_COUNTED.get(reason, "正在计时。") if outcome.credit == 0 else "正在计时。",
+        credited_seconds=outcome.credit,
+        covered_seconds=state.covered,
+        finished=bool(state.finished_ms),
+        chapter_finished_now=outcome.status == "finished",
+        question=_question_payload(question),
+    )
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    correct: bool
+    message: str
+    question: dict[str, Any] | None
+
+
+def answer_question(learner_id: int, token: str, choice: int) -> AnswerResult:
+    session = read_token(token, learner_id)
+    status, question = study_ledger.answer(
+        learner_id=learner_id,
+        session_id=session.session_id,
+        choice=choice,
+        now_ms=now_ms(),
+        min_gap_ms=int(current_app.config["STUDY_MIN_HEARTBEAT_SECONDS"] * 1000),
+    )
+    if status in ("expired", "superseded"):
+        raise StudyRefused(*_REFUSALS[status])
+    if status == "too_soon":
+        raise StudyRefused("too_soon", "回答过于频繁，请看清题目后再选择。", 429)
+    if status == "none":
+        return AnswerResult(
+            correct=True, message="当前没有需要回答的问题，请继续学习。", question=None
+        )
+    if status == "correct":
+        return AnswerResult(correct=True, message="回答正确，继续计时。", question=None)
+    return AnswerResult(
+        correct=False,
+        message="回答错误，请回答下面这道新题目。",
+        question=_question_payload(question),
+    )
+
+
+# --- PostgreSQL: write-behind, write-through, completion -----------------------------------
+
+
+def persist_progress(states: list[ProgressState]) -> None:
+    """Upsert progress from the ledger; settle courses and plans of newly finished chapters.
+
+    Covered and credited time only grow, so an older snapshot never overwrites a newer one
+    (two writers may race: a flush and a finishing heartbeat)."""
+    if not states:
+        return
+    latest: dict[tuple[int, int], ProgressState] = {}
+    for state in states:
+        key = (state.learner_id, state.chapter_id)
+        if key not in latest or latest[key].covered <= state.covered:
+            latest[key] = state
+    finished_keys = [key for key, state in latest.items() if state.finished_ms]
+    already_finished: set[tuple[int, int]] = set()
+    if finished_keys:
+        already_finished = {
+            (learner_id, chapter_id)
+            for learner_id, chapter_id in db.session.execute(
+                select(ChapterProgress.learner_id, ChapterProgress.chapter_id).where(
+                    tuple_(ChapterProgress.learner_id, ChapterProgress.chapter_id).in_(
+                        finished_keys
+                    ),
+                    ChapterProgress.finished_at.is_not(None),
+                )
+            )
+        }
+    now = _as_datetime(now_ms())
+    table = ChapterProgress.__table__
+    insert = (
+        postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    )
+    statement = insert(table)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["learner_id", "chapter_id"],
+        set_={
+            "intervals": excluded.intervals,
+            "covered_seconds": excluded.covered_seconds,
+            "credited_seconds": excluded.credited_seconds,
+            "last_position": excluded.last_position,
+            "finished_at": func.coalesce(table.c.finished_at, excluded.finished_at),
+            "updated_at": excluded.updated_at,
+        },
+        where=and_(
+            table.c.covered_seconds <= excluded.covered_seconds,
+            table.c.credited_seconds <= excluded.credited_seconds,
+        ),
+    )
+    # One statement, many parameter sets: compiled once, sent in batches by the driver.
+    db.session.execute(
+        statement,
+        [
+            {
+                "learner_id": state.learner_id,
+                "chapter_id": state.chapter_id,
+                "intervals": state.interval_list(),
+                "covered_seconds": state.covered,
+                "credited_seconds": state.credited,
+                "last_position": state.position,
+                "finished_at": _as_datetime(state.finished_ms) if state.finished_ms else None,
+                "updated_at": now,
+            }
+            for state in latest.values()
+        ],
+    )
+    newly_finished = [key for key in finished_keys if key not in already_finished]
+    if newly_finished:
+        _settle(newly_finished, now)
+    db.session.flush()
+
+
+def _settle(finished: list[tuple[int, int]], now: datetime) -> None:
+    """Recount the 学时 of every plan a newly finished chapter belongs to."""
+    chapter_ids = {chapter_id for _, chapter_id in finished}
+    plan_of = dict(
+        db.session.execute(
+            select(Chapter.id, Course.plan_id)
+            .join(Course, Chapter.course_id == Course.id)
+            .where(Chapter.id.in_(chapter_ids))
+        ).all()
+    )
+    for learner_id, plan_id in sorted({(lid, plan_of[cid]) for lid, cid in finished}):
+        settle_plan(learner_id, plan_id, now)
+
+
+def finished_course_ids(learner_id: int, plan_id: int) -> set[int]:
+    """The plan's courses whose every chapter the learner has finished (one query)."""
+    return set(
+        db.session.scalars(
+            select(Course.id)
+            .join(Chapter, Chapter.course_id == Course.id)
+            .outerjoin(
+                ChapterProgress,
+                and_(
+                    ChapterProgress.chapter_id == Chapter.id,
+                    ChapterProgress.learner_id == learner_id,
+                ),
+            )
+            .where(Course.plan_id == plan_id)
+            .group_by(Course.id)
+            .having(func.count(Chapter.id) == func.count(ChapterProgress.finished_at))
+        )
+    )
+
+
+def settle_plan(learner_id: int, plan_id: int, now: datetime) -> None:
+    enrollment = db.session.scalar(
+        select(Enrollment)
+        .where(Enrollment.learner_id == learner_id, Enrollment.plan_id == plan_id)
+        .with_for_update()
+    )
+    if enrollment is None:
+        return
+    done = finished_course_ids(learner_id, plan_id)
+    earned = (
+        db.session.scalar(select(func.sum(Course.hours)).where(Course.id.in_(done))) or 0
+        if done
+        else 0
+    )
+    enrollment.earned_hours = int(earned)
+    plan = db.session.get(Plan, plan_id)
+    if (
+        enrollment.completed_at is None
+        and enrollment.status is EnrollmentStatus.ACTIVE
+        and earned >= plan.required_hours
+    ):
+        enrollment.completed_at = now
+        notify.certificate_ready(
+            learner_id=learner_id,
+            certificate_key=f"{learner_id}:{plan_id}",
+            plan_title=plan.title,
+            hours=int(earned),
+            path="/h5/certificates",
+        )
