@@ -56,15 +56,16 @@ def ensure_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def environment(args, keys: PayKeys, port: int) -> dict[str, str]:
+def environment(args, keys: PayKeys) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
             "APP_ENV": "production",
-            "SECRET_KEY": "bench-secret-key-not-for-use",
+            "SECRET_KEY": "bench-secret-key-not-for-use-anywhere",
             "DATABASE_URL": args.database_url,
             "REDIS_URL": args.redis_url,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            # Production wants https; nothing here calls back to it (notifications are posted).
+            "PUBLIC_BASE_URL": "https://bench.invalid",
             "WECHAT_APPID": APPID,
             "WECHAT_SECRET": "bench",
             "WECHAT_TOKEN": "bench",
@@ -296,7 +297,7 @@ def main() -> None:
 
     keys = generate_pay_keys()
     port = free_port()
-    env = environment(args, keys, port)
+    env = environment(args, keys)
     print(f"preparing {args.notifications} unpaid orders in {args.database_url} …", flush=True)
     trades = prepare(args, env)
     signed = notifications(keys, trades)

@@ -1,25 +1,100 @@
 import os
+import re
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import request
 
+from tests import factories
+from tests.study_player import log_in
 from wxapp import create_app
-from wxapp.config import ConfigurationError, build_config
+from wxapp.config import TUNABLES, ConfigurationError, build_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# What a production deployment sets at least (the secret is 32 characters or more).
+PRODUCTION = {
+    "SECRET_KEY": "a-production-secret-of-40-characters-xx",
+    "PUBLIC_BASE_URL": "https://gx.example.cn",
+}
+
+
+def production_environment(monkeypatch, **values: str) -> None:
+    monkeypatch.delenv("APP_ENV", raising=False)
+    for name in TUNABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", os.environ["TEST_DATABASE_URL"])
+    monkeypatch.setenv("REDIS_URL", os.environ["TEST_REDIS_URL"])
+    for name, value in (PRODUCTION | values).items():
+        monkeypatch.setenv(name, value)
 
 
 def test_production_refuses_to_start_without_its_secrets(monkeypatch):
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "APP_ENV"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "APP_ENV"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigurationError) as caught:
         create_app()
     assert "SECRET_KEY" in str(caught.value)
     assert "DATABASE_URL" in str(caught.value)
     assert "REDIS_URL" in str(caught.value)
+    assert "PUBLIC_BASE_URL" in str(caught.value)
+
+
+def test_production_refuses_to_start_without_its_public_address(monkeypatch):
+    production_environment(monkeypatch)
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    with pytest.raises(
+        ConfigurationError, match=r"needs these environment variables: PUBLIC_BASE_URL$"
+    ):
+        create_app()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://gx.example.cn",  # WeChat Pay refuses notify URLs that are not https
+        "gx.example.cn",
+        "https://",
+        "https://gx.example.cn/?from=menu",
+        "ftp://gx.example.cn",
+    ],
+)
+def test_production_wants_an_https_public_address(monkeypatch, address):
+    production_environment(monkeypatch, PUBLIC_BASE_URL=address)
+    with pytest.raises(ConfigurationError) as caught:
+        create_app()
+    message = str(caught.value)
+    assert message.startswith("PUBLIC_BASE_URL must be the https:// address")
+    assert repr(address.rstrip("/")) in message
+    assert "notify URL" in message
+
+
+def test_production_refuses_a_short_secret_key(monkeypatch):
+    production_environment(monkeypatch, SECRET_KEY="x" * 31)
+    with pytest.raises(
+        ConfigurationError, match=r"SECRET_KEY must be at least 32 characters.* 31$"
+    ):
+        create_app()
+
+
+def test_production_names_every_problem_at_once(monkeypatch):
+    production_environment(monkeypatch, SECRET_KEY="s3cret", PUBLIC_BASE_URL="http://gx.example.cn")
+    with pytest.raises(ConfigurationError) as caught:
+        build_config()
+    assert "SECRET_KEY" in str(caught.value)
+    assert "PUBLIC_BASE_URL" in str(caught.value)
+
+
+def test_production_starts_with_a_long_secret_and_an_https_address(monkeypatch):
+    production_environment(
+        monkeypatch, SECRET_KEY="x" * 32, PUBLIC_BASE_URL="https://gx.example.cn/"
+    )
+    config = build_config()
+    assert config["PUBLIC_BASE_URL"] == "https://gx.example.cn"
 
 
 def test_production_takes_its_configuration_from_the_environment(monkeypatch):
-    monkeypatch.delenv("APP_ENV", raising=False)
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    production_environment(monkeypatch)
     monkeypatch.setenv("DATABASE_URL", "postgresql://db.internal/gx")
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
     config = build_config()
@@ -53,11 +128,7 @@ def test_unknown_mode_is_refused(monkeypatch):
 
 def test_production_behind_a_proxy_sees_the_client_address(monkeypatch, make_app):
     # Rate limits per address and the audit log need the client's address, not the proxy's.
-    monkeypatch.delenv("APP_ENV", raising=False)
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
-    monkeypatch.setenv("DATABASE_URL", os.environ["TEST_DATABASE_URL"])
-    monkeypatch.setenv("REDIS_URL", os.environ["TEST_REDIS_URL"])
-    monkeypatch.setenv("TRUSTED_PROXIES", "1")
+    production_environment(monkeypatch, TRUSTED_PROXIES="1")
     app = make_app()
 
     @app.get("/_client")
@@ -77,3 +148,134 @@ def test_trusted_proxies_must_be_a_number(monkeypatch):
     monkeypatch.setenv("TRUSTED_PROXIES", "nginx")
     with pytest.raises(ConfigurationError, match="TRUSTED_PROXIES"):
         build_config()
+
+
+def test_operational_settings_come_from_the_environment(monkeypatch):
+    production_environment(
+        monkeypatch,
+        STUDY_HEARTBEAT_SECONDS="10",
+        STUDY_MAX_RATE="1.25",
+        STUDY_QUESTION_MIN_SECONDS="600",
+        STUDY_QUESTION_MAX_SECONDS="1200",
+        ORDER_PAY_MINUTES="15",
+        RQ_QUEUE="gx-jobs",
+        LOGIN_LIMIT_PER_IP="10 per minute",
+        WECHAT_OAUTH_WECHAT_BROWSER_ONLY="no",
+        WECHAT_REPLY_WAIT_SECONDS="3.5",
+        PERMANENT_SESSION_LIFETIME="86400",
+        LOG_LEVEL="warning",
+    )
+    config = build_config()
+    assert config["STUDY_HEARTBEAT_SECONDS"] == 10
+    assert config["STUDY_MAX_RATE"] == 1.25
+    assert (config["STUDY_QUESTION_MIN_SECONDS"], config["STUDY_QUESTION_MAX_SECONDS"]) == (
+        600,
+        1200,
+    )
+    assert config["ORDER_PAY_MINUTES"] == 15
+    assert config["RQ_QUEUE"] == "gx-jobs"
+    assert config["LOGIN_LIMIT_PER_IP"] == "10 per minute"
+    assert config["WECHAT_OAUTH_WECHAT_BROWSER_ONLY"] is False
+    assert config["WECHAT_REPLY_WAIT_SECONDS"] == 3.5
+    assert config["PERMANENT_SESSION_LIFETIME"] == timedelta(days=1)
+    assert config["LOG_LEVEL"] == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("STUDY_HEARTBEAT_SECONDS", "twelve", "must be a whole number"),
+        ("STUDY_FLUSH_INTERVAL_SECONDS", "0.5", "must be a whole number"),
+        ("STUDY_FLUSH_BATCH", "0", "must be at least 1"),
+        ("STUDY_MAX_RATE", "fast", "must be a number"),
+        ("STUDY_MAX_RATE", "nan", "must be a finite number"),
+        ("STUDY_MAX_RATE", "0.5", "must be at least 1"),
+        ("ORDER_PAY_MINUTES", "-5", "must be at least 5"),
+        ("WECHAT_REPLY_WAIT_SECONDS", "6", "must be at most 4.5"),
+        ("WECHAT_OAUTH_WECHAT_BROWSER_ONLY", "maybe", "must be true or false"),
+        ("VERIFY_LIMIT_PER_IP", "lots", "must be rate limits"),
+        ("LOG_LEVEL", "chatty", "must be one of DEBUG"),
+        ("RQ_QUEUE", "two words", "must be a queue name"),
+        ("PERMANENT_SESSION_LIFETIME", "7d", "must be a whole number"),
+    ],
+)
+def test_a_bad_setting_is_refused_by_name(monkeypatch, name, value, complaint):
+    production_environment(monkeypatch, **{name: value})
+    with pytest.raises(ConfigurationError) as caught:
+        build_config()
+    assert str(caught.value).startswith(f"{name} {complaint}")
+    assert repr(value) in str(caught.value)
+
+
+def test_development_reads_the_same_settings(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("STUDY_QUESTION_MAX_SECONDS", "90")
+    monkeypatch.setenv("STUDY_FLUSH_INTERVAL_SECONDS", "x")
+    with pytest.raises(ConfigurationError, match="STUDY_FLUSH_INTERVAL_SECONDS"):
+        build_config()
+    monkeypatch.delenv("STUDY_FLUSH_INTERVAL_SECONDS")
+    assert build_config()["STUDY_QUESTION_MAX_SECONDS"] == 90
+
+
+def test_test_mode_ignores_the_shell(monkeypatch):
+    # A developer's exported settings must not change what the suite sees.
+    monkeypatch.setenv("STUDY_HEARTBEAT_SECONDS", "7")
+    assert build_config({"APP_ENV": "test"})["STUDY_HEARTBEAT_SECONDS"] == 12
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        (
+            {"STUDY_QUESTION_MIN_SECONDS": "900", "STUDY_QUESTION_MAX_SECONDS": "300"},
+            "STUDY_QUESTION_MIN_SECONDS (900) must not exceed STUDY_QUESTION_MAX_SECONDS (300)",
+        ),
+        (
+            {"STUDY_MIN_HEARTBEAT_SECONDS": "12"},
+            "STUDY_MIN_HEARTBEAT_SECONDS (12) must be less than STUDY_HEARTBEAT_SECONDS (12)",
+        ),
+        (
+            {"STUDY_HEARTBEAT_SECONDS": "40"},
+            "STUDY_HEARTBEAT_SECONDS (40) must not exceed STUDY_MAX_SEGMENT_SECONDS (30)",
+        ),
+        (
+            {
+                "STUDY_SESSION_IDLE_SECONDS": "60",
+                "STUDY_HEARTBEAT_SECONDS": "60",
+                "STUDY_MAX_SEGMENT_SECONDS": "90",
+            },
+            "STUDY_HEARTBEAT_SECONDS (60) must be less than STUDY_SESSION_IDLE_SECONDS (60)",
+        ),
+    ],
+)
+def test_a_study_rhythm_that_cannot_work_is_refused(monkeypatch, values, complaint):
+    production_environment(monkeypatch, **values)
+    with pytest.raises(ConfigurationError) as caught:
+        build_config()
+    assert str(caught.value) == complaint
+
+
+def test_the_player_gets_the_rhythm_the_environment_sets(monkeypatch, make_app):
+    production_environment(
+        monkeypatch, STUDY_HEARTBEAT_SECONDS="9", STUDY_MIN_HEARTBEAT_SECONDS="3"
+    )
+    production = make_app()
+    learner = factories.learner()
+    plan = factories.plan(required_hours=3)
+    course = factories.course(plan, hours=3, chapters=1, chapter_seconds=120)
+    factories.enrollment(learner, plan)
+    with production.test_request_context():
+        client = production.test_client()
+        log_in(client, learner)
+        response = client.post("/api/study/sessions", json={"chapter_id": course.chapters[0].id})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["heartbeat_seconds"] == 9
+    assert response.get_json()["min_heartbeat_seconds"] == 3
+
+
+def test_every_setting_the_environment_may_set_is_documented():
+    operations = (PROJECT_ROOT / "docs" / "operations.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", operations, flags=re.MULTILINE))
+    core = {"APP_ENV", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL"}
+    missing = sorted((core | set(TUNABLES)) - documented)
+    assert not missing, f"docs/operations.md does not list {missing}"

@@ -1,15 +1,22 @@
 """Configuration classes, chosen by ``APP_ENV`` and read from environment variables.
 
-Production fails fast on missing secrets; only development falls back to SQLite and an
-in-process Redis stand-in.
+Production fails fast: without its secrets and public address, with a short ``SECRET_KEY``
+or an address that is not https. Every operational setting (``TUNABLES``) may be set from the
+environment and is parsed and checked at start, each error naming its variable. Only
+development falls back to SQLite and an in-process Redis stand-in. docs/operations.md lists
+every variable.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,22 +29,176 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
-
-
 def _pem(name: str) -> str:
     """A PEM value given inline or as a path to a file holding it."""
     raw = _env(name)
     if raw and not raw.startswith("-----BEGIN") and Path(raw).is_file():
         return Path(raw).read_text()
     return raw.replace("\\n", "\n")
+
+
+# Sessions, CSRF tokens and study tokens are signed with SECRET_KEY.
+MIN_SECRET_KEY_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """An operational setting a deployment may set from the environment variable of the same
+    name. Its kind (whole number, number, true/false, seconds, text) is the kind of its
+    default; numbers outside ``minimum``–``maximum`` are refused."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    # For text: a check that returns what is wrong with a value, or None.
+    check: Callable[[str], str | None] | None = None
+
+
+def _rate_limits(raw: str) -> str | None:
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        return "must be rate limits such as '20 per minute;200 per hour'"
+    return None
+
+
+def _log_level(raw: str) -> str | None:
+    names = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    return None if raw.upper() in names else "must be one of " + ", ".join(names)
+
+
+def _queue_name(raw: str) -> str | None:
+    return "must be a queue name without spaces" if any(c.isspace() for c in raw) else None
+
+
+# Every setting below is read from the environment in production and development (test mode
+# reads only TEST_DATABASE_URL and TEST_REDIS_URL, so that a developer's shell never changes
+# what the suite sees). docs/operations.md lists each with its default and meaning; a test
+# keeps that list complete.
+TUNABLES: dict[str, Tunable] = {
+    # Web
+    "TRUSTED_PROXIES": Tunable(minimum=0),
+    "PERMANENT_SESSION_LIFETIME": Tunable(minimum=300),
+    "MAX_CONTENT_LENGTH": Tunable(minimum=1024 * 1024),
+    "WTF_CSRF_TIME_LIMIT": Tunable(minimum=300),
+    "LOG_LEVEL": Tunable(check=_log_level),
+    "STORAGE_DIR": Tunable(),
+    # Rate limits
+    "RATELIMIT_STORAGE_URI": Tunable(),
+    "LOGIN_LIMIT_PER_IP": Tunable(check=_rate_limits),
+    "LOGIN_LIMIT_PER_ACCOUNT": Tunable(check=_rate_limits),
+    "VERIFY_LIMIT_PER_IP": Tunable(check=_rate_limits),
+    # Providers and background jobs
+    "SMS_PROVIDER": Tunable(),
+    "INVOICE_PROVIDER": Tunable(),
+    "RQ_QUEUE": Tunable(check=_queue_name),
+    # Uploads
+    "ROSTER_MAX_ROWS": Tunable(minimum=1),
+    "ROSTER_MAX_FILE_BYTES": Tunable(minimum=1024),
+    "ROSTER_MAX_UNCOMPRESSED_BYTES": Tunable(minimum=1024),
+    # The official account
+    "WECHAT_MESSAGE_MAX_BYTES": Tunable(minimum=1024),
+    "WECHAT_DEDUPE_SECONDS": Tunable(minimum=20),
+    "WECHAT_REPLY_WAIT_SECONDS": Tunable(minimum=0.5, maximum=4.5),
+    "WECHAT_OAUTH_WECHAT_BROWSER_ONLY": Tunable(),
+    # Payments
+    "WECHAT_PAY_NOTIFY_MAX_AGE": Tunable(minimum=30),
+    "ORDER_PAY_MINUTES": Tunable(minimum=5, maximum=7 * 24 * 60),
+    "GROUP_PURCHASE_MAX_LINES": Tunable(minimum=1),
+    # The study ledger's rhythm and write-behind
+    "STUDY_MEDIA_DIR": Tunable(),
+    "STUDY_HEARTBEAT_SECONDS": Tunable(minimum=1),
+    "STUDY_MIN_HEARTBEAT_SECONDS": Tunable(minimum=0),
+    "STUDY_MAX_SEGMENT_SECONDS": Tunable(minimum=1),
+    "STUDY_SLACK_SECONDS": Tunable(minimum=0),
+    "STUDY_MAX_RATE": Tunable(minimum=1.0),
+    "STUDY_QUESTION_MIN_SECONDS": Tunable(minimum=1),
+    "STUDY_QUESTION_MAX_SECONDS": Tunable(minimum=1),
+    "STUDY_QUESTION_TIMEOUT_SECONDS": Tunable(minimum=10),
+    "STUDY_SESSION_IDLE_SECONDS": Tunable(minimum=60),
+    "STUDY_FLUSH_INTERVAL_SECONDS": Tunable(minimum=1),
+    "STUDY_FLUSH_BATCH": Tunable(minimum=1),
+}
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _parse_tunable(name: str, raw: str, default: Any, tunable: Tunable) -> Any:
+    """The environment's text as the kind of ``default``, or a ConfigurationError naming it."""
+    value: Any
+    if isinstance(default, bool):
+        if raw.lower() not in _TRUE + _FALSE:
+            raise ConfigurationError(f"{name} must be true or false (1/0, yes/no), got {raw!r}")
+        return raw.lower() in _TRUE
+    if isinstance(default, int | timedelta):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    elif isinstance(default, float):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise ConfigurationError(f"{name} must be a finite number, got {raw!r}")
+    else:
+        problem = tunable.check(raw) if tunable.check else None
+        if problem:
+            raise ConfigurationError(f"{name} {problem}, got {raw!r}")
+        return raw.upper() if name == "LOG_LEVEL" else raw
+    if tunable.minimum is not None and value < tunable.minimum:
+        raise ConfigurationError(f"{name} must be at least {tunable.minimum:g}, got {raw!r}")
+    if tunable.maximum is not None and value > tunable.maximum:
+        raise ConfigurationError(f"{name} must be at most {tunable.maximum:g}, got {raw!r}")
+    # Seconds, as Flask itself takes them for PERMANENT_SESSION_LIFETIME.
+    return timedelta(seconds=value) if isinstance(default, timedelta) else value
+
+
+def _tunables_from_environment(cls: type[BaseConfig]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, tunable in TUNABLES.items():
+        raw = _env(name)
+        if raw:
+            values[name] = _parse_tunable(name, raw, getattr(cls, name), tunable)
+    return values
+
+
+def _check_study_rhythm(config: dict[str, Any]) -> None:
+    """Settings that only make sense together (the player and the ledger share them)."""
+    rules = (
+        (
+            "STUDY_MIN_HEARTBEAT_SECONDS",
+            "STUDY_HEARTBEAT_SECONDS",
+            config["STUDY_MIN_HEARTBEAT_SECONDS"] < config["STUDY_HEARTBEAT_SECONDS"],
+            "must be less than",
+        ),
+        (
+            "STUDY_HEARTBEAT_SECONDS",
+            "STUDY_MAX_SEGMENT_SECONDS",
+            config["STUDY_HEARTBEAT_SECONDS"] <= config["STUDY_MAX_SEGMENT_SECONDS"],
+            "must not exceed",
+        ),
+        (
+            "STUDY_HEARTBEAT_SECONDS",
+            "STUDY_SESSION_IDLE_SECONDS",
+            config["STUDY_HEARTBEAT_SECONDS"] < config["STUDY_SESSION_IDLE_SECONDS"],
+            "must be less than",
+        ),
+        (
+            "STUDY_QUESTION_MIN_SECONDS",
+            "STUDY_QUESTION_MAX_SECONDS",
+            config["STUDY_QUESTION_MIN_SECONDS"] <= config["STUDY_QUESTION_MAX_SECONDS"],
+            "must not exceed",
+        ),
+    )
+    for first, second, holds, relation in rules:
+        if not holds:
+            raise ConfigurationError(
+                f"{first} ({config[first]}) {relation} {second} ({config[second]})"
+            )
 
 
 class BaseConfig:
@@ -165,13 +326,6 @@ class BaseConfig:
             "SQLALCHEMY_DATABASE_URI": _normalise_database_url(_env("DATABASE_URL")),
             "REDIS_URL": _env("REDIS_URL"),
             "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL").rstrip("/"),
-            "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
-            "STORAGE_DIR": _env("STORAGE_DIR"),
-            "STUDY_MEDIA_DIR": _env("STUDY_MEDIA_DIR"),
-            "LOG_LEVEL": _env("LOG_LEVEL"),
-            "SMS_PROVIDER": _env("SMS_PROVIDER"),
-            "VERIFY_LIMIT_PER_IP": _env("VERIFY_LIMIT_PER_IP"),
-            "INVOICE_PROVIDER": _env("INVOICE_PROVIDER"),
             "WECHAT_APPID": _env("WECHAT_APPID"),
             "WECHAT_SECRET": _env("WECHAT_SECRET"),
             "WECHAT_TOKEN": _env("WECHAT_TOKEN"),
@@ -195,7 +349,9 @@ class BaseConfig:
         }
         if templates:
             values["WECHAT_TEMPLATE_IDS"] = templates
-        return {key: value for key, value in values.items() if value}
+        present = {key: value for key, value in values.items() if value}
+        # Set tunables count even when false or zero (TRUSTED_PROXIES=0, …_ONLY=false).
+        return present | _tunables_from_environment(cls)
 
     @classmethod
     def check(cls, config: dict[str, Any]) -> None:
@@ -205,6 +361,7 @@ class BaseConfig:
                 ("SECRET_KEY", "SECRET_KEY"),
                 ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"),
                 ("REDIS_URL", "REDIS_URL"),
+                ("PUBLIC_BASE_URL", "PUBLIC_BASE_URL"),
             )
             if not config.get(key)
         ]
@@ -212,6 +369,22 @@ class BaseConfig:
             raise ConfigurationError(
                 "production mode needs these environment variables: " + ", ".join(missing)
             )
+        problems = []
+        if len(config["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH:
+            problems.append(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters long "
+                f"(it signs sessions, CSRF tokens and study tokens); it has "
+                f"{len(config['SECRET_KEY'])}"
+            )
+        base = urlsplit(config["PUBLIC_BASE_URL"])
+        if base.scheme != "https" or not base.hostname or base.query or base.fragment:
+            problems.append(
+                "PUBLIC_BASE_URL must be the https:// address learners reach, such as "
+                "https://gx.example.cn (WeChat Pay's notify URL, OAuth's redirect and the "
+                f"certificates' QR code are built from it); got {config['PUBLIC_BASE_URL']!r}"
+            )
+        if problems:
+            raise ConfigurationError("; ".join(problems))
 
 
 # The simulator accepts any template id; these name the kinds for readable logs.
@@ -341,4 +514,5 @@ def build_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if not config.get("RATELIMIT_STORAGE_URI"):
         config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
     cls.check(config)
+    _check_study_rhythm(config)
     return config

@@ -45,7 +45,8 @@ def test_demo_seed_runs_twice_on_postgresql(runner):
 def test_demo_seed_refuses_a_production_database(make_app, monkeypatch):
     # The demo's staff logins are printed in the README: they must never reach production.
     monkeypatch.delenv("APP_ENV", raising=False)
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("SECRET_KEY", "a-production-secret-of-40-characters-xx")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://gx.example.cn")
     monkeypatch.setenv("DATABASE_URL", os.environ["TEST_DATABASE_URL"])
     monkeypatch.setenv("REDIS_URL", os.environ["TEST_REDIS_URL"])
     production = make_app()

@@ -50,7 +50,9 @@ def shots(tmp_path: Path) -> Path:
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run .ci/system-packages")
+        pytest.fail(
+            "Chromium is missing: ./dev test installs it (as root), or: sudo apt-get install -y chromium"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield browser
