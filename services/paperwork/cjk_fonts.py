@@ -41,7 +41,7 @@ _UNMAPPED = "\U0010fffd"
 
 
 class FontMissing(RuntimeError):
-    """No CJK font is installed (install fonts-noto-cjk, see .ci/system-packages)."""
+    """No CJK font is installed (install fonts-noto-cjk, which ./dev installs)."""
 
 
 @functools.cache
