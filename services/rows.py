@@ -11,9 +11,10 @@ from services.errors import NotFound
 M = TypeVar("M", bound=Model)
 
 
-def get_row(model: type[M], row_id: int, missing: str) -> M:
-    """The ``model`` row with this id; ``missing`` is the message of the NotFound otherwise."""
-    row = db.session.get(model, row_id)
+def get_row(model: type[M], row_id: int | None, missing: str) -> M:
+    """The ``model`` row with this id; ``missing`` is the message of the NotFound otherwise
+    (also when there is no id at all)."""
+    row = None if row_id is None else db.session.get(model, row_id)
     if row is None:
         raise NotFound(missing)
     return row
