@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy import JSON, DateTime, Table, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     class Model(FlaskModel, Base):
         """``db.Model`` as a type checker sees it: a type checker takes no attribute of an
         object as a base class, and this is what Flask-SQLAlchemy makes of ``Base``."""
+
+        # SQLAlchemy types it as any FROM clause; every model here maps a table of its own.
+        __table__: ClassVar[Table]
 
 else:
     Model = db.Model
