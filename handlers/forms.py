@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import request
 from flask_wtf import FlaskForm
+from wtforms import StringField
 
 from services.errors import ServiceError, StopValidation
 
@@ -18,6 +19,11 @@ def apply_errors(form: FlaskForm, error: ServiceError) -> None:
             field.errors = [*field.errors, item.message]
         else:
             form.form_errors.append(item.message)
+
+
+def field_text(field: StringField) -> str:
+    """A text field's value in a validated form (``None`` only when it was never sent)."""
+    return field.data or ""
 
 
 # Far past any real list: keeps the database's OFFSET in range whatever is typed in the URL.

@@ -19,7 +19,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import InputRequired, Length
 
-from handlers.forms import apply_errors
+from handlers.forms import apply_errors, field_text
 from handlers.h5 import current_learner, login_learner, safe_next
 from infra.extensions import limiter
 from infra.transaction import commit
@@ -137,7 +137,7 @@ def rebind():
     form = RebindForm()
     if form.validate_on_submit():
         try:
-            bindings.rebind_openid(learner.id, openid, form.password.data)
+            bindings.rebind_openid(learner.id, openid, field_text(form.password))
         except Conflict as error:
             session.pop(PENDING_OPENID, None)
             flash(error.message, "error")

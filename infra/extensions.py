@@ -6,6 +6,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names keep migrations reviewable and reversible.
 NAMING_CONVENTION = {
@@ -16,7 +17,14 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+class Base(DeclarativeBase):
+    """The SQLAlchemy 2.0 declarative base; Flask-SQLAlchemy builds ``db.Model`` from it."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
 migrate = Migrate(directory="migrations")
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)

@@ -7,6 +7,7 @@ from flask import Flask, current_app
 
 
 def init_redis(app: Flask) -> None:
+    client: redis.Redis
     if app.config.get("REDIS_STANDIN"):
         import fakeredis
 
@@ -26,3 +27,8 @@ def init_redis(app: Flask) -> None:
 
 def get_redis() -> redis.Redis:
     return current_app.extensions["redis"]
+
+
+def as_text(value: bytes | str) -> str:
+    """A value read from Redis as text (the clients here answer bytes)."""
+    return value.decode() if isinstance(value, bytes) else value

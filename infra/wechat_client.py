@@ -26,7 +26,7 @@ from wechatpy.client.api import WeChatJSAPI, WeChatQRCode
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from infra.redis_client import get_redis
+from infra.redis_client import as_text, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +71,19 @@ class SharedCredential:
         self.lock_seconds = lock_seconds
         self.wait_seconds = wait_seconds
 
-    def get(self) -> str:
+    def cached(self) -> str | None:
         value = self.redis.get(self.key)
-        if value:
-            return value.decode()
-        return self.refresh(stale=None)
+        return as_text(value) if value else None
+
+    def get(self) -> str:
+        return self.cached() or self.refresh(stale=None)
 
     def refresh(self, stale: str | None) -> str:
         """A fresh value; ``stale`` is the one that failed (``None``: there was none)."""
         with _RedisLock(self.redis, self.key + ":lock", self.lock_seconds, self.wait_seconds):
-            current = self.redis.get(self.key)
-            if current and current.decode() != stale:
-                return current.decode()  # another worker refreshed it while we waited
+            current = self.cached()
+            if current and current != stale:
+                return current  # another worker refreshed it while we waited
             value, expires_in = self.fetch()
             ttl = max(int(expires_in) - EXPIRY_MARGIN_SECONDS, 60)
             self.redis.set(self.key, value, ex=ttl)
@@ -136,12 +137,11 @@ class PlatformQRCode(WeChatQRCode):
         response.raise_for_status()
         return response
 
-    def get_url(self, ticket: str | dict[str, Any]) -> str:  # type: ignore[override]
+    def get_url(self, ticket: str | dict[str, Any]) -> str:
         from urllib.parse import quote
 
-        if isinstance(ticket, dict):
-            ticket = ticket["ticket"]
-        return f"{self._client.mp_base}/cgi-bin/showqrcode?ticket={quote(ticket)}"
+        value: str = ticket["ticket"] if isinstance(ticket, dict) else ticket
+        return f"{self._client.mp_base}/cgi-bin/showqrcode?ticket={quote(value)}"
 
 
 class PlatformJSAPI(WeChatJSAPI):
@@ -179,7 +179,7 @@ class PlatformWeChatClient(WeChatClient):
 
     def fetch_access_token(self) -> dict[str, Any]:
         """Kept for wechatpy callers: refresh unconditionally, share the result."""
-        return {"access_token": self.token.refresh(stale=self.token.redis.get(self.token.key))}
+        return {"access_token": self.token.refresh(stale=self.token.cached())}
 
     def _fetch_token(self) -> tuple[str, int]:
         response = self._http.get(

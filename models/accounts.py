@@ -8,8 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from infra.extensions import db
-from models.base import UTCDateTime, enum_type, utcnow
+from models.base import Model, UTCDateTime, enum_type, utcnow
 from models.org import District, Unit
 
 
@@ -28,7 +27,7 @@ class AccountSource(enum.StrEnum):
     LEGACY = "legacy"  # carried over from the earlier platform
 
 
-class Learner(db.Model):
+class Learner(Model):
     __tablename__ = "learners"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,7 +59,7 @@ class Learner(db.Model):
         return f"<Learner {self.id}>"
 
 
-class WechatBinding(db.Model):
+class WechatBinding(Model):
     """One WeChat (openid) per account, one account per WeChat."""
 
     __tablename__ = "wechat_bindings"

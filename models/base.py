@@ -1,14 +1,30 @@
-"""Shared column types: aware UTC timestamps, string-valued enums, JSON that is JSONB on PostgreSQL."""
+"""The base class of every model, and shared column types: aware UTC timestamps, string-valued
+enums, JSON that is JSONB on PostgreSQL."""
 
 from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy import JSON, DateTime, Table, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
+
+from infra.extensions import Base, db
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as FlaskModel
+
+    class Model(FlaskModel, Base):
+        """``db.Model`` as a type checker sees it: a type checker takes no attribute of an
+        object as a base class, and this is what Flask-SQLAlchemy makes of ``Base``."""
+
+        # SQLAlchemy types it as any FROM clause; every model here maps a table of its own.
+        __table__: ClassVar[Table]
+
+else:
+    Model = db.Model
 
 # The largest id an INTEGER primary key holds (PostgreSQL's integer is 32-bit signed): a bigger
 # number names no row, and asking the database for it would fail instead of finding nothing.

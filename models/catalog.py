@@ -13,8 +13,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from infra.extensions import db
-from models.base import JSONType, UTCDateTime, enum_type, utcnow
+from models.base import JSONType, Model, UTCDateTime, enum_type, utcnow
 
 
 class PlanKind(enum.StrEnum):
@@ -26,7 +25,7 @@ class PlanKind(enum.StrEnum):
         return "本年度" if self is PlanKind.CURRENT else "补学"
 
 
-class Plan(db.Model):
+class Plan(Model):
     __tablename__ = "plans"
     __table_args__ = (UniqueConstraint("year", "kind"),)
 
@@ -54,7 +53,7 @@ class Plan(db.Model):
         return f"<Plan {self.year} {self.kind}>"
 
 
-class Course(db.Model):
+class Course(Model):
     __tablename__ = "courses"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,7 +70,7 @@ class Course(db.Model):
     )
 
 
-class Chapter(db.Model):
+class Chapter(Model):
     __tablename__ = "chapters"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,7 +83,7 @@ class Chapter(db.Model):
     course: Mapped[Course] = relationship(back_populates="chapters")
 
 
-class Question(db.Model):
+class Question(Model):
     """A 防挂机 question; without a course it belongs to the generic bank."""
 
     __tablename__ = "questions"

@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from infra.extensions import db
-from models.base import UTCDateTime, enum_type, utcnow
+from models.base import Model, UTCDateTime, enum_type, utcnow
 
 
 class CertificateStatus(enum.StrEnum):
@@ -21,7 +20,7 @@ class CertificateStatus(enum.StrEnum):
         return "有效" if self is CertificateStatus.VALID else "已作废"
 
 
-class Certificate(db.Model):
+class Certificate(Model):
     __tablename__ = "certificates"
     __table_args__ = (
         Index(

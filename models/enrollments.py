@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from infra.extensions import db
 from models.accounts import Learner
-from models.base import UTCDateTime, enum_type, utcnow
+from models.base import Model, UTCDateTime, enum_type, utcnow
 from models.catalog import Plan
 
 
@@ -24,7 +23,7 @@ class EnrollmentStatus(enum.StrEnum):
     REVOKED = "revoked"  # refunded; progress is kept should the plan be bought again
 
 
-class Enrollment(db.Model):
+class Enrollment(Model):
     __tablename__ = "enrollments"
     __table_args__ = (UniqueConstraint("learner_id", "plan_id"),)
 

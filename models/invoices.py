@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from infra.extensions import db
 from models.accounts import Learner
-from models.base import UTCDateTime, enum_type, utcnow
+from models.base import Model, UTCDateTime, enum_type, utcnow
 from models.orders import Order
 
 
@@ -46,7 +45,7 @@ class ReissueReason(enum.StrEnum):
     REFUND = "refund"  # part of the order was refunded; the rest is invoiced again
 
 
-class Invoice(db.Model):
+class Invoice(Model):
     __tablename__ = "invoices"
     __table_args__ = (
         Index(

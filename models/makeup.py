@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from infra.extensions import db
 from models.accounts import Learner
-from models.base import UTCDateTime, enum_type, utcnow
+from models.base import Model, UTCDateTime, enum_type, utcnow
 from models.catalog import Plan
 
 
@@ -37,7 +36,7 @@ class ReviewStatus(enum.StrEnum):
         }[self]
 
 
-class MakeupApplication(db.Model):
+class MakeupApplication(Model):
     __tablename__ = "makeup_applications"
     __table_args__ = (
         Index(

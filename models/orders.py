@@ -6,12 +6,11 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from infra.extensions import db
 from models.accounts import Learner
-from models.base import JSONType, UTCDateTime, enum_type, utcnow
+from models.base import JSONType, Model, UTCDateTime, enum_type, utcnow
 from models.catalog import Plan
 
 
@@ -51,7 +50,7 @@ class InvoiceChoice(enum.StrEnum):
         return "立即申请" if self is InvoiceChoice.NOW else "以后申请"
 
 
-class Order(db.Model):
+class Order(Model):
     __tablename__ = "orders"
     __table_args__ = (
         # One open individual order per learner and plan: ordering again reuses it.
@@ -110,7 +109,7 @@ class SeatStatus(enum.StrEnum):
         }[self]
 
 
-class OrderSeat(db.Model):
+class OrderSeat(Model):
     """A learner an order pays for: the buyer alone, or every colleague of a group order."""
 
     __tablename__ = "order_seats"
@@ -143,7 +142,7 @@ class PaymentSource(enum.StrEnum):
         }[self]
 
 
-class Payment(db.Model):
+class Payment(Model):
     __tablename__ = "payments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -177,14 +176,12 @@ _NOTIFICATION_OUTCOMES = {
 }
 
 
-class PayNotification(db.Model):
+class PayNotification(Model):
     """Every notification as received, whatever became of it, for audit."""
 
     __tablename__ = "pay_notifications"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # transaction | refund
     # WeChat Pay's notification id and event type (TRANSACTION.SUCCESS, REFUND.SUCCESS …).
     event_id: Mapped[str | None] = mapped_column(String(64))
@@ -221,7 +218,7 @@ class RefundStatus(enum.StrEnum):
         }[self]
 
 
-class Refund(db.Model):
+class Refund(Model):
     __tablename__ = "refunds"
 
     id: Mapped[int] = mapped_column(primary_key=True)

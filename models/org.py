@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from infra.extensions import db
-from models.base import UTCDateTime, enum_type, utcnow
+from models.base import Model, UTCDateTime, enum_type, utcnow
 
 
 class DistrictKind(enum.StrEnum):
@@ -18,7 +17,7 @@ class DistrictKind(enum.StrEnum):
     ZONE = "zone"  # 两江新区, 高新区, 万盛经开区
 
 
-class District(db.Model):
+class District(Model):
     __tablename__ = "districts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -31,7 +30,7 @@ class District(db.Model):
         return f"<District {self.code} {self.name}>"
 
 
-class Unit(db.Model):
+class Unit(Model):
     __tablename__ = "units"
     __table_args__ = (UniqueConstraint("district_id", "name"),)
 

@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from infra.extensions import db
-from models.base import UTCDateTime, enum_type, utcnow
+from models.base import Model, UTCDateTime, enum_type, utcnow
 
 
 class RosterImportStatus(enum.StrEnum):
@@ -21,7 +20,7 @@ class RosterImportStatus(enum.StrEnum):
         return "待确认" if self is RosterImportStatus.PREVIEWED else "已导入"
 
 
-class RosterImport(db.Model):
+class RosterImport(Model):
     __tablename__ = "roster_imports"
 
     id: Mapped[int] = mapped_column(primary_key=True)

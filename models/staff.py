@@ -6,11 +6,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from infra.extensions import db
-from models.base import JSONType, UTCDateTime, enum_type, utcnow
+from models.base import JSONType, Model, UTCDateTime, enum_type, utcnow
 from models.org import Unit
 
 
@@ -30,7 +29,7 @@ class StaffRole(enum.StrEnum):
         }[self]
 
 
-class StaffUser(db.Model):
+class StaffUser(Model):
     __tablename__ = "staff_users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,13 +48,11 @@ class StaffUser(db.Model):
         return f"<StaffUser {self.username}>"
 
 
-class AuditLog(db.Model):
+class AuditLog(Model):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
     # Commands run from a shell have no staff member; they name themselves here.
     actor: Mapped[str] = mapped_column(String(60))

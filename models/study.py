@@ -8,11 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from infra.extensions import db
-from models.base import JSONType, UTCDateTime, utcnow
+from models.base import JSONType, Model, UTCDateTime, utcnow
 
 
-class ChapterProgress(db.Model):
+class ChapterProgress(Model):
     __tablename__ = "chapter_progress"
     __table_args__ = (UniqueConstraint("learner_id", "chapter_id"),)
 

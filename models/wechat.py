@@ -9,11 +9,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from infra.extensions import db
-from models.base import JSONType, UTCDateTime, enum_type, utcnow
+from models.base import JSONType, Model, UTCDateTime, enum_type, utcnow
 
 
-class WechatFollower(db.Model):
+class WechatFollower(Model):
     __tablename__ = "wechat_followers"
 
     openid: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -34,7 +33,7 @@ class TemplateMessageStatus(enum.StrEnum):
     SKIPPED = "skipped"  # the learner has no WeChat bound
 
 
-class TemplateMessage(db.Model):
+class TemplateMessage(Model):
     __tablename__ = "template_messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)

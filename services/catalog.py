@@ -25,6 +25,7 @@ from services.accounts.identity import normalise_text
 from services.audit import record_action
 from services.display import LOCAL_TZ, local_time
 from services.errors import Conflict, NotFound, StopValidation, ValidationError
+from services.rows import get_row
 
 MAKEUP_YEARS = range(2011, 2022)
 # The years a plan's sale and study windows may fall in.
@@ -306,7 +307,7 @@ def save_plan(
         plan = Plan()
         db.session.add(plan)
     else:
-        plan = _get(Plan, plan_id, "学习计划")
+        plan = get_row(Plan, plan_id, "该学习计划不存在。")
         before = _plan_snapshot(plan)
     plan.year, plan.kind, plan.title, plan.description = year, kind, title, description
     plan.price_fen, plan.required_hours, plan.minutes_per_hour = price_fen, required_hours, minutes
@@ -329,16 +330,9 @@ def save_plan(
 
 def _parse_kind(raw: str | None) -> PlanKind:
     try:
-        return PlanKind(raw)
+        return PlanKind(raw or "")
     except ValueError:
         raise ValidationError("kind", "请选择计划类型（本年度或补学）。") from None
-
-
-def _get(model, object_id: int, label: str):
-    found = db.session.get(model, object_id)
-    if found is None:
-        raise NotFound(f"该{label}不存在。")
-    return found
 
 
 def _plan_has_learners(plan_id: int) -> bool:
@@ -371,12 +365,12 @@ def save_course(
     sort_order = check(_parse_int, data.sort_order or "0", "sort_order", "排序", 0, 9999)
     check.done()
     if course_id is None:
-        _get(Plan, plan_id, "学习计划")
+        get_row(Plan, plan_id, "该学习计划不存在。")
         course = Course(plan_id=plan_id)
         db.session.add(course)
         before = None
     else:
-        course = _get(Course, course_id, "课程")
+        course = get_row(Course, course_id, "该课程不存在。")
         before = {"title": course.title, "hours": course.hours}
     course.title, course.hours, course.lecturer = title, hours, lecturer
     course.description, course.sort_order = description, sort_order
@@ -396,7 +390,7 @@ def save_course(
 
 def delete_course(course_id: int, *, staff_id: int, actor: str, ip: str | None) -> int:
     """Remove a course (with its chapters and questions) while nobody studies the plan."""
-    course = _get(Course, course_id, "课程")
+    course = get_row(Course, course_id, "该课程不存在。")
     if _plan_has_learners(course.plan_id):
         raise Conflict("已有学员购买该学习计划，不能删除课程；可以修改课程内容。")
     plan_id = course.plan_id
@@ -474,12 +468,12 @@ def save_chapter(
     sort_order = check(_parse_int, data.sort_order or "0", "sort_order", "排序", 0, 9999)
     check.done()
     if chapter_id is None:
-        _get(Course, course_id, "课程")
+        get_row(Course, course_id, "该课程不存在。")
         chapter = Chapter(course_id=course_id)
         db.session.add(chapter)
         before = None
     else:
-        chapter = _get(Chapter, chapter_id, "章节")
+        chapter = get_row(Chapter, chapter_id, "该章节不存在。")
         before = {"title": chapter.title, "duration_seconds": chapter.duration_seconds}
     chapter.title, chapter.duration_seconds = title, duration
     chapter.media_url, chapter.sort_order = media_url, sort_order
@@ -498,7 +492,7 @@ def save_chapter(
 
 
 def delete_chapter(chapter_id: int, *, staff_id: int, actor: str, ip: str | None) -> int:
-    chapter = _get(Chapter, chapter_id, "章节")
+    chapter = get_row(Chapter, chapter_id, "该章节不存在。")
     course = chapter.course
     if _plan_has_learners(course.plan_id):
         raise Conflict("已有学员购买该学习计划，不能删除章节；可以修改章节内容。")
@@ -544,12 +538,12 @@ def save_question(
     check.done()
     if question_id is None:
         if course_id is not None:
-            _get(Course, course_id, "课程")
+            get_row(Course, course_id, "该课程不存在。")
         question = Question(course_id=course_id, is_active=True)
         db.session.add(question)
         before = None
     else:
-        question = _get(Question, question_id, "题目")
+        question = get_row(Question, question_id, "该题目不存在。")
         before = {"stem": question.stem, "options": question.options}
     question.stem, question.options, question.answer_index = stem, options, answer - 1
     db.session.flush()
@@ -569,7 +563,7 @@ def save_question(
 def set_question_active(
     question_id: int, active: bool, *, staff_id: int, actor: str, ip: str | None
 ) -> Question:
-    question = _get(Question, question_id, "题目")
+    question = get_row(Question, question_id, "该题目不存在。")
     question.is_active = active
     record_action(
         staff_id=staff_id,
@@ -598,13 +592,12 @@ def plans_for_staff() -> list[tuple[Plan, int, int, int]]:
             select(Enrollment.plan_id, func.count(Enrollment.id))
             .where(Enrollment.status == EnrollmentStatus.ACTIVE)
             .group_by(Enrollment.plan_id)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     plans = db.session.scalars(select(Plan).order_by(Plan.kind, Plan.year.desc())).all()
-    return [
-        (plan, *courses.get(plan.id, (0, 0)), learners.get(plan.id, 0))  # type: ignore[misc]
-        for plan in plans
-    ]
+    return [(plan, *courses.get(plan.id, (0, 0)), learners.get(plan.id, 0)) for plan in plans]
 
 
 def staff_plan(plan_id: int) -> Plan:

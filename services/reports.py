@@ -159,17 +159,21 @@ def build_report(year: int, *, by: str = "district", unit_id: int | None = None)
 def _name_rows(rows: dict[int | None, ReportRow], by: str) -> None:
     keys = [key for key in rows if key is not None]
     if by == "district":
-        names = dict(
-            db.session.execute(
-                select(District.id, District.name).where(District.id.in_(keys))
-            ).all()
+        district_names: dict[int | None, str] = dict(
+            db.session.execute(select(District.id, District.name).where(District.id.in_(keys)))
+            .tuples()
+            .all()
         )
         for key, report_row in rows.items():
-            report_row.name = names.get(key, "未填写区县")
+            report_row.name = district_names.get(key, "未填写区县")
         return
     units = db.session.execute(
         select(Unit.id, Unit.name, District.name).join(District).where(Unit.id.in_(keys))
     ).all()
-    names = {unit_key: (name, district) for unit_key, name, district in units}
+    unit_names: dict[int | None, tuple[str, str]] = {
+        unit_key: (name, district) for unit_key, name, district in units
+    }
     for key, report_row in rows.items():
-        report_row.name, report_row.district = names.get(key, ("未填写单位（按档案所在区县）", ""))
+        report_row.name, report_row.district = unit_names.get(
+            key, ("未填写单位（按档案所在区县）", "")
+        )

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 import openpyxl
 from defusedxml import DefusedXmlException
@@ -177,7 +177,7 @@ def declared_rows(sheet: ReadOnlyWorksheet) -> int | None:
 
 def stream_rows(
     sheet: ReadOnlyWorksheet, limits: ReadLimits
-) -> Iterator[tuple[int, tuple[object, ...]]]:
+) -> Generator[tuple[int, tuple[object, ...]]]:
     """(row number, values) for every row, gaps included, refusing past ``max_rows``."""
     too_many = SpreadsheetRefused(
         f"表格超过{limits.max_rows}行，已拒绝。请拆分为每份不超过{limits.max_rows}行后分批导入。"
@@ -187,7 +187,8 @@ def stream_rows(
         raise too_many
     # A dimension that claims fewer rows than there are would silently cut the sheet short.
     sheet.reset_dimensions()
-    rows = sheet.iter_rows(values_only=True, max_col=limits.max_columns)
+    # The stubs give the read-only sheet Worksheet's own iter_rows, whose self is a Worksheet.
+    rows = sheet.iter_rows(values_only=True, max_col=limits.max_columns)  # type: ignore[misc]
     number = 0
     try:
         while True:
@@ -218,6 +219,12 @@ def cell_text(value: object) -> str:
     if isinstance(value, date | time):
         return value.isoformat()
     return str(value)[:_MAX_CELL_TEXT]
+
+
+@overload
+def formula_safe(value: str) -> str: ...
+@overload
+def formula_safe(value: object) -> object: ...
 
 
 def formula_safe(value: object) -> object:

@@ -10,6 +10,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import TypeGuard
 
 from flask import current_app
 
@@ -46,8 +47,11 @@ def write_new(folder: str, suffix: str, data: bytes) -> str:
     return write(f"{folder}/{secrets.token_urlsafe(18)}{suffix}", data)
 
 
-def exists(relative: str | None) -> bool:
-    return bool(relative) and resolve(relative).is_file()
+def exists(relative: str | None) -> TypeGuard[str]:
+    """Whether the row's path names a stored file (so, to the type checker, that it is set)."""
+    if not relative:
+        return False
+    return resolve(relative).is_file()
 
 
 def read(relative: str) -> bytes:

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, g, redirect, request, session, url_for
 from infra.extensions import db
 from models.accounts import Learner
 from services.accounts.learners import session_tag
+from services.errors import PermissionDenied
 
 bp = Blueprint("h5", __name__, url_prefix="/h5")
 
@@ -42,6 +43,14 @@ def current_learner() -> Learner | None:
                 logout_learner()
         g.learner = learner
     return g.learner
+
+
+def signed_in_learner() -> Learner:
+    """The learner of a page behind ``learner_required``."""
+    learner = current_learner()
+    if learner is None:  # learner_required has sent anyone else to the entry already
+        raise PermissionDenied("请先登录。")
+    return learner
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from handlers import oauth
-from handlers.forms import apply_errors
+from handlers.forms import apply_errors, field_text
 from handlers.h5 import (
     bp,
     current_learner,
@@ -81,7 +81,7 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         try:
-            learner = accounts.authenticate(form.account.data, form.password.data)
+            learner = accounts.authenticate(field_text(form.account), field_text(form.password))
         except ValidationError as error:
             apply_errors(form, error)
         else:
@@ -112,11 +112,11 @@ def register():
         try:
             learner = accounts.register_learner(
                 accounts.Registration(
-                    name=form.name.data,
-                    id_number=form.id_number.data,
-                    phone=form.phone.data,
-                    password=form.password.data,
-                    confirm_password=form.confirm_password.data,
+                    name=field_text(form.name),
+                    id_number=field_text(form.id_number),
+                    phone=field_text(form.phone),
+                    password=field_text(form.password),
+                    confirm_password=field_text(form.confirm_password),
                     unit_id=form.unit_id.data,
                     district_id=form.district_id.data,
                 )
@@ -167,9 +167,9 @@ def change_password():
         try:
             accounts.change_password(
                 learner.id,
-                form.current_password.data,
-                form.new_password.data,
-                form.confirm_password.data,
+                field_text(form.current_password),
+                field_text(form.new_password),
+                field_text(form.confirm_password),
             )
         except ValidationError as error:
             apply_errors(form, error)
@@ -193,7 +193,7 @@ def first_login():
     if form.validate_on_submit():
         try:
             learner = accounts.start_password_reset(
-                form.name.data, form.id_number.data, form.phone.data
+                field_text(form.name), field_text(form.id_number), field_text(form.phone)
             )
         except ServiceError as error:  # the identity does not match, or no code can be sent
             apply_errors(form, error)
@@ -215,7 +215,10 @@ def reset_password():
     if form.validate_on_submit():
         try:
             learner = accounts.finish_password_reset(
-                learner_id, form.code.data, form.new_password.data, form.confirm_password.data
+                learner_id,
+                field_text(form.code),
+                field_text(form.new_password),
+                field_text(form.confirm_password),
             )
         except ValidationError as error:
             apply_errors(form, error)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from flask import render_template
 
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from services import catalog
 
 
 @bp.get("/plans")
 @learner_required
 def plans():
-    current, makeup = catalog.list_plans(current_learner().id)
+    current, makeup = catalog.list_plans(signed_in_learner().id)
     return render_template("catalog/plans.html", current=current, makeup=makeup)
 
 
 @bp.get("/plans/<int:plan_id>")
 @learner_required
 def plan_detail(plan_id: int):
-    page = catalog.plan_page(plan_id, current_learner().id)
+    page = catalog.plan_page(plan_id, signed_in_learner().id)
     return render_template("catalog/plan_detail.html", page=page)

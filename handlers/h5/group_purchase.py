@@ -8,7 +8,7 @@ from urllib.parse import quote
 from flask import Response, redirect, render_template, url_for
 
 from handlers.forms import apply_errors
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.h5.purchase_forms import GroupCheckForm, GroupOrderForm
 from infra.transaction import commit
 from services import catalog
@@ -20,7 +20,7 @@ from services.payments import orders
 @bp.route("/plans/<int:plan_id>/group", methods=["GET", "POST"])
 @learner_required
 def group_purchase(plan_id: int):
-    page = catalog.plan_page(plan_id, current_learner().id)
+    page = catalog.plan_page(plan_id, signed_in_learner().id)
     form = GroupCheckForm()
     check = None
     if form.validate_on_submit():
@@ -53,7 +53,7 @@ def group_purchase_errors(plan_id: int):
 @bp.post("/plans/<int:plan_id>/group/order")
 @learner_required
 def group_order_create(plan_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     form = GroupOrderForm()
     if form.validate_on_submit():
         try:
@@ -84,5 +84,5 @@ def group_order_create(plan_id: int):
 @learner_required
 def group_orders():
     return render_template(
-        "group/orders.html", cards=orders.list_group_orders(current_learner().id)
+        "group/orders.html", cards=orders.list_group_orders(signed_in_learner().id)
     )

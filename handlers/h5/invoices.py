@@ -3,44 +3,41 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
-from wtforms import RadioField, SelectChoice
+from wtforms import RadioField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # newer than the stubs
 
 from handlers.forms import apply_errors
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.h5.purchase_forms import InvoiceTitleForm
 from handlers.private_files import send_private
 from infra.transaction import commit
 from services.errors import ServiceError
 from services.paperwork import invoices
 
+TITLE_TYPES = [SelectChoice("personal", "个人"), SelectChoice("unit", "单位")]
+
 
 class InvoiceForm(InvoiceTitleForm):
     """我的发票's own application or change: the title type chosen on the page."""
 
-    title_type = RadioField(
-        "抬头类型",
-        choices=[SelectChoice("personal", "个人"), SelectChoice("unit", "单位")],
-        default="personal",
-    )
+    title_type = RadioField("抬头类型", choices=TITLE_TYPES, default="personal")
 
 
 @bp.get("/invoices", endpoint="invoices")
 @learner_required
 def my_invoices():
-    rows = invoices.learner_invoices(current_learner().id)
+    rows = invoices.learner_invoices(signed_in_learner().id)
     return render_template("invoices/list.html", rows=rows)
 
 
 @bp.route("/invoices/order/<int:order_id>/apply", methods=["GET", "POST"])
 @learner_required
 def invoice_apply(order_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     order = invoices.owned_paid_order(order_id, learner.id)
     allowed = invoices.title_types_for(order)
     form = InvoiceForm(title_type=allowed[0].value)
-    form.title_type.choices = [
-        choice for choice in form.title_type.choices if choice.value in allowed
-    ]
+    form.title_type.choices = [choice for choice in TITLE_TYPES if choice.value in allowed]
     if form.validate_on_submit():
         try:
             invoices.request_invoice(
@@ -61,7 +58,7 @@ def invoice_apply(order_id: int):
 @bp.get("/invoices/<int:invoice_id>")
 @learner_required
 def invoice_view(invoice_id: int):
-    invoice = invoices.owned_invoice(invoice_id, current_learner().id)
+    invoice = invoices.owned_invoice(invoice_id, signed_in_learner().id)
     row = invoices.invoice_row(invoice)
     return render_template("invoices/view.html", invoice=invoice, row=row)
 
@@ -69,7 +66,7 @@ def invoice_view(invoice_id: int):
 @bp.route("/invoices/<int:invoice_id>/change", methods=["GET", "POST"])
 @learner_required
 def invoice_change(invoice_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     invoice = invoices.owned_invoice(invoice_id, learner.id)
     form = InvoiceForm(
         title_type=invoice.title_type.value,
@@ -100,7 +97,7 @@ def invoice_change(invoice_id: int):
 @bp.get("/invoices/<int:invoice_id>/invoice.pdf")
 @learner_required
 def invoice_pdf(invoice_id: int):
-    invoice = invoices.owned_invoice(invoice_id, current_learner().id)
+    invoice = invoices.owned_invoice(invoice_id, signed_in_learner().id)
     return send_private(
         invoices.invoice_pdf_path(invoice),
         "application/pdf",

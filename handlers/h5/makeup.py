@@ -9,7 +9,7 @@ from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from handlers.forms import apply_errors
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.private_files import send_private
 from infra.transaction import commit
 from services.errors import ServiceError
@@ -34,7 +34,7 @@ class CommitmentForm(FlaskForm):
 @bp.get("/makeup", endpoint="makeup_applications")
 @learner_required
 def makeup_applications():
-    learner = current_learner()
+    learner = signed_in_learner()
     return render_template(
         "makeup/list.html",
         years=makeup.learner_overview(learner.id),
@@ -45,7 +45,7 @@ def makeup_applications():
 @bp.route("/makeup/<int:plan_id>/voucher", methods=["GET", "POST"])
 @learner_required
 def makeup_voucher(plan_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     plan = makeup.makeup_plan(plan_id)
     form = VoucherForm(payer=learner.name)
     if form.validate_on_submit():
@@ -81,7 +81,7 @@ def makeup_voucher(plan_id: int):
 @bp.route("/makeup/<int:plan_id>/commitment", methods=["GET", "POST"])
 @learner_required
 def makeup_commitment(plan_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     plan = makeup.makeup_plan(plan_id)
     form = CommitmentForm()
     if form.validate_on_submit():
@@ -116,5 +116,5 @@ def makeup_commitment(plan_id: int):
 @bp.get("/makeup/applications/<int:application_id>/screenshot")
 @learner_required
 def makeup_screenshot(application_id: int):
-    application = makeup.owned_application(application_id, current_learner().id)
+    application = makeup.owned_application(application_id, signed_in_learner().id)
     return send_private(makeup.screenshot_path(application), "image/jpeg")

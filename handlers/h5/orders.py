@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from handlers.forms import apply_errors
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.h5.purchase_forms import OrderConfirmForm
 from infra.transaction import commit
 from models.orders import OrderKind
@@ -20,7 +20,7 @@ from services.payments import checkout, orders
 @bp.route("/plans/<int:plan_id>/buy", methods=["GET", "POST"])
 @learner_required
 def order_confirm(plan_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     page = catalog.plan_page(plan_id, learner.id)
     form = OrderConfirmForm()
     if form.validate_on_submit():
@@ -50,7 +50,7 @@ def _cashier_link(params: dict[str, str], order_id: int) -> str | None:
 @bp.get("/pay/<int:order_id>")
 @learner_required
 def order_pay(order_id: int):
-    page = checkout.prepare_payment(order_id, current_learner().id)
+    page = checkout.prepare_payment(order_id, signed_in_learner().id)
     commit()
     params = page.params.as_dict() if page.params else None
     return render_template(
@@ -67,7 +67,7 @@ def order_pay(order_id: int):
 def orders_list():
     return render_template(
         "orders/list.html",
-        orders=orders.list_buyer_orders(current_learner().id, OrderKind.INDIVIDUAL),
+        orders=orders.list_buyer_orders(signed_in_learner().id, OrderKind.INDIVIDUAL),
     )
 
 
@@ -76,7 +76,7 @@ def orders_list():
 def order_detail(order_id: int):
     return render_template(
         "orders/detail.html",
-        view=orders.order_view(order_id, current_learner().id),
+        view=orders.order_view(order_id, signed_in_learner().id),
         paying=request.args.get("paying") == "1",
     )
 
@@ -85,7 +85,7 @@ def order_detail(order_id: int):
 @learner_required
 def order_status(order_id: int):
     order = checkout.poll_payment(
-        order_id, current_learner().id, query=request.args.get("query") == "1"
+        order_id, signed_in_learner().id, query=request.args.get("query") == "1"
     )
     commit()
     return jsonify(
@@ -102,7 +102,7 @@ def order_status(order_id: int):
 @learner_required
 def order_cancel(order_id: int):
     try:
-        orders.cancel_order(order_id, current_learner().id)
+        orders.cancel_order(order_id, signed_in_learner().id)
     except ServiceError as error:
         flash(error.message, "error")
     else:

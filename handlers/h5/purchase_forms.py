@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField, TextAreaField
+from wtforms import Field, HiddenField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from services.paperwork.invoices import InvoiceRequest
@@ -12,7 +12,8 @@ from services.paperwork.invoices import InvoiceRequest
 class InvoiceTitleForm(FlaskForm):
     """An invoice's title (personal, or a unit with its credit code) and where it is sent."""
 
-    title_type = HiddenField(default="personal")
+    # Hidden here; 我的发票's own form makes it a choice on the page.
+    title_type: Field = HiddenField(default="personal")
     title = StringField(
         "单位名称", validators=[Length(max=100, message="单位名称不能超过100个字。")]
     )

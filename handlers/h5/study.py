@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template, send_from_directory, url_for
 
 from handlers.forms import page_arg
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from services.errors import NotFound
 from services.study import overview as study_overview
 
@@ -30,7 +30,7 @@ def clock_filter(seconds: int) -> str:
 @bp.get("/study")
 @learner_required
 def my_study():
-    plans = study_overview.my_plans(current_learner().id)
+    plans = study_overview.my_plans(signed_in_learner().id)
     return render_template("study/my_study.html", plans=plans)
 
 
@@ -38,28 +38,28 @@ def my_study():
 @learner_required
 def study_plan(plan_id: int):
     page = page_arg()
-    view = study_overview.plan_page(current_learner().id, plan_id, page)
+    view = study_overview.plan_page(signed_in_learner().id, plan_id, page)
     return render_template("study/plan.html", view=view)
 
 
 @bp.get("/study/courses/<int:course_id>")
 @learner_required
 def study_course(course_id: int):
-    view = study_overview.course_page(current_learner().id, course_id)
+    view = study_overview.course_page(signed_in_learner().id, course_id)
     return render_template("study/course.html", view=view)
 
 
 @bp.get("/study/chapters/<int:chapter_id>")
 @learner_required
 def study_chapter(chapter_id: int):
-    view = study_overview.chapter_page(current_learner().id, chapter_id)
+    view = study_overview.chapter_page(signed_in_learner().id, chapter_id)
     return render_template("study/chapter.html", view=view)
 
 
 @bp.get("/media/<path:path>")
 @learner_required
 def study_media(path: str):
-    if not study_overview.media_allowed(current_learner().id, path):
+    if not study_overview.media_allowed(signed_in_learner().id, path):
         raise NotFound("找不到这个视频，或您还没有开通包含它的学习计划。")
     # send_from_directory refuses paths outside the root and answers Range requests.
     return send_from_directory(study_overview.media_root(), path, conditional=True, max_age=3600)

@@ -58,11 +58,17 @@ def register_learner(data: Registration) -> Learner:
         id_number=resident.number if resident else None,
         field="password",
     )
-    unit = district = None
+    # The unit (and so its district), or only the district that holds the person's file.
+    unit_id: int | None = None
+    district_id: int | None = None
     if data.unit_id:
         unit = _collect(errors, get_unit, data.unit_id)
+        if unit is not None:
+            unit_id, district_id = unit.id, unit.district_id
     elif data.district_id:
         district = _collect(errors, get_district, data.district_id)
+        if district is not None:
+            district_id = district.id
     else:
         errors.append(
             ValidationError("unit_id", "请选择工作单位；找不到单位时请选择档案所在区县。")
@@ -84,8 +90,8 @@ def register_learner(data: Registration) -> Learner:
         phone=phone,
         gender=resident.gender,
         birth_date=resident.birth_date,
-        unit_id=unit.id if unit else None,
-        district_id=(unit.district_id if unit else district.id),
+        unit_id=unit_id,
+        district_id=district_id,
         password_hash=passwords.hash_password(data.password),
         must_change_password=False,
         source=AccountSource.SELF,

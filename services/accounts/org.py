@@ -119,9 +119,10 @@ def save_unit(
         db.session.add(unit)
         before = None
     else:
-        unit = db.session.get(Unit, unit_id)
-        if unit is None:
+        existing = db.session.get(Unit, unit_id)
+        if existing is None:
             raise ValidationError(None, "单位不存在。")
+        unit = existing
         before = {
             "name": unit.name,
             "district_id": unit.district_id,

@@ -624,7 +624,7 @@ def report_lines(record: RosterImport, *, limit: int = 200) -> list[ReportLine]:
     path = stored_file(record.error_report_path)
     if path is None:
         return []
-    lines = []
+    lines: list[ReportLine] = []
     workbook = openpyxl.load_workbook(path, read_only=True)
     try:
         rows = workbook.worksheets[0].iter_rows(min_row=2, values_only=True)

@@ -16,7 +16,7 @@ from typing import ClassVar, Protocol
 
 from flask import current_app
 
-from infra.redis_client import get_redis
+from infra.redis_client import as_text, get_redis
 from services.display import mask_phone
 from services.errors import ServiceError, ValidationError
 
@@ -85,6 +85,6 @@ def check_verification_code(purpose: str, subject: str, code: str) -> None:
     if attempts > MAX_ATTEMPTS:
         redis.delete(key)
         raise ValidationError("code", "验证码错误次数过多，请重新获取。")
-    if not hmac.compare_digest(stored.decode(), _digest(code.strip())):
+    if not hmac.compare_digest(as_text(stored), _digest(code.strip())):
         raise ValidationError("code", "验证码不正确。")
     redis.delete(key)

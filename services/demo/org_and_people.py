@@ -45,7 +45,7 @@ def demo_id_number(area: str, birth: date, sequence: str) -> str:
 
 
 def _district(code: str) -> District:
-    return db.session.scalar(select(District).where(District.code == code))
+    return db.session.scalars(select(District).where(District.code == code)).one()
 
 
 def seed() -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import current_app
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 from services.accounts.identity import id_check_character
 from services.demo.org_and_people import LEARNERS, demo_id_number
@@ -80,6 +81,8 @@ def sample_rows() -> list[tuple[str, str, str, str, str] | None]:
 def write_sample(path: Path) -> None:
     workbook = Workbook()
     sheet = workbook.active
+    if not isinstance(sheet, Worksheet):  # a new workbook opens on one empty worksheet
+        raise TypeError("the new workbook has no worksheet")
     sheet.title = "学员注册名单"
     sheet.append(["重庆市专业技术人员继续教育公需科目培训学员注册名单"])
     sheet.append(["区 县：万州区", None, None, "联系人：李老师"])

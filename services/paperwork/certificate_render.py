@@ -195,7 +195,7 @@ def _draw_body(draw: ImageDraw.ImageDraw, face: CertificateFace) -> None:
 
     label, value = font_chain("serif", mm(5.2)), font_chain("serif-bold", mm(5.2))
     y += mm(5)
-    x = left
+    x: float = left
     for caption, content in (
         ("身份证号码", face.holder_id_number),
         ("培训年度", f"{face.year}年度"),

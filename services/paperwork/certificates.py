@@ -33,6 +33,7 @@ from services.audit import record_action
 from services.display import LOCAL_TZ, mask_id_number, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from services.paperwork.certificate_render import CertificateFace, render_files
+from services.rows import get_row
 
 # Crockford-style alphabet: no I, L, O, U, so a number read aloud or typed is unambiguous.
 _NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -126,7 +127,7 @@ def workplace_text(learner: Learner) -> str | None:
 
 def confirm_profile(learner_id: int, *, unit_id: int | None, district_id: int | None) -> Learner:
     """完善个人信息: the unit (searched), or the district that holds the person's file."""
-    learner = db.session.get(Learner, learner_id)
+    learner = get_row(Learner, learner_id, "学员不存在。")
     if unit_id:
         unit = org.get_unit(unit_id)
         learner.unit_id, learner.district_id = unit.id, unit.district_id
@@ -159,7 +160,7 @@ def issue_certificate(learner_id: int, plan_id: int, *, now: datetime | None = N
     if existing is not None:
         return existing
     enrollment = check_eligible(learner_id, plan_id)
-    learner = db.session.get(Learner, learner_id)
+    learner = get_row(Learner, learner_id, "学员不存在。")
     if workplace_text(learner) is None:
         raise ValidationError("unit_id", "请先完善个人信息：选择工作单位或档案所在区县。")
     certificate = _new_certificate(learner, enrollment, now or utcnow())
@@ -388,7 +389,7 @@ def reissue_certificate(
     if old.status is CertificateStatus.REVOKED:
         raise Conflict("该证书已经作废；请对该学员当前有效的证书操作。")
     reason = _reason(reason)
-    learner = db.session.get(Learner, old.learner_id)
+    learner = get_row(Learner, old.learner_id, "学员不存在。")
     if normalise_text(corrected_name):
         name = parse_name(corrected_name)
         if name != learner.name:
@@ -404,7 +405,7 @@ def reissue_certificate(
             )
             learner.name = name
     revoke_certificate(old.id, staff_id=staff_id, actor=actor, reason=reason, ip=ip)
-    enrollment = db.session.get(Enrollment, old.enrollment_id)
+    enrollment = get_row(Enrollment, old.enrollment_id, "该证书的学习记录不存在。")
     if workplace_text(learner) is None:
         raise Conflict("该学员没有工作单位或档案所在区县，不能补发证书。")
     new = _new_certificate(learner, enrollment, utcnow())

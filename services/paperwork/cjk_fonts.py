@@ -98,7 +98,7 @@ class FontChain:
     def runs(self, text: str) -> Iterator[tuple[str, ImageFont.FreeTypeFont]]:
         """Consecutive characters that share a font."""
         current: list[str] = []
-        current_font: ImageFont.FreeTypeFont | None = None
+        current_font = self.primary  # the first character sets it before any run is yielded
         for char in text:
             font = self.primary if char.isspace() else self.font_for(char)
             if font is not current_font and current:

@@ -46,6 +46,7 @@ from services.errors import (
     StopValidation,
     ValidationError,
 )
+from services.rows import get_row
 from services.wechat import notify
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -198,7 +199,7 @@ def request_invoice(
         raise Conflict(refusal)
     if live_invoice(order.id) is not None:
         raise Conflict("该订单已申请发票，请在“我的发票”中查看。")
-    learner = db.session.get(Learner, learner_id)
+    learner = get_row(Learner, learner_id, "学员不存在。")
     title_type, title, tax_code, email = _parse_request(request, learner, order)
     invoice = Invoice(
         order_id=order.id,
@@ -237,13 +238,14 @@ def change_deadline(invoice: Invoice) -> datetime | None:
 def change_refusal(invoice: Invoice, now: datetime | None = None) -> str | None:
     """Why this invoice cannot be changed now, or ``None`` when it can."""
     now = now or utcnow()
-    if invoice.status is not InvoiceStatus.ISSUED:
+    issued_at = invoice.issued_at
+    if invoice.status is not InvoiceStatus.ISSUED or issued_at is None:
         return "只有已开具的发票可以修改。"
     if _was_changed(invoice):
         return "每张发票只能修改1次，该发票已修改过。"
-    if local_year(now) != local_year(invoice.issued_at):
+    if local_year(now) != local_year(issued_at):
         return "发票不能跨年修改。"
-    if now > invoice.issued_at + CHANGE_WINDOW:
+    if now > issued_at + CHANGE_WINDOW:
         return "已超过开票后15日的修改期限，不能再修改。"
     return None
 
@@ -257,10 +259,10 @@ def change_invoice(
     refusal = change_refusal(old, now)
     if refusal:
         raise Conflict(refusal)
-    order = db.session.get(Order, old.order_id)
+    order = old.order
     if order.status not in PAID_STATES:
         raise Conflict("该订单已退款，发票已作废。")
-    learner = db.session.get(Learner, learner_id)
+    learner = get_row(Learner, learner_id, "学员不存在。")
     title_type, title, tax_code, email = _parse_request(request, learner, order)
     _start_reversal(old, now, "学员修改发票信息")
     new = Invoice(
@@ -389,7 +391,7 @@ def record_issued(
     invoice = get_invoice(invoice_id)
     if invoice.status is not InvoiceStatus.REQUESTED:
         raise Conflict(f"该发票状态为“{invoice.status.label}”，不能再开具。")
-    order = db.session.get(Order, invoice.order_id)
+    order = invoice.order
     if order.status not in PAID_STATES:
         raise Conflict("该订单尚未缴费或已退款，不能开具发票。")
     errors = []
@@ -519,7 +521,7 @@ def _order_invoices(order: Order, invoices: list[Invoice], now: datetime) -> Ord
 
 
 def invoice_row(invoice: Invoice, *, now: datetime | None = None) -> OrderInvoices:
-    order = db.session.get(Order, invoice.order_id)
+    order = invoice.order
     return _order_invoices(order, _invoices_by_order([order.id])[order.id], now or utcnow())
 
 

@@ -30,6 +30,7 @@ from services.display import LOCAL_TZ
 from services.errors import Conflict, NotFound, PermissionDenied, StopValidation, ValidationError
 from services.paperwork.screenshots import ScreenshotRejected, clean_screenshot
 from services.paperwork.workdays import workday_deadline, workdays_left
+from services.rows import get_row
 from services.wechat import notify
 
 FIRST_YEAR, LAST_YEAR = 2011, 2021
@@ -235,7 +236,7 @@ def submit_commitment(
 ) -> MakeupApplication:
     now = now or utcnow()
     plan = makeup_plan(plan_id)
-    learner = db.session.get(Learner, learner_id)
+    learner = get_row(Learner, learner_id, "学员不存在。")
     errors: list[ValidationError] = []
     paid_at = _moment(errors, "paid_on", letter.paid_on, "缴费日期", now)
     reason = _text(errors, "reason", letter.reason, "无法提供缴费凭证的原因", 500)

@@ -46,6 +46,7 @@ from services.display import mask_name
 from services.errors import ExternalServiceError
 from services.paperwork import invoices
 from services.payments import orders, refunds, tasks, wechatpay
+from services.rows import get_row
 from services.wechat import notify
 
 log = logging.getLogger(__name__)
@@ -290,7 +291,7 @@ def enroll_seats(order: Order) -> list[OrderSeat]:
 
 def sync_order(order_id: int, source: PaymentSource = PaymentSource.QUERY) -> str:
     """Ask WeChat Pay how the order stands and take in a payment we missed."""
-    order = db.session.get(Order, order_id)
+    order = get_row(Order, order_id, "订单不存在。")
     code, body = wechatpay.call_wechat_pay("query", out_trade_no=order.out_trade_no)
     if code == 404:
         return "not_found"

@@ -82,15 +82,17 @@ def check_lines(plan_id: int, text: str | None, *, now: datetime | None = None) 
     first_line: dict[str, int] = {}
     for number, line in raw_lines:
         try:
-            id_number = parse_id_number(line, today=now.date()).number
+            resident_number = parse_id_number(line, today=now.date()).number
         except ValidationError as error:
             parsed.append((number, line, None, error.message))
             continue
-        if id_number in first_line:
-            parsed.append((number, line, id_number, f"与第{first_line[id_number]}行重复。"))
+        if resident_number in first_line:
+            parsed.append(
+                (number, line, resident_number, f"与第{first_line[resident_number]}行重复。")
+            )
             continue
-        first_line[id_number] = number
-        parsed.append((number, line, id_number, None))
+        first_line[resident_number] = number
+        parsed.append((number, line, resident_number, None))
 
     numbers = list(first_line)
     learners = {
@@ -128,7 +130,7 @@ def check_lines(plan_id: int, text: str | None, *, now: datetime | None = None) 
     for number, line, id_number, problem in parsed:
         learner_id = name = None
         if problem is None:
-            found = learners.get(id_number)
+            found = learners.get(id_number) if id_number is not None else None
             if found is None:
                 problem = NO_ACCOUNT
             else:

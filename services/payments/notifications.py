@@ -6,7 +6,6 @@ a query's answer, so a duplicate, late or concurrent notification changes nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import current_app
@@ -16,7 +15,11 @@ from infra.extensions import db
 from models.base import utcnow
 from models.orders import PaymentSource, PayNotification, Refund
 from services.payments import checkout, refunds
-from services.payments.wechatpay import NotificationRejected, open_notification
+from services.payments.wechatpay import (
+    NotificationHeaders,
+    NotificationRejected,
+    open_notification,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class NotificationAnswer:
         return self.status < 300
 
 
-def keep_notification(kind: str, headers: Mapping[str, str], body: str) -> PayNotification:
+def keep_notification(kind: str, headers: NotificationHeaders, body: str) -> PayNotification:
     """The raw notification, kept for audit whatever becomes of it (the caller adds it to
     the session once its outcome is known)."""
     return PayNotification(
@@ -54,7 +57,7 @@ def keep_notification(kind: str, headers: Mapping[str, str], body: str) -> PayNo
     )
 
 
-def receive_transaction_notification(headers: Mapping[str, str], body: str) -> NotificationAnswer:
+def receive_transaction_notification(headers: NotificationHeaders, body: str) -> NotificationAnswer:
     """``POST /pay/notify``: a payment result from WeChat Pay."""
     record = keep_notification("transaction", headers, body)
     answer = _take_in_transaction(record, headers, body)
@@ -64,7 +67,7 @@ def receive_transaction_notification(headers: Mapping[str, str], body: str) -> N
 
 
 def _take_in_transaction(
-    record: PayNotification, headers: Mapping[str, str], body: str
+    record: PayNotification, headers: NotificationHeaders, body: str
 ) -> NotificationAnswer:
     try:
         envelope = open_notification(headers, body)
@@ -88,7 +91,7 @@ def _take_in_transaction(
     return NotificationAnswer(204)
 
 
-def receive_refund_notification(headers: Mapping[str, str], body: str) -> NotificationAnswer:
+def receive_refund_notification(headers: NotificationHeaders, body: str) -> NotificationAnswer:
     """``POST /pay/refund-notify``: a refund result from WeChat Pay."""
     record = keep_notification("refund", headers, body)
     answer = _take_in_refund(record, headers, body)
@@ -98,7 +101,7 @@ def receive_refund_notification(headers: Mapping[str, str], body: str) -> Notifi
 
 
 def _take_in_refund(
-    record: PayNotification, headers: Mapping[str, str], body: str
+    record: PayNotification, headers: NotificationHeaders, body: str
 ) -> NotificationAnswer:
     try:
         envelope = open_notification(headers, body)
@@ -113,18 +116,19 @@ def _take_in_refund(
     refund = db.session.scalar(
         select(Refund).where(Refund.out_refund_no == str(resource.get("out_refund_no") or ""))
     )
-    status, problem = 400, None
     if resource.get("mchid") != current_app.config["WECHAT_PAY_MCHID"]:
-        problem = "mchid 不是本商户号"
-    elif refund is None:
-        status, problem = 404, "商户退款单号不存在"
-    elif refund.order.out_trade_no != resource.get("out_trade_no"):
-        problem = "out_trade_no 与退款单不符"
-    elif (resource.get("amount") or {}).get("refund") != refund.amount_fen:
-        problem = "退款金额与退款单不符"
-    if problem is not None:
-        record.outcome, record.detail = "mismatch", problem
-        log.warning("refund notification refused: %s", problem)
-        return NotificationAnswer(status, problem)
+        return _refuse_refund(record, 400, "mchid 不是本商户号")
+    if refund is None:
+        return _refuse_refund(record, 404, "商户退款单号不存在")
+    if refund.order.out_trade_no != resource.get("out_trade_no"):
+        return _refuse_refund(record, 400, "out_trade_no 与退款单不符")
+    if (resource.get("amount") or {}).get("refund") != refund.amount_fen:
+        return _refuse_refund(record, 400, "退款金额与退款单不符")
     record.outcome = refunds.apply_refund_state(refund, resource)
     return NotificationAnswer(204)
+
+
+def _refuse_refund(record: PayNotification, status: int, problem: str) -> NotificationAnswer:
+    record.outcome, record.detail = "mismatch", problem
+    log.warning("refund notification refused: %s", problem)
+    return NotificationAnswer(status, problem)

@@ -174,6 +174,8 @@ def apply_refund_state(refund: Refund, body: Mapping[str, Any]) -> str:
     # News of one refund can come at once by its notification, a query and a retried request:
     # each waits for the order's lock and then reads the refund as the one before left it.
     order = orders.lock_order(Order.id == refund.order_id)
+    if order is None:
+        raise NotFound("订单不存在。")
     db.session.refresh(refund)
     if refund.status is RefundStatus.SUCCESS:
         return "duplicate"

@@ -10,10 +10,9 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -122,6 +121,13 @@ def sign_jsapi(prepay_id: str) -> JsapiParameters:
     return JsapiParameters(app_id, time_stamp, nonce_str, package, pay_sign)
 
 
+class NotificationHeaders(Protocol):
+    """A notification's HTTP headers, read by name with a default (Werkzeug's request
+    headers, whose names match whatever their case, or a plain dict)."""
+
+    def get(self, key: str, default: str, /) -> str: ...
+
+
 class NotificationRejected(Exception):
     def __init__(self, outcome: str, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -129,7 +135,7 @@ class NotificationRejected(Exception):
 
 
 def open_notification(
-    headers: Mapping[str, str], body: str, *, now: float | None = None
+    headers: NotificationHeaders, body: str, *, now: float | None = None
 ) -> dict[str, Any]:
     """Check the signature, serial and age of a notification, and decrypt its resource."""
     keys = notification_keys()

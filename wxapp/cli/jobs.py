@@ -1,6 +1,8 @@
 from flask import current_app
 from flask.cli import AppGroup
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
 
 from infra.extensions import db
 from infra.redis_client import get_redis
@@ -11,9 +13,9 @@ group = AppGroup("jobs", help="Background jobs (RQ).")
 class AppWorker(SimpleWorker):
     """Runs jobs in the app's process and context; each job gets a fresh database session."""
 
-    def perform_job(self, job, queue):
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         try:
-            return super().perform_job(job, queue)
+            return super().perform_job(job, queue, execution)
         finally:
             db.session.remove()
 

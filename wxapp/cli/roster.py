@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
@@ -11,6 +13,10 @@ from infra.extensions import db
 from infra.transaction import commit
 from services.accounts import roster
 from services.errors import ServiceError
+
+if TYPE_CHECKING:
+    # What click.progressbar returns; click names it only in its private module.
+    from click._termui_impl import ProgressBar
 
 group = AppGroup("roster", help="Rosters (附件2) that units email: batch registration.")
 
@@ -27,16 +33,14 @@ def import_command(file: Path, dry_run: bool) -> None:
     again creates nothing. Exits non-zero when the whole file is refused.
     """
     with ExitStack() as stack:
-        bar: click.progressbar | None = None
+        bar: ProgressBar[int] | None = None
 
         def progress(done: int, total: int | None) -> None:
             nonlocal bar
             if bar is None:
                 length = total or current_app.config["ROSTER_MAX_ROWS"]
                 bar = stack.enter_context(
-                    click.progressbar(
-                        length=length, label="读取名单", file=click.get_text_stream("stderr")
-                    )
+                    click.progressbar(length=length, label="读取名单", file=sys.stderr)
                 )
             bar.update(done - bar.pos)
 

@@ -27,5 +27,7 @@ def flush(once: bool) -> None:
     click.echo(
         f"writing study progress every {current_app.config['STUDY_FLUSH_INTERVAL_SECONDS']} s"
     )
-    study_flush.run_forever(current_app._get_current_object(), stop=stop)
+    # current_app is a LocalProxy that Flask types as the app itself.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    study_flush.run_forever(app, stop=stop)
     click.echo("study write-behind stopped")

@@ -72,6 +72,16 @@ def test_the_token_is_read_from_redis_not_from_the_client_instance(app, wechat_s
     assert 7200 - 300 - 5 < ttl <= 7200 - 300  # refreshed before WeChat's own expiry
 
 
+def test_an_explicit_token_refresh_fetches_a_new_token(wechat_sim):
+    # wechatpy's fetch_access_token means "this one is stale": the cached token is replaced.
+    client = get_wechat_client()
+    first = client.access_token
+    fresh = client.fetch_access_token()["access_token"]
+    assert wechat_sim.state.token_fetches == 2
+    assert fresh != first
+    assert client.access_token == fresh
+
+
 def test_a_refused_token_is_refreshed_once_and_the_call_retried(wechat_sim):
     client = get_wechat_client()
     client.menu.get()
