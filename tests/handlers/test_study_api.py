@@ -691,6 +691,28 @@ def test_the_ledger_unavailable_is_a_503_in_chinese(app, player, clock, monkeypa
     assert "学习记录服务暂时不可用" in response.get_json()["message"]
 
 
+def test_an_unexpected_error_is_a_500_in_chinese_logged_with_the_client_address(
+    make_app, tmp_path, monkeypatch, caplog
+):
+    # Behind a proxy (TRUSTED_PROXIES), ProxyFix wraps the ingest app as it wraps Flask.
+    proxied = make_app({"APP_ENV": "test", "TRUSTED_PROXIES": 1, "STORAGE_DIR": str(tmp_path)})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(study, "record_heartbeat", broken)
+    response = proxied.test_client().post(
+        "/api/study/heartbeats",
+        json={"token": "t", "seq": 1, "from": 0, "position": 12, "playing": True, "rate": 1},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal", "message": "系统繁忙，请稍后再试。"}
+    assert "unhandled error on /api/study/heartbeats from 203.0.113.7" in caplog.text
+    assert "RuntimeError: a bug" in caplog.text
+
+
 # --- hostile bodies, on each of the three endpoints -------------------------------------------
 
 STUDY_ENDPOINTS = ["/api/study/sessions", "/api/study/heartbeats", "/api/study/answers"]
