@@ -96,7 +96,8 @@ def compose_wsgi(app: Flask) -> None:
     if app.config["SIMULATOR_MOUNT"]:
         from wechat_sim import mount
 
-        mounts["/_sim"] = mount(app, "/_sim").wsgi_app
+        prefix = "/_sim"
+        mounts[prefix] = mount(app, prefix).wsgi_app
     stack: WSGIApplication = DispatcherMiddleware(app.wsgi_app, mounts)
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
