@@ -13,6 +13,10 @@ the same way. Prints throughput, p50/p99 latency and the ratio.
 
 Goal: heartbeat throughput at least 0.6 of the echo's, p99 under 50 ms at 64 connections.
 The Redis database (``BENCH_REDIS_URL``, default db 4) is emptied before and after the run.
+
+A ratio says something only when the heartbeats were answered by the ledger: when most of
+them were refused (a 410 for every one, say), the run prints the outcome mix, reports no
+ratio and exits with status 1.
 """
 
 from __future__ import annotations
@@ -238,6 +242,7 @@ class Results:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     kinds: Counter = field(default_factory=Counter)
+    heartbeat_statuses: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
     started: float = 0.0
     ended: float = 0.0
@@ -249,6 +254,8 @@ class Results:
             self.latencies.append(latency)
             self.statuses[status] += 1
             self.kinds[kind] += 1
+            if kind == "heartbeat":
+                self.heartbeat_statuses[status] += 1
 
     def summary(self) -> dict:
         ordered = sorted(self.latencies)
@@ -260,6 +267,7 @@ class Results:
             "p99_ms": 1000 * ordered[min(count - 1, int(count * 0.99))] if ordered else 0,
             "statuses": dict(self.statuses),
             "kinds": dict(self.kinds),
+            "heartbeat_statuses": dict(self.heartbeat_statuses),
             "server_cpu_us_per_request": 1e6 * self.server_cpu / count if count else 0,
             "server_cpu_us_by_process": {
                 name: round(1e6 * value / count) if count else 0
@@ -422,6 +430,23 @@ async def start_sessions(port: int, players: list[dict]) -> None:
 # --- main ----------------------------------------------------------------------------------
 
 
+def heartbeat_refusal(study_rounds: list[dict]) -> str:
+    """Why the heartbeat rounds measured no ledger work (most heartbeats refused), or ""."""
+    statuses: Counter = Counter()
+    for result in study_rounds:
+        statuses.update(result["heartbeat_statuses"])
+    total = sum(statuses.values())
+    refused = total - statuses[200]
+    if total == 0:
+        return "no heartbeat was answered during the measured rounds"
+    if refused * 2 > total:
+        return (
+            f"{refused} of {total} heartbeats were refused (statuses {dict(statuses)}): the run "
+            "measured refusals, not the ledger"
+        )
+    return ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--players", type=int, default=1024)
@@ -577,6 +602,10 @@ def main() -> None:
     print(f"  requests of players: {dict(kinds)}; heartbeat outcomes: {dict(reasons)}")
     print(f"  PostgreSQL after the run: {durable} progress rows, {finished} chapters finished, "
           f"{credited} s credited")  # fmt: skip
+    refusal = heartbeat_refusal(study_rounds)
+    if refusal:
+        print(f"no ratio: {refusal}", file=sys.stderr)
+        sys.exit(1)
     print(f"median throughput: echo {median(echo_rounds, 'throughput'):.0f} req/s, heartbeats "
           f"{median(study_rounds, 'throughput'):.0f} req/s")  # fmt: skip
     print(f"ratio heartbeat/echo throughput: {ratio:.2f} (rounds: "

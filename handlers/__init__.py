@@ -36,7 +36,8 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(pay_notifications.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
-    app.wsgi_app = api.HeartbeatFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    # Heartbeats and answers are not Flask routes: wxapp.compose_wsgi mounts the study ingest
+    # app beside Flask.
 
     @app.before_request
     def start_with_a_fresh_g() -> None:
@@ -48,8 +49,3 @@ def register_blueprints(app: Flask) -> None:
     @app.get("/")
     def index():
         return redirect(url_for("h5.entry"))
-
-    if app.config.get("SIMULATOR_MOUNT"):
-        from wechat_sim import mount
-
-        mount(app)

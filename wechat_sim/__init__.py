@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from wechat_sim.state import SimState
 
@@ -76,7 +75,8 @@ def config_for(platform: Flask) -> dict[str, Any]:
 
 
 def mount(platform: Flask, prefix: str = "/_sim") -> Flask:
-    """Serve the simulator from the platform's own process (development).
+    """The simulator for the platform's own process (development), to be served at
+    ``prefix``: ``wxapp.compose_wsgi`` mounts its ``wsgi_app`` there.
 
     The account starts with the repository's menu already created, as a running account
     has it; ``flask --app wsgi wechat menu-push`` replaces it while the server runs. The
@@ -93,6 +93,5 @@ def mount(platform: Flask, prefix: str = "/_sim") -> Flask:
         }
     )
     sim_state(sim).menu = build_menu(platform.config["PUBLIC_BASE_URL"])
-    platform.wsgi_app = DispatcherMiddleware(platform.wsgi_app, {prefix: sim.wsgi_app})
     platform.extensions["wechat_sim"] = sim
     return sim

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
 from wxapp.config import PROJECT_ROOT, build_config
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    compose_wsgi(app)
     announce(app)
     return app
 
@@ -38,14 +42,6 @@ def configure(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
-        )
-    proxies = app.config["TRUSTED_PROXIES"]
-    if proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        # Flask's documented way to wrap the app in middleware; its types call it a method.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
 
 
@@ -83,6 +79,31 @@ def register_commands(app: Flask) -> None:
     from wxapp.cli import register_commands as register
 
     register(app)
+
+
+def compose_wsgi(app: Flask) -> None:
+    """Everything that answers HTTP, in this one place: the study ingest app's endpoints
+    (heartbeats and 防挂机 answers, without Flask's request machinery) and, in development,
+    the WeChat simulator, mounted beside the Flask app; then every middleware around all
+    of them. ``app.wsgi_app`` becomes this stack, so gunicorn (``wsgi:app``) and
+    ``app.test_client()`` both go through it."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from handlers.study_ingest import StudyIngest
+
+    mounts: dict[str, WSGIApplication] = dict(StudyIngest(app).mounts())
+    if app.config["SIMULATOR_MOUNT"]:
+        from wechat_sim import mount
+
+        prefix = "/_sim"
+        mounts[prefix] = mount(app, prefix).wsgi_app
+    stack: WSGIApplication = DispatcherMiddleware(app.wsgi_app, mounts)
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Client addresses and scheme as the proxy saw them, for Flask and ingest alike.
+        stack = ProxyFix(stack, x_for=proxies, x_proto=proxies, x_host=proxies)
+    app.wsgi_app = stack  # type: ignore[method-assign,assignment]
 
 
 def announce(app: Flask) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from handlers import oauth
@@ -26,7 +29,10 @@ from infra.transaction import commit
 from services.accounts import learners as accounts
 from services.accounts import org
 from services.errors import ServiceError, StopValidation, ValidationError
+from services.study import rules as study
 from services.wechat import followers
+
+log = logging.getLogger(__name__)
 
 
 def _failed(response) -> bool:
@@ -98,6 +104,13 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    learner = current_learner()
+    if learner is not None:
+        # A page left playing stops counting now: no token of this login counts again.
+        try:
+            study.end_learner_playback(learner.id)
+        except redis.exceptions.RedisError as error:
+            log.warning("study ledger unavailable at logout of learner %s: %s", learner.id, error)
     logout_learner()
     return redirect(url_for("h5.login"))
 

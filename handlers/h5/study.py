@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import render_template, send_from_directory, url_for
+from flask import render_template, request, send_from_directory, url_for
 
+from handlers import study_ingest
 from handlers.forms import page_arg
 from handlers.h5 import bp, learner_required, signed_in_learner
 from services.errors import NotFound
@@ -53,7 +54,13 @@ def study_course(course_id: int):
 @learner_required
 def study_chapter(chapter_id: int):
     view = study_overview.chapter_page(signed_in_learner().id, chapter_id)
-    return render_template("study/chapter.html", view=view)
+    # Heartbeats and answers go to the study ingest app, beside Flask (no Flask route).
+    return render_template(
+        "study/chapter.html",
+        view=view,
+        heartbeat_url=request.script_root + study_ingest.HEARTBEATS_PATH,
+        answer_url=request.script_root + study_ingest.ANSWERS_PATH,
+    )
 
 
 @bp.get("/media/<path:path>")

@@ -1,11 +1,13 @@
 -- A 防挂机 answer, checked inside Redis against the answer stored when the question was asked.
 --
 -- KEYS: 1 learner hash, 2 session hash
--- ARGV: 1 session id, 2 chosen option, 3 now (ms), 4 minimum gap between answers (ms)
+-- ARGV: 1 session id, 2 chosen option, 3 now (ms), 4 minimum gap between answers (ms),
+--       5 the tag of the login the token was issued to
 -- Returns: {status, question} with status correct | wrong | none | expired | superseded | too_soon
 
-local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qa', 'qat', 'qi', 'ans')
-if redis.call('EXISTS', KEYS[2]) == 0 then
+local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qa', 'qat', 'qi', 'ans', 'tag')
+if redis.call('EXISTS', KEYS[2]) == 0 or learner[7] ~= ARGV[5] then
+  -- No session, or the login that opened it is over (logout, password change).
   return {'expired'}
 end
 if learner[1] ~= ARGV[1] then

@@ -1,13 +1,15 @@
 -- The study ledger's heartbeat, run atomically inside Redis: one round trip per heartbeat.
 --
--- KEYS: 1 learner hash (active session, pending question, question schedule)
+-- KEYS: 1 learner hash (active session, the tag of the login that opened it, pending
+--         question, question schedule)
 --       2 session hash (chapter figures, the ledger's rules, last accepted heartbeat,
 --         carried slack, question pool)
 --       3 progress hash of the learner's chapter (merged intervals, covered, credited)
 --       4 the set of progress entries waiting to be written to PostgreSQL
 -- ARGV: 1 session id, 2 sequence number, 3 segment start, 4 position, 5 playing (1/0),
 --       6 rate, 7 now (ms), 8 watched seconds until the next question should one be
---       scheduled now, 9 dirty-set member (keys expire as opening the session set them)
+--       scheduled now, 9 dirty-set member (keys expire as opening the session set them),
+--       10 the tag of the login the token was issued to
 -- Returns the refusal (expired, superseded, stale, too_soon, closed, absurd) or one string
 -- "status|credit|covered|credited|finished_ms|reason|position|intervals|question" (one bulk
 -- reply is cheaper to read than many).
@@ -32,7 +34,13 @@ local max_rate = tonumber(s[10])
 local question_timeout = tonumber(s[11])
 local idle = tonumber(s[12])
 local max_segment = tonumber(s[13])
-local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qat', 'watched', 'nextq', 'qi')
+local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qat', 'watched', 'nextq', 'qi', 'tag')
+if learner[7] ~= ARGV[10] then
+  -- The login that opened this session is over (logout, password change): nothing it
+  -- opened counts again.
+  redis.call('DEL', KEYS[2])
+  return 'expired'
+end
 if learner[1] ~= sid then
   return 'superseded'
 end

@@ -5,7 +5,8 @@ one shard and a heartbeat is one script call (one round trip). The rules themsel
 the PostgreSQL side, are in ``services/study/rules.py``.
 
 Keys:
-  study:{L}:l        active session id, pending question and its answer, question schedule
+  study:{L}:l        active session id, the tag of the login that opened it, pending question
+                     and its answer, question schedule
   study:{L}:s:<sid>  one playback session: plan, chapter figures, last accepted heartbeat, pool
   study:{L}:c:<chap> the learner's progress in a chapter: merged intervals, covered, credited
   study:dirty        progress entries ("L:chap") not yet written to PostgreSQL
@@ -126,6 +127,7 @@ def open_session(
     plan_id: int,
     chapter_id: int,
     session_id: str,
+    login_tag: str,
     now_ms: int,
     ends_ms: int,
     threshold_seconds: int,
@@ -135,8 +137,9 @@ def open_session(
     first_question_after: int,
     rules: dict[str, Any],
 ) -> tuple[ProgressState, str]:
-    """Make ``session_id`` the learner's only active session; returns the chapter's progress
-    (Redis's own when it has it, which is newer than PostgreSQL's) and any pending question."""
+    """Make ``session_id`` the learner's only active session, opened by the login tagged
+    ``login_tag``; returns the chapter's progress (Redis's own when it has it, which is newer
+    than PostgreSQL's) and any pending question."""
     client = get_redis()
     lkey = learner_key(learner_id)
     skey = session_key(learner_id, session_id)
@@ -163,7 +166,7 @@ def open_session(
         session_fields[f"q{slot}"] = question_json
         session_fields[f"a{slot}"] = answer
     pipe = client.pipeline(transaction=True)
-    pipe.hset(lkey, "sid", session_id)
+    pipe.hset(lkey, mapping={"sid": session_id, "tag": login_tag})
     pipe.hsetnx(lkey, "nextq", first_question_after)
     pipe.expire(lkey, KEY_LIFETIME_SECONDS)
     pipe.hset(skey, mapping=session_fields)
@@ -200,6 +203,7 @@ def heartbeat(
     learner_id: int,
     chapter_id: int,
     session_id: str,
+    login_tag: str,
     seq: int,
     segment_from: float,
     position: float,
@@ -227,6 +231,7 @@ def heartbeat(
                 now_ms,
                 next_question_gap,
                 dirty_member(learner_id, chapter_id),
+                login_tag,
             ],
         )
     )
@@ -253,12 +258,18 @@ def heartbeat(
 
 
 def answer(
-    *, learner_id: int, session_id: str, choice: int, now_ms: int, min_gap_ms: int
+    *,
+    learner_id: int,
+    session_id: str,
+    login_tag: str,
+    choice: int,
+    now_ms: int,
+    min_gap_ms: int,
 ) -> tuple[str, str]:
     client = get_redis()
     reply = _scripts(client)["answer"](
         keys=[learner_key(learner_id), session_key(learner_id, session_id)],
-        args=[session_id, choice, now_ms, min_gap_ms],
+        args=[session_id, choice, now_ms, min_gap_ms, login_tag],
     )
     return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
 
@@ -285,12 +296,17 @@ def end_plan_sessions(learner_ids: list[int], plan_id: int) -> None:
 
 
 def end_learner_session(learner_id: int) -> None:
-    """End the learner's active session, whatever it plays; its next heartbeat is answered
-    ``expired``."""
+    """End the learner's login in the ledger: its tag goes, so no token it opened counts,
+    and the active session with it, whatever it plays. Their next heartbeat is answered
+    ``expired``; the next session opened records its own login's tag."""
     client = get_redis()
-    sid = _text(client.hget(learner_key(learner_id), "sid"))
+    lkey = learner_key(learner_id)
+    sid = _text(client.hget(lkey, "sid"))
+    pipe = client.pipeline(transaction=True)
+    pipe.hdel(lkey, "tag")
     if sid:
-        client.delete(session_key(learner_id, sid))
+        pipe.delete(session_key(learner_id, sid))
+    pipe.execute()
 
 
 def pending_question(learner_id: int) -> str:

@@ -2,9 +2,11 @@
 
 Every decision is taken on the server:
 
-- Starting a chapter opens a playback session (a signed token). A learner has one active
-  session; starting another (second device, second tab) ends the first, whose heartbeats
-  are then refused.
+- Starting a chapter opens a playback session (a signed token naming the learner, the
+  chapter, the session and the login that opened it). A learner has one active session;
+  starting another (second device, second tab) ends the first, whose heartbeats are then
+  refused. Logging out or changing the password ends the login in the ledger: no token it
+  opened counts again.
 - The player sends a heartbeat every 10-15 s: the segment it played (from, position),
   whether it is playing, and the rate. A heartbeat covers its segment only when the
   segment is no longer than the server's wall time since the previous accepted heartbeat
@@ -28,6 +30,7 @@ written through at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -141,37 +144,51 @@ def _serializer() -> URLSafeSerializer:
 
 @dataclass(frozen=True)
 class SessionToken:
+    """What a playback session's token names: whose session, which chapter, and the login
+    that opened it (its ``session_tag``), which the ledger holds while that login lasts."""
+
     learner_id: int
     chapter_id: int
     session_id: str
+    login_tag: str
 
 
-def _issue_token(learner_id: int, chapter_id: int, session_id: str) -> str:
-    return _serializer().dumps([learner_id, chapter_id, session_id])
+def _issue_token(session: SessionToken) -> str:
+    return _serializer().dumps(
+        [session.learner_id, session.chapter_id, session.session_id, session.login_tag]
+    )
 
 
-_VERIFIED_TOKENS: dict[str, SessionToken] = {}
-_VERIFIED_TOKENS_MAX = 100_000
+# A player sends the same token every 12 s: a verified token is remembered, in a bounded
+# LRU per app (about 0.5 KB an entry; a miss costs one signature check, some 15 µs).
+TOKEN_CACHE_SIZE = 20_000
 
 
-def read_token(token: str, learner_id: int) -> SessionToken:
-    """The session a token names, if it was issued by us to this learner."""
-    # A player sends the same token every 12 s: remember the ones already verified.
-    parsed = _VERIFIED_TOKENS.get(token)
-    if parsed is None:
-        try:
-            learner, chapter, session_id = _serializer().loads(token)
-            parsed = SessionToken(int(learner), int(chapter), str(session_id))
-        except (BadSignature, TypeError, ValueError):
-            raise StudyRefused(
-                "session_invalid", "学习会话无效，请刷新页面重新开始学习。", 400
-            ) from None
-        if len(_VERIFIED_TOKENS) >= _VERIFIED_TOKENS_MAX:
-            _VERIFIED_TOKENS.clear()
-        _VERIFIED_TOKENS[token] = parsed
-    if parsed.learner_id != learner_id:
-        raise PermissionDenied("这不是您的学习会话，不能为他人计时。")
-    return parsed
+def _token_reader() -> Callable[[str], SessionToken]:
+    reader: Callable[[str], SessionToken] | None = current_app.extensions.get("study_token_reader")
+    if reader is None:
+        serializer = _serializer()
+
+        @functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)
+        def verified(token: str) -> SessionToken:
+            # Refusals raise, and what raises is not remembered.
+            try:
+                learner, chapter, session_id, login_tag = serializer.loads(token)
+                return SessionToken(int(learner), int(chapter), str(session_id), str(login_tag))
+            except (BadSignature, TypeError, ValueError):
+                raise StudyRefused(
+                    "session_invalid", "学习会话无效，请刷新页面重新开始学习。", 400
+                ) from None
+
+        reader = current_app.extensions["study_token_reader"] = verified
+    return reader
+
+
+def read_token(token: str) -> SessionToken:
+    """The session a token names, if we issued it. The token is the heartbeat's and the
+    answer's only credential: it is signed, and the ledger refuses it once the session or
+    the login that opened it has ended."""
+    return _token_reader()(token)
 
 
 # --- questions -----------------------------------------------------------------------------
@@ -241,8 +258,11 @@ def threshold_seconds(duration_seconds: int, percent: int) -> int:
     return max(1, math.ceil(duration_seconds * percent / 100))
 
 
-def start_session(learner_id: int, chapter_id: int) -> SessionStart:
-    """Open a playback session for a chapter of a plan the learner holds (ends any other)."""
+def start_session(learner_id: int, chapter_id: int, login_tag: str) -> SessionStart:
+    """Open a playback session for a chapter of a plan the learner holds (ends any other).
+
+    ``login_tag`` is the ``session_tag`` of the login asking: the token carries it, and the
+    ledger refuses the token once that login has ended (logout, password change)."""
     if not 0 < chapter_id < 2**31:
         raise NotFound("找不到这个章节，请返回课程重新选择。")
     row = db.session.execute(
@@ -272,13 +292,14 @@ def start_session(learner_id: int, chapter_id: int) -> SessionStart:
             ChapterProgress.learner_id == learner_id, ChapterProgress.chapter_id == chapter_id
         )
     )
-    session_id = secrets.token_urlsafe(12)
+    session = SessionToken(learner_id, chapter_id, secrets.token_urlsafe(12), login_tag)
     threshold = threshold_seconds(chapter.duration_seconds, plan.chapter_threshold_percent)
     state, question = study_ledger.open_session(
         learner_id=learner_id,
         plan_id=plan.id,
         chapter_id=chapter_id,
-        session_id=session_id,
+        session_id=session.session_id,
+        login_tag=login_tag,
         now_ms=now,
         ends_ms=ends_ms,
         threshold_seconds=threshold,
@@ -291,7 +312,7 @@ def start_session(learner_id: int, chapter_id: int) -> SessionStart:
     resume = state.position if state.position < chapter.duration_seconds - 3 else 0
     config = current_app.config
     return SessionStart(
-        token=_issue_token(learner_id, chapter_id, session_id),
+        token=_issue_token(session),
         chapter_id=chapter_id,
         duration_seconds=chapter.duration_seconds,
         threshold_seconds=threshold,
@@ -313,8 +334,9 @@ def end_playback(learner_ids: list[int], plan_id: int) -> None:
 
 
 def end_learner_playback(learner_id: int) -> None:
-    """The account's password changed: a page left open elsewhere (perhaps by whoever knew
-    the old password) stops counting now; the learner starts again with the new one."""
+    """The learner logged out, or the password changed: a page left playing (perhaps by
+    whoever knew the old password) stops counting now, and no token of that login counts
+    again. The player's new start needs a current login."""
     study_ledger.end_learner_session(learner_id)
 
 
@@ -370,14 +392,15 @@ def check_heartbeat(beat: Heartbeat) -> None:
         raise ValidationError("rate", "播放速度不正确，请刷新页面后重试。")
 
 
-def record_heartbeat(learner_id: int, token: str, beat: Heartbeat) -> HeartbeatResult:
+def record_heartbeat(token: str, beat: Heartbeat) -> HeartbeatResult:
     """Credit what this heartbeat proves was watched; refuse what it cannot prove."""
     check_heartbeat(beat)
-    session = read_token(token, learner_id)
+    session = read_token(token)
     outcome = study_ledger.heartbeat(
-        learner_id=learner_id,
+        learner_id=session.learner_id,
         chapter_id=session.chapter_id,
         session_id=session.session_id,
+        login_tag=session.login_tag,
         seq=beat.seq,
         segment_from=beat.segment_from,
         position=beat.position,
@@ -422,11 +445,12 @@ class AnswerResult:
     question: dict[str, Any] | None
 
 
-def answer_question(learner_id: int, token: str, choice: int) -> AnswerResult:
-    session = read_token(token, learner_id)
+def answer_question(token: str, choice: int) -> AnswerResult:
+    session = read_token(token)
     status, question = study_ledger.answer(
-        learner_id=learner_id,
+        learner_id=session.learner_id,
         session_id=session.session_id,
+        login_tag=session.login_tag,
         choice=choice,
         now_ms=now_ms(),
         min_gap_ms=int(current_app.config["STUDY_MIN_HEARTBEAT_SECONDS"] * 1000),

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+import redis
+from flask import g
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 
 from infra.extensions import db
@@ -17,7 +24,9 @@ from models.enrollments import Enrollment
 from models.study import ChapterProgress
 from models.wechat import TemplateMessage
 from services.study import ledger as study_ledger
+from services.study import rules as study
 from tests import factories
+from tests.conftest import csrf_from, submit_form
 from tests.study_player import FakeClock, Player, log_in, new_client
 from wxapp import study_flush
 
@@ -335,25 +344,138 @@ def test_replaying_an_old_heartbeat_earns_nothing(player, clock, setting):
     assert covered(setting) == 24
 
 
-def test_another_learners_token_earns_nothing(app, clock, player, setting):
+def test_a_token_credits_only_the_learner_it_was_issued_to(app, clock, player, setting):
+    # Heartbeats are authenticated by the signed token alone, whoever sends it: what it
+    # credits is its own learner's time in its own session, never the sender's.
     other = factories.learner(name="李四")
     factories.enrollment(other, setting.plan)
     thief = new_client(app, other)
+    Player(thief, clock, setting.chapter.id).start()
     clock.advance(12)
-    response = thief.post(
-        "/api/study/heartbeats",
-        json={
-            "token": player.token,
-            "seq": 1,
-            "from": 0,
-            "position": 12,
-            "playing": True,
-            "rate": 1,
-        },
+    body = {"token": player.token, "seq": 1, "from": 0, "position": 12, "playing": True, "rate": 1}
+    assert thief.post("/api/study/heartbeats", json=body).status_code == 200
+    thief_progress = get_redis().hget(
+        study_ledger.progress_key(other.id, setting.chapter.id), "cov"
     )
-    assert response.status_code == 403
-    assert response.get_json()["error"] == "forbidden"
+    assert int(thief_progress) == 0
+    assert covered(setting) == 12
+    # Nor can a token be rewritten to name someone else: the signature no longer holds.
+    payload, signature = player.token.rsplit(".", 1)
+    named = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    named[0] = other.id
+    forged = base64.urlsafe_b64encode(json.dumps(named).encode()).decode().rstrip("=")
+    clock.advance(12)
+    refused = thief.post("/api/study/heartbeats", json=body | {"token": f"{forged}.{signature}"})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "session_invalid"
+    assert (
+        int(get_redis().hget(study_ledger.progress_key(other.id, setting.chapter.id), "cov")) == 0
+    )
+
+
+def test_a_token_signed_with_another_key_is_refused(app, clock, player, setting):
+    session = study.read_token(player.token)
+    foreign = URLSafeSerializer("not-our-secret", salt="study-session").dumps(
+        [session.learner_id, session.chapter_id, session.session_id, session.login_tag]
+    )
+    clock.advance(12)
+    response = player.beat(position=12, token=foreign)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "session_invalid"
     assert covered(setting) == 0
+
+
+# --- the end of a login ends its playback ---------------------------------------------------
+
+
+def log_out(client) -> None:
+    g.pop("csrf_token", None)
+    token = csrf_from(client.get("/h5/home").get_data(as_text=True))
+    assert client.post("/h5/logout", data={"csrf_token": token}).status_code == 302
+
+
+def change_password(client, new: str) -> None:
+    g.pop("csrf_token", None)
+    response = submit_form(
+        client,
+        "/h5/password",
+        {"current_password": factories.PASSWORD, "new_password": new, "confirm_password": new},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def assert_session_over(response) -> None:
+    assert response.status_code == 410
+    assert response.get_json()["error"] == "session_expired"
+    assert "学习会话已失效" in response.get_json()["message"]
+
+
+def test_logging_out_stops_the_playback_at_once(app, client, clock, player, setting):
+    player.play(12)
+    log_out(client)
+    clock.advance(12)
+    # The page left open keeps its token; it counts nothing more, from any client.
+    assert_session_over(player.beat(position=24))
+    clock.advance(12)
+    assert_session_over(app.test_client().post("/api/study/heartbeats", json=player.replies[-1][0]))
+    assert_session_over(player.answer(0))
+    assert covered(setting) == 12
+    # Starting again needs a login.
+    assert (
+        client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id}).status_code
+        == 401
+    )
+
+
+def test_a_password_change_stops_the_old_logins_playback(app, client, clock, player, setting):
+    player.play(12)
+    old_token = player.token
+    phone = new_client(app, setting.learner)
+    change_password(phone, "Changed2022")
+    clock.advance(12)
+    assert_session_over(player.beat(position=24))
+    # The old login cannot start again; the new one can, and its token is its own: the old
+    # token sent with the new login's cookie counts nothing.
+    assert (
+        client.post("/api/study/sessions", json={"chapter_id": setting.chapter.id}).status_code
+        == 401
+    )
+    fresh = Player(phone, clock, setting.chapter.id)
+    fresh.start()
+    fresh.position = 12
+    assert fresh.play(12).get_json()["credited_seconds"] == 12
+    clock.advance(12)
+    stale = phone.post(
+        "/api/study/heartbeats",
+        json={"token": old_token, "seq": 9, "from": 24, "position": 36, "playing": True, "rate": 1},
+    )
+    assert_session_over(stale)
+    assert covered(setting) == 24
+
+
+def test_the_ledger_refuses_a_token_whose_login_it_no_longer_holds(clock, player, setting):
+    # Ending a login removes its tag from the ledger and deletes its session; a session that
+    # a start in flight opened meanwhile keeps its hash, and the tag check alone refuses it.
+    player.play(12)
+    get_redis().hdel(study_ledger.learner_key(setting.learner.id), "tag")
+    clock.advance(12)
+    assert_session_over(player.beat(position=24))
+    assert covered(setting) == 12
+
+
+def test_heartbeats_and_answers_need_no_cookie(app, client, clock, setting, monkeypatch):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    factories.question(setting.course, answer_index=1)
+    log_in(client, setting.learner)
+    token = Player(client, clock, setting.chapter.id).start()["token"]
+    anonymous = Player(app.test_client(), clock, setting.chapter.id, token=token)
+    assert anonymous.play(12).get_json()["credited_seconds"] == 12
+    assert anonymous.question is not None
+    clock.advance(3)
+    assert anonymous.answer(1).get_json()["correct"] is True
+    assert anonymous.play(12).get_json()["credited_seconds"] == 12
+    assert covered(setting) == 24
 
 
 # --- refusals -------------------------------------------------------------------------------
@@ -538,20 +660,166 @@ def test_an_older_snapshot_never_overwrites_a_newer_one(app, player, setting):
     assert durable(setting).covered_seconds == 36
 
 
-def test_heartbeat_refusals_of_the_fast_path(player, clock, setting):
+def test_heartbeat_refusals_of_the_ingest_app(player, clock, setting):
     body = {"token": player.token, "seq": 1, "from": 0, "position": 12, "playing": True, "rate": 1}
     clock.advance(12)
-    too_large = player.client.post(
-        "/api/study/heartbeats", data="x" * 5000, content_type="application/json"
-    )
-    assert too_large.status_code == 413
-    as_form = player.client.post("/api/study/heartbeats", data=body)
-    assert as_form.status_code == 400
-    assert as_form.get_json()["error"] == "validation"
-    assert player.client.get("/api/study/heartbeats").status_code == 405
+    for path in ("/api/study/heartbeats", "/api/study/answers"):
+        response = player.client.get(path)
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "POST"
+        assert response.get_json()["error"] == "method_not_allowed"
+        below = player.client.post(path + "/x", json=body)
+        assert below.status_code == 404
+        assert below.get_json()["message"] == "您访问的页面不存在。"
+    # The cookie plays no part: a broken one changes nothing.
     tampered = player.client.get_cookie("gx_session").value[:-2] + "xx"
     player.client.set_cookie("gx_session", tampered)
-    refused = player.client.post("/api/study/heartbeats", json=body)
-    assert refused.status_code == 401
-    assert refused.get_json()["error"] == "login_required"
+    assert player.client.post("/api/study/heartbeats", json=body).status_code == 200
+    assert covered(setting) == 12
+
+
+def test_the_ledger_unavailable_is_a_503_in_chinese(app, player, clock, monkeypatch):
+    clock.advance(12)
+
+    def unavailable(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(study_ledger, "heartbeat", unavailable)
+    response = player.beat(position=12)
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "unavailable"
+    assert "学习记录服务暂时不可用" in response.get_json()["message"]
+
+
+def test_an_unexpected_error_is_a_500_in_chinese_logged_with_the_client_address(
+    make_app, tmp_path, monkeypatch, caplog
+):
+    # Behind a proxy (TRUSTED_PROXIES), ProxyFix wraps the ingest app as it wraps Flask.
+    proxied = make_app({"APP_ENV": "test", "TRUSTED_PROXIES": 1, "STORAGE_DIR": str(tmp_path)})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(study, "record_heartbeat", broken)
+    response = proxied.test_client().post(
+        "/api/study/heartbeats",
+        json={"token": "t", "seq": 1, "from": 0, "position": 12, "playing": True, "rate": 1},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal", "message": "系统繁忙，请稍后再试。"}
+    assert "unhandled error on /api/study/heartbeats from 203.0.113.7" in caplog.text
+    assert "RuntimeError: a bug" in caplog.text
+
+
+# --- hostile bodies, on each of the three endpoints -------------------------------------------
+
+STUDY_ENDPOINTS = ["/api/study/sessions", "/api/study/heartbeats", "/api/study/answers"]
+JSON = "application/json"
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+HOSTILE_BODIES = [
+    ("malformed", b'{"token": "abc", "seq": ', JSON, 400),
+    ("deeply nested array", b"[" * 1024, JSON, 400),
+    ("deeply nested objects", b'{"a":[' * 600, JSON, 400),
+    ("NaN", b'{"token": "t", "chapter_id": NaN, "seq": NaN, "choice": NaN}', JSON, 400),
+    (
+        "Infinity",
+        b'{"token": "t", "chapter_id": Infinity, "seq": 1, "choice": -Infinity}',
+        JSON,
+        400,
+    ),
+    (
+        "a number beyond the double range",
+        b'{"token": "t", "chapter_id": 1e400, "seq": 1e400, "choice": 1e400}',
+        JSON,
+        400,
+    ),
+    # Parsed (no JSON integer within 4 KB reaches Python's 4300-digit limit), then refused by
+    # the rules: no such chapter (404), not a sequence number (400).
+    (
+        "an integer of 4000 digits",
+        b'{"token": "t", "chapter_id": 9' + b"9" * 4000 + b"}",
+        JSON,
+        None,
+    ),
+    ("oversized", b'{"token": "' + b"x" * 5000 + b'"}', JSON, 413),
+    ("not UTF-8", b'{"token": "\xff\xfe", "chapter_id": 1}', JSON, 400),
+    ("not an object", b"[1, 2, 3]", JSON, 400),
+    ("a bare string", b'"token"', JSON, 400),
+    ("empty", b"", JSON, 400),
+    ("text/plain", b'{"chapter_id": 1}', "text/plain", 400),
+    ("a form", b"chapter_id=1&token=x", "application/x-www-form-urlencoded", 400),
+    ("no content type", b'{"chapter_id": 1}', None, 400),
+]
+
+
+@pytest.mark.parametrize("path", STUDY_ENDPOINTS)
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [pytest.param(body, kind, status, id=name) for name, body, kind, status in HOSTILE_BODIES],
+)
+def test_hostile_bodies_get_a_4xx_in_chinese(
+    player, clock, setting, path, body, content_type, status
+):
+    clock.advance(12)
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = player.client.post(path, data=body, headers=headers)
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+    if status is not None:
+        assert response.status_code == status, response.get_data(as_text=True)
+    assert response.content_type == "application/json"
+    answer = response.get_json()
+    assert answer["error"] == ("too_large" if status == 413 else answer["error"])
+    assert isinstance(answer["error"], str) and answer["error"]
+    assert CHINESE.search(answer["message"]), answer
+    assert covered(setting) == 0
+
+
+@pytest.mark.parametrize("path", STUDY_ENDPOINTS)
+def test_an_oversized_chunked_body_is_refused(player, path):
+    # No Content-Length: the body is read only up to the limit.
+    response = player.client.post(
+        path,
+        input_stream=io.BytesIO(b'{"token": "' + b"x" * 10_000 + b'"}'),
+        content_type=JSON,
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "too_large"
+    assert "4 KB" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("path", STUDY_ENDPOINTS)
+def test_a_nonsense_content_length_is_refused(player, path):
+    response = player.client.post(
+        path, data=b"{}", content_type=JSON, environ_overrides={"CONTENT_LENGTH": "-5"}
+    )
+    assert response.status_code == 400
+    assert "Content-Length" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_constant_anywhere_refuses_the_body(player, clock, setting, constant):
+    # Even in a field no rule reads: the body is not JSON as the player sends it.
+    clock.advance(12)
+    good = {
+        "/api/study/sessions": {"chapter_id": setting.chapter.id},
+        "/api/study/heartbeats": {
+            "token": player.token,
+            "seq": 1,
+            "from": 0,
+            "position": 12,
+            "playing": True,
+            "rate": 1,
+        },
+        "/api/study/answers": {"token": player.token, "choice": 0},
+    }
+    for path, body in good.items():
+        data = json.dumps(body)[:-1] + f', "note": {constant}}}'
+        response = player.client.post(path, data=data, content_type=JSON)
+        assert response.status_code == 400, (path, response.get_json())
+        assert "NaN 或 Infinity" in response.get_json()["message"]
     assert covered(setting) == 0
