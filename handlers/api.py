@@ -46,7 +46,8 @@ def _start_development_flusher() -> None:
     if current_app.config["STUDY_FLUSH_IN_PROCESS"]:
         from wxapp.study_flush import ensure_in_process_flusher
 
-        ensure_in_process_flusher(current_app._get_current_object())
+        # Flask's current_app is a LocalProxy; its types call it the app itself.
+        ensure_in_process_flusher(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def _session_limit_key() -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.typing import EncodableT, FieldT
 
 from infra.redis_client import get_redis
 
@@ -144,7 +145,7 @@ def open_session(
     lkey = learner_key(learner_id)
     skey = session_key(learner_id, session_id)
     pkey = progress_key(learner_id, chapter_id)
-    session_fields: dict[str, Any] = {
+    session_fields: dict[FieldT, EncodableT] = {
         "plan": plan_id,
         "chapter": chapter_id,
         "last": now_ms,

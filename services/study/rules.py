@@ -53,6 +53,7 @@ from models.enrollments import Enrollment, EnrollmentStatus
 from models.study import ChapterProgress
 from services.display import local_time
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationError
+from services.rows import get_row
 from services.study import ledger as study_ledger
 from services.study.ledger import ProgressState
 from services.wechat import notify
@@ -549,12 +550,14 @@ def persist_progress(states: list[ProgressState]) -> None:
 def _settle(finished: list[tuple[int, int]], now: datetime) -> None:
     """Recount the 学时 of every plan a newly finished chapter belongs to."""
     chapter_ids = {chapter_id for _, chapter_id in finished}
-    plan_of = dict(
+    plan_of: dict[int, int] = dict(
         db.session.execute(
             select(Chapter.id, Course.plan_id)
             .join(Course, Chapter.course_id == Course.id)
             .where(Chapter.id.in_(chapter_ids))
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     for learner_id, plan_id in sorted({(lid, plan_of[cid]) for lid, cid in finished}):
         settle_plan(learner_id, plan_id, now)
@@ -595,7 +598,7 @@ def settle_plan(learner_id: int, plan_id: int, now: datetime) -> None:
         else 0
     )
     enrollment.earned_hours = int(earned)
-    plan = db.session.get(Plan, plan_id)
+    plan = get_row(Plan, plan_id, "学习计划不存在。")
     if (
         enrollment.completed_at is None
         and enrollment.status is EnrollmentStatus.ACTIVE
