@@ -22,7 +22,7 @@ from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderKind, OrderStatus
 from services.accounts.identity import normalise_text
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, local_time
 from services.errors import Conflict, NotFound, StopValidation, ValidationError
 
@@ -264,9 +264,7 @@ def _plan_snapshot(plan: Plan) -> dict:
     }
 
 
-def save_plan(
-    data: PlanInput, *, plan_id: int | None, staff_id: int, actor: str, ip: str | None
-) -> Plan:
+def save_plan(data: PlanInput, *, plan_id: int | None, actor: Actor) -> Plan:
     check = _Collector()
     year = check(_parse_int, data.year, "year", "年度", 2011, 2100)
     kind = check(_parse_kind, data.kind)
@@ -315,14 +313,12 @@ def save_plan(
     plan.is_published = bool(data.is_published)
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="plan.create" if before is None else "plan.update",
         target_type="plan",
         target_id=plan.id,
         before=before,
         after=_plan_snapshot(plan),
-        ip=ip,
     )
     return plan
 
@@ -359,9 +355,7 @@ def save_course(
     *,
     plan_id: int | None = None,
     course_id: int | None = None,
-    staff_id: int,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
 ) -> Course:
     check = _Collector()
     title = check(_text, data.title, "title", "课程名称", 120)
@@ -382,19 +376,17 @@ def save_course(
     course.description, course.sort_order = description, sort_order
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="course.create" if before is None else "course.update",
         target_type="course",
         target_id=course.id,
         before=before,
         after={"plan_id": course.plan_id, "title": title, "hours": hours},
-        ip=ip,
     )
     return course
 
 
-def delete_course(course_id: int, *, staff_id: int, actor: str, ip: str | None) -> int:
+def delete_course(course_id: int, *, actor: Actor) -> int:
     """Remove a course (with its chapters and questions) while nobody studies the plan."""
     course = _get(Course, course_id, "课程")
     if _plan_has_learners(course.plan_id):
@@ -406,13 +398,11 @@ def delete_course(course_id: int, *, staff_id: int, actor: str, ip: str | None) 
         db.session.delete(chapter)
     db.session.delete(course)
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="course.delete",
         target_type="course",
         target_id=course_id,
         before={"plan_id": plan_id, "title": course.title},
-        ip=ip,
     )
     db.session.flush()
     return plan_id
@@ -463,9 +453,7 @@ def save_chapter(
     *,
     course_id: int | None = None,
     chapter_id: int | None = None,
-    staff_id: int,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
 ) -> Chapter:
     check = _Collector()
     title = check(_text, data.title, "title", "章节名称", 120)
@@ -485,32 +473,28 @@ def save_chapter(
     chapter.media_url, chapter.sort_order = media_url, sort_order
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="chapter.create" if before is None else "chapter.update",
         target_type="chapter",
         target_id=chapter.id,
         before=before,
         after={"course_id": chapter.course_id, "title": title, "duration_seconds": duration},
-        ip=ip,
     )
     return chapter
 
 
-def delete_chapter(chapter_id: int, *, staff_id: int, actor: str, ip: str | None) -> int:
+def delete_chapter(chapter_id: int, *, actor: Actor) -> int:
     chapter = _get(Chapter, chapter_id, "章节")
     course = chapter.course
     if _plan_has_learners(course.plan_id):
         raise Conflict("已有学员购买该学习计划，不能删除章节；可以修改章节内容。")
     db.session.delete(chapter)
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="chapter.delete",
         target_type="chapter",
         target_id=chapter_id,
         before={"course_id": course.id, "title": chapter.title},
-        ip=ip,
     )
     db.session.flush()
     return course.id
@@ -528,9 +512,7 @@ def save_question(
     *,
     course_id: int | None = None,
     question_id: int | None = None,
-    staff_id: int,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
 ) -> Question:
     check = _Collector()
     stem = check(_text, data.stem, "stem", "题目", 500)
@@ -554,30 +536,24 @@ def save_question(
     question.stem, question.options, question.answer_index = stem, options, answer - 1
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="question.create" if before is None else "question.update",
         target_type="question",
         target_id=question.id,
         before=before,
         after={"course_id": question.course_id, "stem": stem, "options": options},
-        ip=ip,
     )
     return question
 
 
-def set_question_active(
-    question_id: int, active: bool, *, staff_id: int, actor: str, ip: str | None
-) -> Question:
+def set_question_active(question_id: int, active: bool, *, actor: Actor) -> Question:
     question = _get(Question, question_id, "题目")
     question.is_active = active
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="question.enable" if active else "question.disable",
         target_type="question",
         target_id=question.id,
-        ip=ip,
     )
     db.session.flush()
     return question

@@ -29,7 +29,7 @@ from models.enrollments import Enrollment, EnrollmentStatus
 from services import stored_files
 from services.accounts import org
 from services.accounts.identity import normalise_text, parse_name
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, mask_id_number, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from services.paperwork.certificate_render import CertificateFace, render_files
@@ -37,6 +37,8 @@ from services.paperwork.certificate_render import CertificateFace, render_files
 # Crockford-style alphabet: no I, L, O, U, so a number read aloud or typed is unambiguous.
 _NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NUMBER_GROUPS = 4  # 4 groups of 4 characters: 80 random bits
+# The refund flow takes certificates back by itself.
+REFUND_ACTOR = Actor.system("system:refund")
 
 
 def new_certificate_number(year: int) -> str:
@@ -321,9 +323,7 @@ def _reason(raw: str) -> str:
     return reason
 
 
-def revoke_certificate(
-    certificate_id: int, *, staff_id: int, actor: str, reason: str, ip: str | None = None
-) -> Certificate:
+def revoke_certificate(certificate_id: int, *, actor: Actor, reason: str) -> Certificate:
     certificate = get_certificate(certificate_id)
     if certificate.status is CertificateStatus.REVOKED:
         raise Conflict("该证书已经作废。")
@@ -334,14 +334,12 @@ def revoke_certificate(
     certificate.revoke_reason = reason
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="certificate.revoke",
         target_type="certificate",
         target_id=certificate.id,
         before=before,
         after={**_snapshot(certificate), "reason": reason},
-        ip=ip,
     )
     return certificate
 
@@ -363,8 +361,7 @@ def revoke_for_refund(enrollment_ids: list[int], *, now: datetime | None = None)
         certificate.revoke_reason = "订单已退款，学习计划已取消。"
         db.session.flush()
         record_action(
-            staff_id=None,
-            actor="system:refund",
+            REFUND_ACTOR,
             action="certificate.revoke",
             target_type="certificate",
             target_id=certificate.id,
@@ -374,13 +371,7 @@ def revoke_for_refund(enrollment_ids: list[int], *, now: datetime | None = None)
 
 
 def reissue_certificate(
-    certificate_id: int,
-    *,
-    staff_id: int,
-    actor: str,
-    reason: str,
-    corrected_name: str = "",
-    ip: str | None = None,
+    certificate_id: int, *, actor: Actor, reason: str, corrected_name: str = ""
 ) -> Certificate:
     """Revoke the certificate and issue a new one from the learner's current data
     (after correcting the name, when staff give one)."""
@@ -393,17 +384,15 @@ def reissue_certificate(
         name = parse_name(corrected_name)
         if name != learner.name:
             record_action(
-                staff_id=staff_id,
-                actor=actor,
+                actor,
                 action="learner.correct_name",
                 target_type="learner",
                 target_id=learner.id,
                 before={"name": learner.name},
                 after={"name": name},
-                ip=ip,
             )
             learner.name = name
-    revoke_certificate(old.id, staff_id=staff_id, actor=actor, reason=reason, ip=ip)
+    revoke_certificate(old.id, actor=actor, reason=reason)
     enrollment = db.session.get(Enrollment, old.enrollment_id)
     if workplace_text(learner) is None:
         raise Conflict("该学员没有工作单位或档案所在区县，不能补发证书。")
@@ -414,13 +403,11 @@ def reissue_certificate(
     old.replaced_by_id = new.id
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="certificate.reissue",
         target_type="certificate",
         target_id=new.id,
         before=_snapshot(old),
         after=_snapshot(new),
-        ip=ip,
     )
     return new

@@ -37,7 +37,7 @@ from models.invoices import Invoice, InvoiceStatus, InvoiceTitleType, ReissueRea
 from models.orders import Order, OrderKind, OrderStatus
 from services import stored_files
 from services.accounts.identity import normalise_text, parse_credit_code, parse_id_number
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.display import LOCAL_TZ
 from services.errors import (
     Conflict,
@@ -380,9 +380,7 @@ def record_issued(
     *,
     invoice_number: str,
     pdf: bytes,
-    staff_id: int | None,
-    actor: str,
-    ip: str | None = None,
+    actor: Actor,
     now: datetime | None = None,
 ) -> Invoice:
     """The invoice was issued in the tax system: keep its number and PDF, tell the learner."""
@@ -408,17 +406,15 @@ def record_issued(
     invoice.invoice_number = number
     invoice.status = InvoiceStatus.ISSUED
     invoice.issued_at = now
-    invoice.issued_by_staff_id = staff_id
+    invoice.issued_by_staff_id = actor.staff_id
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="invoice.issue",
         target_type="invoice",
         target_id=invoice.id,
         before={"status": InvoiceStatus.REQUESTED.value},
         after={"status": invoice.status.value, "invoice_number": number},
-        ip=ip,
     )
     notify.invoice_issued(
         learner_id=invoice.learner_id,
@@ -434,9 +430,7 @@ def record_reversed(
     invoice_id: int,
     *,
     red_invoice_number: str,
-    staff_id: int | None,
-    actor: str,
-    ip: str | None = None,
+    actor: Actor,
     now: datetime | None = None,
 ) -> Invoice:
     """The red-letter invoice (红字发票) was issued: the old invoice no longer counts."""
@@ -449,14 +443,12 @@ def record_reversed(
     invoice.reversed_at = now or utcnow()
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="invoice.reverse",
         target_type="invoice",
         target_id=invoice.id,
         before={"status": InvoiceStatus.REVERSING.value},
         after={"status": invoice.status.value, "red_invoice_number": number},
-        ip=ip,
     )
     return invoice
 

@@ -42,6 +42,7 @@ from models.orders import (
     SeatStatus,
 )
 from services import catalog
+from services.audit import Actor
 from services.display import mask_name
 from services.errors import ExternalServiceError
 from services.paperwork import invoices
@@ -49,6 +50,9 @@ from services.payments import orders, refunds, tasks, wechatpay
 from services.wechat import notify
 
 log = logging.getLogger(__name__)
+
+# Taking a payment in refunds, by itself, the seats that were bought twice.
+PAYMENTS_ACTOR = Actor.system("system:payments")
 
 # Codes WeChat Pay uses for "this order is paid" (the v3 name and the older one).
 
@@ -211,9 +215,7 @@ def record_payment(transaction: Mapping[str, Any], source: PaymentSource) -> str
             order,
             duplicates,
             reason="重复购买，自动退款",
-            staff_id=None,
-            actor="system:payments",
-            ip=None,
+            actor=PAYMENTS_ACTOR,
             action="order.refund.auto",
         )
         order.note = (order.note + "；" if order.note else "") + (

@@ -34,13 +34,16 @@ from models.orders import (
     SeatStatus,
 )
 from services.accounts.identity import normalise_text
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
 from services.paperwork import certificates, invoices
 from services.payments import orders, tasks, wechatpay
 from services.study import rules as study
 
 log = logging.getLogger(__name__)
+
+# A refund's result comes from WeChat Pay (its notification, or our query).
+WECHAT_PAY_ACTOR = Actor.system("system:wechat-pay")
 
 # WeChat Pay codes after which the same request may succeed later.
 _RETRY_LATER = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "NOT_ENOUGH", "NOTENOUGH"}
@@ -51,9 +54,7 @@ def request_refund(
     order_id: int,
     seat_id: int | None,
     reason: str,
-    staff_id: int | None,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
 ) -> Refund:
     """Staff refund the order's remaining seats, or one seat of a group order."""
     reason = normalise_text(reason)
@@ -82,9 +83,7 @@ def request_refund(
             raise Conflict(
                 "该订单的退款正在处理中，请稍后查看结果。" if in_flight else "该订单已全部退款。"
             )
-    return refund_seats(
-        order, seats, reason=reason, staff_id=staff_id, actor=actor, ip=ip, action="order.refund"
-    )
+    return refund_seats(order, seats, reason=reason, actor=actor, action="order.refund")
 
 
 def refund_seats(
@@ -92,9 +91,7 @@ def refund_seats(
     seats: list[OrderSeat],
     *,
     reason: str,
-    staff_id: int | None,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
     action: str,
 ) -> Refund:
     """Record a refund of ``seats`` and send it to WeChat Pay after commit."""
@@ -105,7 +102,7 @@ def refund_seats(
         amount_fen=order.unit_price_fen * len(seats),
         reason=reason[:80],
         status=RefundStatus.REQUESTED,
-        staff_id=staff_id,
+        staff_id=actor.staff_id,
         created_at=utcnow(),
     )
     db.session.add(refund)
@@ -114,8 +111,7 @@ def refund_seats(
         seat.status = SeatStatus.REFUNDING
         seat.refund_id = refund.id
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action=action,
         target_type="order",
         target_id=order.id,
@@ -126,7 +122,6 @@ def refund_seats(
             "seats": [seat.learner_id for seat in seats],
             "reason": refund.reason,
         },
-        ip=ip,
     )
     db.session.flush()
     after_commit(enqueue, tasks.submit_refund, refund.id)
@@ -229,8 +224,7 @@ def complete_refund(
         else OrderStatus.PARTIALLY_REFUNDED
     )
     record_action(
-        staff_id=None,
-        actor="system:wechat-pay",
+        WECHAT_PAY_ACTOR,
         action="order.refund.succeeded",
         target_type="order",
         target_id=order.id,

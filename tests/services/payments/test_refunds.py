@@ -11,6 +11,7 @@ from infra.extensions import db
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import OrderStatus, PayNotification, Refund, RefundStatus, SeatStatus
 from models.staff import AuditLog, StaffRole
+from services.audit import Actor
 from tests import factories
 from tests.services.payments.conftest import buy_and_pay, buyer, log_in, reload, submit_form
 from tests.study_player import FakeClock, Player
@@ -266,8 +267,7 @@ def test_the_console_order_page_names_an_invoice_being_reversed(client, pay_sim,
         invoice.id,
         invoice_number="24500000000012345678",
         pdf=b"%PDF-1.4\n%%EOF\n",
-        staff_id=None,
-        actor="test",
+        actor=Actor.system("test"),
     )
     staff_client.refund(order, "学员申请退费")
     pay_sim.advance(3)  # the money is back: the issued invoice waits for its 红冲
