@@ -54,6 +54,11 @@ class PlanPage:
     on_sale: bool
     pending_order_id: int | None
 
+    @property
+    def offers_makeup(self) -> bool:
+        """A make-up year not held yet: paid elsewhere, the learner may apply (补学申请)."""
+        return self.plan.kind is PlanKind.MAKEUP and not self.owned
+
 
 def is_on_sale(plan: Plan, now: datetime | None = None) -> bool:
     now = now or utcnow()

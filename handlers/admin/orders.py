@@ -66,9 +66,9 @@ def order_refund(order_id: int):
 @finance_staff
 def refunds_list():
     status = request.args.get("status", "")
-    page = refunds.search_refunds(status, page_arg())
+    listing = refunds.search_refunds(status, page_arg())
     return render_template(
-        "admin/orders/refunds.html", page=page, status=status, statuses=list(RefundStatus)
+        "admin/orders/refunds.html", listing=listing, status=status, statuses=list(RefundStatus)
     )
 
 

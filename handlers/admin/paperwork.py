@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from flask import render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -49,10 +51,11 @@ def makeup_queue():
 @bp.get("/makeup/<int:application_id>")
 @staff_required(*REVIEWERS)
 def makeup_detail(application_id: int):
-    application = makeup.get_application(application_id)
+    view = makeup.staff_application(application_id)
+    application = view.application
     return render_template(
         "admin/paperwork/makeup_detail.html",
-        application=application,
+        view=view,
         workplace=certificates.workplace_text(application.learner),
         deadline=makeup.review_deadline_text(application),
         form=ReasonForm(),
@@ -95,11 +98,28 @@ def makeup_screenshot(application_id: int):
 
 # --- invoices ---------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class InvoiceTab:
+    status: InvoiceStatus
+    label: str
+    hint: str = ""  # what staff do with the list
+    current: bool = False
+
+
 _INVOICE_TABS = [
-    (InvoiceStatus.REQUESTED, "待开票"),
-    (InvoiceStatus.REVERSING, "待红冲"),
-    (InvoiceStatus.ISSUED, "已开票"),
-    (InvoiceStatus.REVERSED, "已红冲"),
+    InvoiceTab(
+        InvoiceStatus.REQUESTED,
+        "待开票",
+        "已缴费订单的开票申请，先申请的在前。请在税务系统开具后上传发票PDF并填写发票号码。",
+    ),
+    InvoiceTab(
+        InvoiceStatus.REVERSING,
+        "待红冲",
+        "需要红冲的发票（学员修改发票或订单退款）。请在税务系统开具红字发票后登记红字发票号码。",
+    ),
+    InvoiceTab(InvoiceStatus.ISSUED, "已开票"),
+    InvoiceTab(InvoiceStatus.REVERSED, "已红冲"),
 ]
 
 
@@ -113,7 +133,7 @@ def invoices_list():
     return render_template(
         "admin/paperwork/invoices.html",
         status=status,
-        tabs=_INVOICE_TABS,
+        tabs=[replace(tab, current=tab.status is status) for tab in _INVOICE_TABS],
         invoices=invoices.staff_queue(status),
     )
 
@@ -123,7 +143,7 @@ def invoices_list():
 def invoice_detail(invoice_id: int):
     return render_template(
         "admin/paperwork/invoice_detail.html",
-        invoice=invoices.get_invoice(invoice_id),
+        view=invoices.staff_invoice(invoice_id),
         issue_form=IssueInvoiceForm(),
         reverse_form=ReverseInvoiceForm(),
     )
@@ -192,7 +212,7 @@ def certificates_list():
 def certificate_detail(certificate_id: int):
     return render_template(
         "admin/paperwork/certificate_detail.html",
-        certificate=certificates.get_certificate(certificate_id),
+        view=certificates.staff_certificate(certificate_id),
         revoke_form=ReasonForm(),
         reissue_form=ReissueForm(),
     )

@@ -56,13 +56,8 @@ def rosters():
 @bp.get("/rosters/<int:import_id>")
 @staff_required(StaffRole.STAFF)
 def roster_detail(import_id: int):
-    record = roster.get_import(import_id)
     return render_template(
-        "admin/rosters/show.html",
-        record=record,
-        lines=roster.report_lines(record),
-        earlier=roster.earlier_imports(record),
-        form=RosterConfirmForm(),
+        "admin/rosters/show.html", page=roster.import_page(import_id), form=RosterConfirmForm()
     )
 
 

@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
 
 from infra.extensions import db
 from models.accounts import Learner
@@ -42,6 +42,14 @@ def current_learner() -> Learner | None:
                 logout_learner()
         g.learner = learner
     return g.learner
+
+
+def signed_in_learner() -> Learner:
+    """The learner of a page behind ``learner_required``."""
+    learner = current_learner()
+    if learner is None:
+        abort(401)
+    return learner
 
 
 def safe_next(target: str | None, default: str) -> str:

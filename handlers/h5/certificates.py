@@ -8,7 +8,7 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import Length, Optional
 
 from handlers.forms import apply_errors
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.private_files import send_private
 from infra.transaction import commit
 from services.accounts import org
@@ -25,7 +25,7 @@ class ProfileForm(FlaskForm):
 @bp.get("/certificates", endpoint="certificates")  # the tab bar links to h5.certificates
 @learner_required
 def my_certificates():
-    rows = certificates.completed_plans(current_learner().id)
+    rows = certificates.completed_plans(signed_in_learner().id)
     return render_template("certificates/list.html", rows=rows)
 
 
@@ -33,7 +33,7 @@ def my_certificates():
 @learner_required
 def certificate_print(plan_id: int):
     """打印证书: confirm the unit (or district) first, then the certificate is issued."""
-    learner = current_learner()
+    learner = signed_in_learner()
     existing = certificates.valid_certificate(learner.id, plan_id)
     if existing is not None:
         return redirect(url_for("h5.certificate_view", certificate_id=existing.id))
@@ -68,12 +68,12 @@ def certificate_print(plan_id: int):
 @bp.get("/certificates/<int:certificate_id>")
 @learner_required
 def certificate_view(certificate_id: int):
-    certificate = certificates.owned_certificate(certificate_id, current_learner().id)
-    return render_template("certificates/view.html", certificate=certificate)
+    view = certificates.certificate_page(certificate_id, signed_in_learner().id)
+    return render_template("certificates/view.html", view=view)
 
 
 def _send(certificate_id: int, kind: str, mimetype: str, *, download: bool):
-    certificate = certificates.owned_certificate(certificate_id, current_learner().id)
+    certificate = certificates.owned_certificate(certificate_id, signed_in_learner().id)
     path = certificates.certificate_file(certificate.id, certificate.learner_id, kind)
     commit()
     return send_private(

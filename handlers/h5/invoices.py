@@ -6,10 +6,11 @@ from flask import flash, redirect, render_template, url_for
 from wtforms import RadioField, SelectChoice
 
 from handlers.forms import apply_errors
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.h5.purchase_forms import InvoiceTitleForm
 from handlers.private_files import send_private
 from infra.transaction import commit
+from models.invoices import InvoiceTitleType
 from services.errors import ServiceError
 from services.paperwork import invoices
 
@@ -19,28 +20,39 @@ class InvoiceForm(InvoiceTitleForm):
 
     title_type = RadioField(
         "抬头类型",
-        choices=[SelectChoice("personal", "个人"), SelectChoice("unit", "单位")],
-        default="personal",
+        choices=[SelectChoice(kind.value, kind.label) for kind in InvoiceTitleType],
+        default=InvoiceTitleType.PERSONAL.value,
     )
+
+    def offer(self, kinds: list[InvoiceTitleType], holder_name: str) -> None:
+        """The title types this order's invoice may carry; a personal title is the holder's
+        own name, shown with the choice."""
+        self.title_type.choices = [
+            SelectChoice(
+                kind.value,
+                f"{kind.label}（{holder_name}）"
+                if kind is InvoiceTitleType.PERSONAL
+                else kind.label,
+            )
+            for kind in kinds
+        ]
 
 
 @bp.get("/invoices", endpoint="invoices")
 @learner_required
 def my_invoices():
-    rows = invoices.learner_invoices(current_learner().id)
+    rows = invoices.learner_invoices(signed_in_learner().id)
     return render_template("invoices/list.html", rows=rows)
 
 
 @bp.route("/invoices/order/<int:order_id>/apply", methods=["GET", "POST"])
 @learner_required
 def invoice_apply(order_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     order = invoices.owned_paid_order(order_id, learner.id)
     allowed = invoices.title_types_for(order)
     form = InvoiceForm(title_type=allowed[0].value)
-    form.title_type.choices = [
-        choice for choice in form.title_type.choices if choice.value in allowed
-    ]
+    form.offer(allowed, learner.name)
     if form.validate_on_submit():
         try:
             invoices.request_invoice(
@@ -61,22 +73,22 @@ def invoice_apply(order_id: int):
 @bp.get("/invoices/<int:invoice_id>")
 @learner_required
 def invoice_view(invoice_id: int):
-    invoice = invoices.owned_invoice(invoice_id, current_learner().id)
-    row = invoices.invoice_row(invoice)
-    return render_template("invoices/view.html", invoice=invoice, row=row)
+    page = invoices.invoice_page(invoice_id, signed_in_learner().id)
+    return render_template("invoices/view.html", page=page)
 
 
 @bp.route("/invoices/<int:invoice_id>/change", methods=["GET", "POST"])
 @learner_required
 def invoice_change(invoice_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     invoice = invoices.owned_invoice(invoice_id, learner.id)
     form = InvoiceForm(
         title_type=invoice.title_type.value,
-        title=invoice.title if invoice.title_type.value == "unit" else "",
+        title=invoice.title if invoice.title_type is InvoiceTitleType.UNIT else "",
         tax_code=invoice.tax_code or "",
         email=invoice.email,
     )
+    form.offer(list(InvoiceTitleType), learner.name)
     if form.validate_on_submit():
         try:
             invoices.change_invoice(invoice.id, learner.id, form.title_request())
@@ -100,7 +112,7 @@ def invoice_change(invoice_id: int):
 @bp.get("/invoices/<int:invoice_id>/invoice.pdf")
 @learner_required
 def invoice_pdf(invoice_id: int):
-    invoice = invoices.owned_invoice(invoice_id, current_learner().id)
+    invoice = invoices.owned_invoice(invoice_id, signed_in_learner().id)
     return send_private(
         invoices.invoice_pdf_path(invoice),
         "application/pdf",

@@ -435,13 +435,24 @@ def confirm_roster(
     record = db.session.get(RosterImport, import_id, with_for_update=True)
     if record is None:
         raise NotFound("找不到该名单导入记录。")
-    if record.status is RosterImportStatus.IMPORTED:
-        raise Conflict("该名单已导入，不能重复导入。")
+    refusal = confirm_refusal(record)
     path = stored_file(record.stored_path)
-    if path is None:
-        raise NotFound("上传的名单文件已不在，请重新上传。")
+    if refusal is not None or path is None:
+        raise Conflict(refusal or _UPLOAD_GONE)
     check = check_roster(read_roster(path, limits=read_limits(), on_progress=on_progress))
     return _import(record, check, actor=actor)
+
+
+_UPLOAD_GONE = "上传的名单文件已不在，请重新上传。"
+
+
+def confirm_refusal(record: RosterImport) -> str | None:
+    """Why a previewed roster cannot be imported now; None when it can."""
+    if record.status is RosterImportStatus.IMPORTED:
+        return "该名单已导入，不能重复导入。"
+    if stored_file(record.stored_path) is None:
+        return _UPLOAD_GONE
+    return None
 
 
 def import_roster(
@@ -652,6 +663,29 @@ def get_import(import_id: int) -> RosterImport:
     if record is None:
         raise NotFound("找不到该名单导入记录。")
     return record
+
+
+@dataclass(frozen=True)
+class ImportPage:
+    """One roster import in the console: its counts, report lines, earlier imports of the
+    same file, and whether staff may confirm it."""
+
+    record: RosterImport
+    lines: list[ReportLine]
+    earlier: list[RosterImport]
+
+    @property
+    def is_preview(self) -> bool:
+        return self.record.status is RosterImportStatus.PREVIEWED
+
+    @property
+    def can_confirm(self) -> bool:
+        return confirm_refusal(self.record) is None
+
+
+def import_page(import_id: int) -> ImportPage:
+    record = get_import(import_id)
+    return ImportPage(record, report_lines(record), earlier_imports(record))
 
 
 def earlier_imports(record: RosterImport) -> list[RosterImport]:

@@ -199,6 +199,26 @@ def _new_certificate(learner: Learner, enrollment: Enrollment, now: datetime) ->
 # --- files --------------------------------------------------------------------------------------
 
 
+def stands(certificate: Certificate) -> bool:
+    """A valid certificate: it may be printed, revoked or reissued (a revoked one is final)."""
+    return certificate.status is CertificateStatus.VALID
+
+
+@dataclass(frozen=True)
+class LearnerCertificate:
+    """我的证书 → one certificate, with what its holder may do."""
+
+    certificate: Certificate
+
+    @property
+    def can_download(self) -> bool:
+        return stands(self.certificate)
+
+
+def certificate_page(certificate_id: int, learner_id: int) -> LearnerCertificate:
+    return LearnerCertificate(owned_certificate(certificate_id, learner_id))
+
+
 def owned_certificate(certificate_id: int, learner_id: int) -> Certificate:
     certificate = db.session.get(Certificate, certificate_id)
     if certificate is None:
@@ -230,7 +250,7 @@ def certificate_file(certificate_id: int, learner_id: int, kind: str) -> str:
     """The stored PNG or PDF of the owner's valid certificate; both are drawn on the first
     request and kept."""
     certificate = owned_certificate(certificate_id, learner_id)
-    if certificate.status is not CertificateStatus.VALID:
+    if not stands(certificate):
         raise Conflict("该证书已作废，请在“我的证书”中打印新证书。")
     if not (
         stored_files.exists(certificate.png_path) and stored_files.exists(certificate.pdf_path)
@@ -257,6 +277,10 @@ class Verification:
     issued_at: datetime
     status: CertificateStatus
     revoked_at: datetime | None
+
+    @property
+    def is_valid(self) -> bool:
+        return self.status is CertificateStatus.VALID
 
 
 def verify(raw_number: str) -> Verification | None:
@@ -305,6 +329,25 @@ def get_certificate(certificate_id: int) -> Certificate:
     return certificate
 
 
+@dataclass(frozen=True)
+class StaffCertificate:
+    """A certificate in the console, with what staff may do with it."""
+
+    certificate: Certificate
+
+    @property
+    def can_revoke(self) -> bool:
+        return stands(self.certificate)
+
+    @property
+    def can_reissue(self) -> bool:
+        return stands(self.certificate)
+
+
+def staff_certificate(certificate_id: int) -> StaffCertificate:
+    return StaffCertificate(get_certificate(certificate_id))
+
+
 def _snapshot(certificate: Certificate) -> dict:
     return {
         "number": certificate.number,
@@ -325,7 +368,7 @@ def _reason(raw: str) -> str:
 
 def revoke_certificate(certificate_id: int, *, actor: Actor, reason: str) -> Certificate:
     certificate = get_certificate(certificate_id)
-    if certificate.status is CertificateStatus.REVOKED:
+    if not stands(certificate):
         raise Conflict("该证书已经作废。")
     reason = _reason(reason)
     before = _snapshot(certificate)
@@ -376,7 +419,7 @@ def reissue_certificate(
     """Revoke the certificate and issue a new one from the learner's current data
     (after correcting the name, when staff give one)."""
     old = get_certificate(certificate_id)
-    if old.status is CertificateStatus.REVOKED:
+    if not stands(old):
         raise Conflict("该证书已经作废；请对该学员当前有效的证书操作。")
     reason = _reason(reason)
     learner = db.session.get(Learner, old.learner_id)

@@ -356,13 +356,37 @@ def _deadline_text(left: int) -> str:
 # --- reviewing ----------------------------------------------------------------------------------
 
 
+def awaits_review(application: MakeupApplication) -> bool:
+    """Not reviewed yet: staff may approve or reject it (once)."""
+    return application.status is ReviewStatus.PENDING
+
+
+@dataclass(frozen=True)
+class StaffApplication:
+    """An application in the console, with what staff may do with it."""
+
+    application: MakeupApplication
+
+    @property
+    def can_review(self) -> bool:
+        return awaits_review(self.application)
+
+    @property
+    def is_voucher(self) -> bool:
+        return self.application.kind is MakeupKind.VOUCHER
+
+
+def staff_application(application_id: int) -> StaffApplication:
+    return StaffApplication(get_application(application_id))
+
+
 def _pending_for_review(application_id: int) -> MakeupApplication:
     application = db.session.scalar(
         select(MakeupApplication).where(MakeupApplication.id == application_id).with_for_update()
     )
     if application is None:
         raise NotFound("补学申请不存在。")
-    if application.status is not ReviewStatus.PENDING:
+    if not awaits_review(application):
         raise Conflict(f"该申请已经审核（{application.status.label}）。")
     return application
 
