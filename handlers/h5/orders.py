@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from handlers.forms import apply_errors
-from handlers.h5 import bp, current_learner, learner_required
+from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.h5.purchase_forms import OrderConfirmForm
 from infra.transaction import commit
 from models.orders import OrderKind
@@ -20,7 +20,7 @@ from services.payments import checkout, orders
 @bp.route("/plans/<int:plan_id>/buy", methods=["GET", "POST"])
 @learner_required
 def order_confirm(plan_id: int):
-    learner = current_learner()
+    learner = signed_in_learner()
     page = catalog.plan_page(plan_id, learner.id)
     form = OrderConfirmForm()
     if form.validate_on_submit():
@@ -46,19 +46,33 @@ def _cashier_link(params: dict[str, str], order_id: int) -> str | None:
     return cashier + "?" + urlencode({**params, "redirect_url": back})
 
 
-# A fixed directory (/h5/pay/) for the JSAPI 支付授权目录 registered at WeChat Pay.
+# A fixed directory (/h5/pay/) for the JSAPI 支付授权目录 registered at WeChat Pay: the page
+# that calls WeixinJSBridge is /h5/pay/<id> whether it was opened (GET) or posted to.
 @bp.get("/pay/<int:order_id>")
 @learner_required
 def order_pay(order_id: int):
-    page = checkout.prepare_payment(order_id, current_learner().id)
+    """The order and the button that starts paying; opening the page changes nothing."""
+    return _pay_page(checkout.pay_offer(order_id, signed_in_learner().id))
+
+
+@bp.post("/pay/<int:order_id>")
+@learner_required
+def order_prepay(order_id: int):
+    """Prepay at WeChat Pay (or close an order that may no longer be paid), then the page
+    with the signed JSAPI parameters."""
+    page = checkout.prepare_payment(order_id, signed_in_learner().id)
     commit()
+    return _pay_page(page)
+
+
+def _pay_page(page: checkout.PayPage):
     params = page.params.as_dict() if page.params else None
     return render_template(
         "orders/pay.html",
         page=page,
         params=params,
         in_wechat="MicroMessenger" in request.user_agent.string,
-        cashier_link=_cashier_link(params, order_id) if params else None,
+        cashier_link=_cashier_link(params, page.order.id) if params else None,
     )
 
 
@@ -67,7 +81,7 @@ def order_pay(order_id: int):
 def orders_list():
     return render_template(
         "orders/list.html",
-        orders=orders.list_buyer_orders(current_learner().id, OrderKind.INDIVIDUAL),
+        orders=orders.list_buyer_orders(signed_in_learner().id, OrderKind.INDIVIDUAL),
     )
 
 
@@ -76,16 +90,21 @@ def orders_list():
 def order_detail(order_id: int):
     return render_template(
         "orders/detail.html",
-        view=orders.order_view(order_id, current_learner().id),
+        view=orders.order_view(order_id, signed_in_learner().id),
         paying=request.args.get("paying") == "1",
     )
 
 
+# A GET that may write, on purpose: the poll only takes in a payment WeChat Pay reports (what
+# the notification would do), once however many polls or tabs ask (the order row is locked,
+# the transaction id unique), and queries WeChat Pay at most every few seconds per order.
+# Polled twice, prefetched or replayed, it leaves the data as one poll would
+# (tests/services/payments/test_safe_requests.py).
 @bp.get("/orders/<int:order_id>/status")
 @learner_required
 def order_status(order_id: int):
     order = checkout.poll_payment(
-        order_id, current_learner().id, query=request.args.get("query") == "1"
+        order_id, signed_in_learner().id, query=request.args.get("query") == "1"
     )
     commit()
     return jsonify(
@@ -102,7 +121,7 @@ def order_status(order_id: int):
 @learner_required
 def order_cancel(order_id: int):
     try:
-        orders.cancel_order(order_id, current_learner().id)
+        orders.cancel_order(order_id, signed_in_learner().id)
     except ServiceError as error:
         flash(error.message, "error")
     else:

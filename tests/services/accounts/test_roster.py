@@ -564,3 +564,21 @@ def test_a_zip_that_is_not_a_workbook_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("word/document.xml", "<document/>")
     _refused(path, "不是Excel 工作簿")
+
+
+def test_the_console_offers_to_confirm_a_roster_exactly_when_it_can_be_imported(tmp_path):
+    people = [("张三", factories.valid_id_number(), "13700001011", "")]
+    path = save_roster(tmp_path, people)
+    kept = roster.preview_roster(path, filename="名单.xlsx", actor=TEST_ACTOR)
+    # A dry run from the shell keeps only the report: there is nothing to import later.
+    dry = roster.preview_roster(path, filename="名单.xlsx", actor=TEST_ACTOR, keep_upload=False)
+    assert roster.import_page(kept.id).can_confirm and roster.import_page(kept.id).is_preview
+    page = roster.import_page(dry.id)
+    assert page.is_preview and not page.can_confirm
+    with pytest.raises(Conflict, match="名单文件已不在"):
+        roster.confirm_roster(dry.id, actor=TEST_ACTOR)
+    roster.confirm_roster(kept.id, actor=TEST_ACTOR)
+    page = roster.import_page(kept.id)
+    assert not page.is_preview and not page.can_confirm
+    with pytest.raises(Conflict, match="已导入"):
+        roster.confirm_roster(kept.id, actor=TEST_ACTOR)

@@ -13,7 +13,14 @@ from models.orders import OrderStatus, PayNotification, Refund, RefundStatus, Se
 from models.staff import AuditLog, StaffRole
 from services.audit import Actor
 from tests import factories
-from tests.services.payments.conftest import buy_and_pay, buyer, log_in, reload, submit_form
+from tests.services.payments.conftest import (
+    buy_and_pay,
+    buyer,
+    log_in,
+    reload,
+    start_payment,
+    submit_form,
+)
 from tests.study_player import FakeClock, Player
 
 
@@ -160,7 +167,7 @@ def test_one_seat_of_a_group_order_is_refunded(client, pay_sim, staff_client):
     from models.orders import Order
 
     order = db.session.get(Order, order_id)
-    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    page = start_payment(client, order.id).get_data(as_text=True)
     from tests.services.payments.conftest import cashier_link, pay_at_cashier
 
     pay_at_cashier(cashier_link(page))
