@@ -341,7 +341,13 @@ class StaffCertificate:
 
     @property
     def can_reissue(self) -> bool:
-        return stands(self.certificate)
+        """A standing certificate of a learner with a unit or a district to print on it."""
+        return stands(self.certificate) and self.holder_workplace is not None
+
+    @property
+    def holder_workplace(self) -> str | None:
+        learner = db.session.get(Learner, self.certificate.learner_id)
+        return workplace_text(learner) if learner is not None else None
 
 
 def staff_certificate(certificate_id: int) -> StaffCertificate:

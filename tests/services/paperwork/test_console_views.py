@@ -47,6 +47,15 @@ def test_a_certificate_may_be_revoked_or_reissued_exactly_while_it_stands():
     factories.completed_enrollment(other, plan)
     revoked = certificates.issue_certificate(other.id, plan.id)
     certificates.revoke_certificate(revoked.id, actor=actor, reason="单位错误")
+    # Standing, but its holder has since lost both unit and district: nothing to print anew.
+    adrift = factories.learner()
+    factories.completed_enrollment(adrift, plan)
+    homeless = certificates.issue_certificate(adrift.id, plan.id)
+    adrift.unit_id = adrift.district_id = None
+    db.session.flush()
+    db.session.expire_all()
+    assert not certificates.staff_certificate(homeless.id).can_reissue
+    assert not accepted(certificates.reissue_certificate, homeless.id, actor=actor, reason="测试")
     for certificate, stands in ((standing, True), (revoked, False)):
         view = certificates.staff_certificate(certificate.id)
         assert view.can_revoke is stands
