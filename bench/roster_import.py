@@ -39,6 +39,7 @@ from models.roster import RosterImport
 from models.staff import AuditLog
 from services.accounts import roster
 from services.accounts.identity import id_check_character
+from services.audit import Actor
 from wxapp import create_app
 
 LIMIT_SECONDS = 15.0
@@ -156,7 +157,7 @@ def main() -> int:
                 del sheet
 
                 started = time.perf_counter()
-                record = roster.import_roster(path, filename=path.name, actor="bench")
+                record = roster.import_roster(path, filename=path.name, actor=Actor.system("bench"))
                 commit()
                 imports.append(time.perf_counter() - started)
                 assert record.created_count == args.rows, record.created_count

@@ -52,6 +52,8 @@ def _expired(message: str = "授权已失效，请从公众号菜单重新进入
     return render_template("oauth/expired.html", message=message), status
 
 
+# WeChat's web authorisation comes back here by GET (its protocol). The code is single use:
+# a replay is refused; signing in only records when the learner last logged in.
 @bp.get("/callback")
 def callback():
     expected = session.pop(STATE_KEY, None)

@@ -26,6 +26,14 @@ class AccountSource(enum.StrEnum):
     ROSTER = "roster"  # created from a unit's roster by staff
     LEGACY = "legacy"  # carried over from the earlier platform
 
+    @property
+    def label(self) -> str:
+        return {
+            AccountSource.SELF: "自主注册",
+            AccountSource.ROSTER: "单位名单导入",
+            AccountSource.LEGACY: "原平台账号",
+        }[self]
+
 
 class Learner(Model):
     __tablename__ = "learners"

@@ -22,6 +22,10 @@ class EnrollmentStatus(enum.StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"  # refunded; progress is kept should the plan be bought again
 
+    @property
+    def label(self) -> str:
+        return "有效" if self is EnrollmentStatus.ACTIVE else "已退款撤销"
+
 
 class Enrollment(Model):
     __tablename__ = "enrollments"

@@ -44,6 +44,10 @@ class ReissueReason(enum.StrEnum):
     CHANGE = "change"  # the learner changed the title (once)
     REFUND = "refund"  # part of the order was refunded; the rest is invoiced again
 
+    @property
+    def label(self) -> str:
+        return "修改重开" if self is ReissueReason.CHANGE else "退款后重开"
+
 
 class Invoice(Model):
     __tablename__ = "invoices"

@@ -1,7 +1,9 @@
-"""The audit log: every change a staff member (or a staff command) makes."""
+"""The audit log: every change a staff member, a command or an automatic rule makes, and
+who made it (``Actor``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -10,26 +12,42 @@ from infra.extensions import db
 from models.staff import AuditLog
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff member in the console, or the system (a command, a job, a rule that
+    runs by itself). The audit log keeps all three parts."""
+
+    staff_id: int | None  # None: the system
+    label: str  # ``staff:<username>``, ``cli:roster import``, ``system:payments`` …
+    ip: str | None = None  # the client's address, for a staff member in the console
+
+    @classmethod
+    def staff(cls, staff_id: int, username: str, ip: str | None) -> Actor:
+        return cls(staff_id=staff_id, label=f"staff:{username}", ip=ip)
+
+    @classmethod
+    def system(cls, label: str) -> Actor:
+        return cls(staff_id=None, label=label)
+
+
 def record_action(
+    actor: Actor,
     *,
-    staff_id: int | None,
-    actor: str,
     action: str,
     target_type: str,
     target_id: str | int,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-    ip: str | None = None,
 ) -> AuditLog:
     entry = AuditLog(
-        staff_id=staff_id,
-        actor=actor,
+        staff_id=actor.staff_id,
+        actor=actor.label,
         action=action,
         target_type=target_type,
         target_id=str(target_id),
         before=before,
         after=after,
-        ip=ip,
+        ip=actor.ip,
     )
     db.session.add(entry)
     db.session.flush()

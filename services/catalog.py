@@ -22,7 +22,7 @@ from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderKind, OrderStatus
 from services.accounts.identity import normalise_text
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, local_time
 from services.errors import Conflict, NotFound, StopValidation, ValidationError
 from services.rows import get_row
@@ -54,6 +54,11 @@ class PlanPage:
     owned: bool
     on_sale: bool
     pending_order_id: int | None
+
+    @property
+    def offers_makeup(self) -> bool:
+        """A make-up year not held yet: paid elsewhere, the learner may apply (补学申请)."""
+        return self.plan.kind is PlanKind.MAKEUP and not self.owned
 
 
 def is_on_sale(plan: Plan, now: datetime | None = None) -> bool:
@@ -265,9 +270,7 @@ def _plan_snapshot(plan: Plan) -> dict:
     }
 
 
-def save_plan(
-    data: PlanInput, *, plan_id: int | None, staff_id: int, actor: str, ip: str | None
-) -> Plan:
+def save_plan(data: PlanInput, *, plan_id: int | None, actor: Actor) -> Plan:
     check = _Collector()
     year = check(_parse_int, data.year, "year", "年度", 2011, 2100)
     kind = check(_parse_kind, data.kind)
@@ -316,14 +319,12 @@ def save_plan(
     plan.is_published = bool(data.is_published)
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="plan.create" if before is None else "plan.update",
         target_type="plan",
         target_id=plan.id,
         before=before,
         after=_plan_snapshot(plan),
-        ip=ip,
     )
     return plan
 
@@ -353,9 +354,7 @@ def save_course(
     *,
     plan_id: int | None = None,
     course_id: int | None = None,
-    staff_id: int,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
 ) -> Course:
     check = _Collector()
     title = check(_text, data.title, "title", "课程名称", 120)
@@ -376,19 +375,17 @@ def save_course(
     course.description, course.sort_order = description, sort_order
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="course.create" if before is None else "course.update",
         target_type="course",
         target_id=course.id,
         before=before,
         after={"plan_id": course.plan_id, "title": title, "hours": hours},
-        ip=ip,
     )
     return course
 
 
-def delete_course(course_id: int, *, staff_id: int, actor: str, ip: str | None) -> int:
+def delete_course(course_id: int, *, actor: Actor) -> int:
     """Remove a course (with its chapters and questions) while nobody studies the plan."""
     course = get_row(Course, course_id, "该课程不存在。")
     if _plan_has_learners(course.plan_id):
@@ -400,13 +397,11 @@ def delete_course(course_id: int, *, staff_id: int, actor: str, ip: str | None) 
         db.session.delete(chapter)
     db.session.delete(course)
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="course.delete",
         target_type="course",
         target_id=course_id,
         before={"plan_id": plan_id, "title": course.title},
-        ip=ip,
     )
     db.session.flush()
     return plan_id
@@ -457,9 +452,7 @@ def save_chapter(
     *,
     course_id: int | None = None,
     chapter_id: int | None = None,
-    staff_id: int,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
 ) -> Chapter:
     check = _Collector()
     title = check(_text, data.title, "title", "章节名称", 120)
@@ -479,32 +472,28 @@ def save_chapter(
     chapter.media_url, chapter.sort_order = media_url, sort_order
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="chapter.create" if before is None else "chapter.update",
         target_type="chapter",
         target_id=chapter.id,
         before=before,
         after={"course_id": chapter.course_id, "title": title, "duration_seconds": duration},
-        ip=ip,
     )
     return chapter
 
 
-def delete_chapter(chapter_id: int, *, staff_id: int, actor: str, ip: str | None) -> int:
+def delete_chapter(chapter_id: int, *, actor: Actor) -> int:
     chapter = get_row(Chapter, chapter_id, "该章节不存在。")
     course = chapter.course
     if _plan_has_learners(course.plan_id):
         raise Conflict("已有学员购买该学习计划，不能删除章节；可以修改章节内容。")
     db.session.delete(chapter)
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="chapter.delete",
         target_type="chapter",
         target_id=chapter_id,
         before={"course_id": course.id, "title": chapter.title},
-        ip=ip,
     )
     db.session.flush()
     return course.id
@@ -522,9 +511,7 @@ def save_question(
     *,
     course_id: int | None = None,
     question_id: int | None = None,
-    staff_id: int,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
 ) -> Question:
     check = _Collector()
     stem = check(_text, data.stem, "stem", "题目", 500)
@@ -548,30 +535,24 @@ def save_question(
     question.stem, question.options, question.answer_index = stem, options, answer - 1
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="question.create" if before is None else "question.update",
         target_type="question",
         target_id=question.id,
         before=before,
         after={"course_id": question.course_id, "stem": stem, "options": options},
-        ip=ip,
     )
     return question
 
 
-def set_question_active(
-    question_id: int, active: bool, *, staff_id: int, actor: str, ip: str | None
-) -> Question:
+def set_question_active(question_id: int, active: bool, *, actor: Actor) -> Question:
     question = get_row(Question, question_id, "该题目不存在。")
     question.is_active = active
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="question.enable" if active else "question.disable",
         target_type="question",
         target_id=question.id,
-        ip=ip,
     )
     db.session.flush()
     return question

@@ -1,9 +1,14 @@
-"""How personal data and money are shown: masked ID numbers and phones, yuan, local time."""
+"""How personal data, money and states are shown: masked ID numbers and phones, yuan, local
+time, the colour of a status."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from models.invoices import InvoiceStatus
+from models.makeup import ReviewStatus
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -50,3 +55,22 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def local_date(moment: datetime | None) -> str:
     return local_time(moment, "%Y-%m-%d")
+
+
+# The colour of a status badge on the learner's pages (CSS ``paper-status_<tone>``). Keyed by
+# type as well: two enums may share a value ("pending").
+_TONES: dict[tuple[type[enum.Enum], enum.Enum], str] = {
+    (InvoiceStatus, InvoiceStatus.REQUESTED): "wait",
+    (InvoiceStatus, InvoiceStatus.ISSUED): "ok",
+    (InvoiceStatus, InvoiceStatus.REVERSING): "wait",
+    (InvoiceStatus, InvoiceStatus.REVERSED): "off",
+    (InvoiceStatus, InvoiceStatus.CANCELLED): "off",
+    (ReviewStatus, ReviewStatus.PENDING): "wait",
+    (ReviewStatus, ReviewStatus.APPROVED): "ok",
+    (ReviewStatus, ReviewStatus.REJECTED): "bad",
+}
+
+
+def status_tone(status: enum.Enum) -> str:
+    """``ok``, ``wait``, ``bad`` or ``off``."""
+    return _TONES.get((type(status), status), "off")

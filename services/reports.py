@@ -45,6 +45,14 @@ class Report:
     rows: list[ReportRow] = field(default_factory=list)
 
     @property
+    def by_unit(self) -> bool:
+        return self.by == "unit"
+
+    @property
+    def grouping_label(self) -> str:
+        return "单位" if self.by_unit else "区县"
+
+    @property
     def total(self) -> ReportRow:
         total = ReportRow(key=None, name="合计")
         for row in self.rows:

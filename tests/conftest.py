@@ -24,7 +24,7 @@ from infra.extensions import db, limiter
 from infra.redis_client import get_redis
 from wxapp import create_app
 
-pytest_plugins = ("tests.wechat_simulator",)
+pytest_plugins = ("tests.wechat_simulator", "tests.safe_requests")
 
 # A database whose name has "test" as a word of its own: test, gx_test, gx_ci_test, test_gx.
 _TEST_DATABASE_NAME = re.compile(r"(^|[_-])test($|[_-])")

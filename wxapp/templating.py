@@ -15,5 +15,6 @@ def init_app(app: Flask) -> None:
         yuan=display.yuan,
         local_time=display.local_time,
         local_date=display.local_date,
+        tone=display.status_tone,
     )
     app.jinja_env.globals["app_env"] = app.config["APP_ENV"]

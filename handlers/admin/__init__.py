@@ -12,6 +12,7 @@ from flask import Blueprint, abort, current_app, g, redirect, request, session, 
 
 from infra.extensions import db
 from models.staff import StaffRole, StaffUser
+from services.audit import Actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -46,6 +47,14 @@ def current_staff() -> StaffUser | None:
                 logout_staff()
         g.staff = staff
     return g.staff
+
+
+def signed_in_staff() -> StaffUser:
+    """The staff member of a page behind ``staff_required``."""
+    staff = current_staff()
+    if staff is None:  # staff_required has sent anyone else to the login page already
+        abort(401)
+    return staff
 
 
 def staff_required(*roles: StaffRole) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -143,8 +152,14 @@ def admin_nav() -> list[tuple[str, list[tuple[str, str, bool]]]]:
     return groups
 
 
-def client_ip() -> str | None:
-    return request.remote_addr
+def current_actor() -> Actor:
+    """The logged-in staff member as the services and the audit log see them (the only place
+    a console ``Actor`` is made). Pages that act are behind ``staff_required``."""
+    staff = current_staff()
+    if staff is None:
+        abort(401)
+    # ProxyFix (when TRUSTED_PROXIES is set) has put the client's own address here.
+    return Actor.staff(staff.id, staff.username, request.remote_addr)
 
 
 @bp.app_context_processor

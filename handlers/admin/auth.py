@@ -7,8 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from handlers.admin import bp, current_staff, login_staff, logout_staff, staff_required
-from handlers.forms import apply_errors
+from handlers.admin import bp, login_staff, logout_staff, signed_in_staff, staff_required
+from handlers.forms import apply_errors, field_text
 from handlers.h5 import safe_next
 from infra.extensions import limiter
 from infra.transaction import commit
@@ -45,7 +45,9 @@ def login():
     form = StaffLoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         try:
-            staff = staff_service.authenticate_staff(form.username.data, form.password.data)
+            staff = staff_service.authenticate_staff(
+                field_text(form.username), field_text(form.password)
+            )
         except ValidationError as error:
             apply_errors(form, error)
         else:
@@ -65,7 +67,7 @@ def logout():
 @bp.get("/")
 @staff_required()
 def dashboard():
-    staff = current_staff()
+    staff = signed_in_staff()
     year = reports.default_year()
     totals = reports.build_report(year, unit_id=staff_service.unit_scope(staff)).total
     return render_template(

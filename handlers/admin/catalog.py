@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from typing import TypeVar
+
+from flask import render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField, TextAreaField
 
-from handlers.admin import bp, client_ip, current_staff, staff_required
-from handlers.forms import apply_errors
-from infra.extensions import db
-from infra.transaction import commit
+from handlers.admin import bp, staff_required
+from handlers.admin.actions import console_action
+from models.base import Model
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.staff import StaffRole
 from services import catalog
 from services.display import local_time
-from services.errors import NotFound, ServiceError
+from services.rows import get_row
+
+M = TypeVar("M", bound=Model)
 
 content_staff = staff_required(StaffRole.STAFF)
 _DATETIME = "%Y-%m-%dT%H:%M"
@@ -56,16 +59,8 @@ class QuestionForm(FlaskForm):
     answer = StringField("正确答案（第几个选项）")
 
 
-def _actor() -> dict:
-    staff = current_staff()
-    return {"staff_id": staff.id, "actor": f"staff:{staff.username}", "ip": client_ip()}
-
-
-def _get(model, object_id: int):
-    found = db.session.get(model, object_id)
-    if found is None:
-        raise NotFound("记录不存在。")
-    return found
+def _get(model: type[M], object_id: int | None) -> M:
+    return get_row(model, object_id, "记录不存在。")
 
 
 @bp.get("/plans")
@@ -83,22 +78,21 @@ def plan_edit(plan_id: int | None = None):
     if plan is None and request.method == "GET":
         form.minutes_per_hour.data, form.required_hours.data = "45", "30"
         form.chapter_threshold_percent.data = "95"
-    if form.validate_on_submit():
-        try:
-            saved = catalog.save_plan(
-                catalog.PlanInput(
-                    **{name: form[name].data or "" for name in _PLAN_TEXT_FIELDS},
-                    is_published=form.is_published.data,
-                ),
-                plan_id=plan_id,
-                **_actor(),
-            )
-        except ServiceError as error:
-            apply_errors(form, error)
-        else:
-            commit()
-            flash("学习计划已保存。", "success")
-            return redirect(url_for("admin.plan_view", plan_id=saved.id))
+    saved = console_action(
+        lambda actor: catalog.save_plan(
+            catalog.PlanInput(
+                **{name: form[name].data or "" for name in _PLAN_TEXT_FIELDS},
+                is_published=form.is_published.data,
+            ),
+            plan_id=plan_id,
+            actor=actor,
+        ),
+        form=form,
+        done="学习计划已保存。",
+        then=lambda plan: url_for("admin.plan_view", plan_id=plan.id),
+    )
+    if saved is not None:
+        return saved
     status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/catalog/plan_form.html", form=form, plan=plan, kinds=list(PlanKind)
@@ -154,26 +148,25 @@ def course_edit(plan_id: int | None = None, course_id: int | None = None):
     form = CourseForm(obj=course if course and request.method == "GET" else None)
     if course is not None and request.method == "GET":
         form.hours.data, form.sort_order.data = str(course.hours), str(course.sort_order)
-    if form.validate_on_submit():
-        try:
-            saved = catalog.save_course(
-                catalog.CourseInput(
-                    title=form.title.data or "",
-                    hours=form.hours.data or "",
-                    lecturer=form.lecturer.data or "",
-                    description=form.description.data or "",
-                    sort_order=form.sort_order.data or "0",
-                ),
-                plan_id=plan.id,
-                course_id=course_id,
-                **_actor(),
-            )
-        except ServiceError as error:
-            apply_errors(form, error)
-        else:
-            commit()
-            flash("课程已保存。", "success")
-            return redirect(url_for("admin.course_view", course_id=saved.id))
+    saved = console_action(
+        lambda actor: catalog.save_course(
+            catalog.CourseInput(
+                title=form.title.data or "",
+                hours=form.hours.data or "",
+                lecturer=form.lecturer.data or "",
+                description=form.description.data or "",
+                sort_order=form.sort_order.data or "0",
+            ),
+            plan_id=plan.id,
+            course_id=course_id,
+            actor=actor,
+        ),
+        form=form,
+        done="课程已保存。",
+        then=lambda course: url_for("admin.course_view", course_id=course.id),
+    )
+    if saved is not None:
+        return saved
     status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/catalog/course_form.html", form=form, plan=plan, course=course
@@ -196,14 +189,12 @@ def course_view(course_id: int):
 @bp.post("/courses/<int:course_id>/delete")
 @content_staff
 def course_delete(course_id: int):
-    try:
-        plan_id = catalog.delete_course(course_id, **_actor())
-    except ServiceError as error:
-        flash(error.message, "error")
-        return redirect(url_for("admin.course_view", course_id=course_id))
-    commit()
-    flash("课程已删除。", "success")
-    return redirect(url_for("admin.plan_view", plan_id=plan_id))
+    return console_action(
+        lambda actor: catalog.delete_course(course_id, actor=actor),
+        done="课程已删除。",
+        then=lambda plan_id: url_for("admin.plan_view", plan_id=plan_id),
+        refused=url_for("admin.course_view", course_id=course_id),
+    )
 
 
 @bp.post("/courses/<int:course_id>/chapters")
@@ -216,25 +207,24 @@ def chapter_edit(course_id: int | None = None, chapter_id: int | None = None):
     if chapter is not None and request.method == "GET":
         form.duration.data = str(chapter.duration_seconds)
         form.sort_order.data = str(chapter.sort_order)
-    if form.validate_on_submit():
-        try:
-            catalog.save_chapter(
-                catalog.ChapterInput(
-                    title=form.title.data or "",
-                    duration=form.duration.data or "",
-                    media_url=form.media_url.data or "",
-                    sort_order=form.sort_order.data or "0",
-                ),
-                course_id=course.id,
-                chapter_id=chapter_id,
-                **_actor(),
-            )
-        except ServiceError as error:
-            apply_errors(form, error)
-        else:
-            commit()
-            flash("章节已保存。", "success")
-            return redirect(url_for("admin.course_view", course_id=course.id))
+    saved = console_action(
+        lambda actor: catalog.save_chapter(
+            catalog.ChapterInput(
+                title=form.title.data or "",
+                duration=form.duration.data or "",
+                media_url=form.media_url.data or "",
+                sort_order=form.sort_order.data or "0",
+            ),
+            course_id=course.id,
+            chapter_id=chapter_id,
+            actor=actor,
+        ),
+        form=form,
+        done="章节已保存。",
+        then=url_for("admin.course_view", course_id=course.id),
+    )
+    if saved is not None:
+        return saved
     status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/catalog/chapter_form.html", form=form, course=course, chapter=chapter
@@ -244,16 +234,13 @@ def chapter_edit(course_id: int | None = None, chapter_id: int | None = None):
 @bp.post("/chapters/<int:chapter_id>/delete")
 @content_staff
 def chapter_delete(chapter_id: int):
-    chapter = _get(Chapter, chapter_id)
-    course_id = chapter.course_id
-    try:
-        catalog.delete_chapter(chapter_id, **_actor())
-    except ServiceError as error:
-        flash(error.message, "error")
-    else:
-        commit()
-        flash("章节已删除。", "success")
-    return redirect(url_for("admin.course_view", course_id=course_id))
+    back = url_for("admin.course_view", course_id=_get(Chapter, chapter_id).course_id)
+    return console_action(
+        lambda actor: catalog.delete_chapter(chapter_id, actor=actor),
+        done="章节已删除。",
+        then=back,
+        refused=back,
+    )
 
 
 @bp.post("/courses/<int:course_id>/questions")
@@ -270,28 +257,23 @@ def question_edit(course_id: int | None = None, question_id: int | None = None):
         form.stem.data = question.stem
         form.options.data = "\n".join(question.options)
         form.answer.data = str(question.answer_index + 1)
-    if form.validate_on_submit():
-        try:
-            catalog.save_question(
-                catalog.QuestionInput(
-                    stem=form.stem.data or "",
-                    options=form.options.data or "",
-                    answer=form.answer.data or "",
-                ),
-                course_id=course_id,
-                question_id=question_id,
-                **_actor(),
-            )
-        except ServiceError as error:
-            apply_errors(form, error)
-        else:
-            commit()
-            flash("题目已保存。", "success")
-            return redirect(
-                url_for("admin.course_view", course_id=course_id)
-                if course_id
-                else url_for("admin.question_bank")
-            )
+    saved = console_action(
+        lambda actor: catalog.save_question(
+            catalog.QuestionInput(
+                stem=form.stem.data or "",
+                options=form.options.data or "",
+                answer=form.answer.data or "",
+            ),
+            course_id=course_id,
+            question_id=question_id,
+            actor=actor,
+        ),
+        form=form,
+        done="题目已保存。",
+        then=_questions_page,
+    )
+    if saved is not None:
+        return saved
     status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/catalog/question_form.html", form=form, course=course, question=question
@@ -301,16 +283,21 @@ def question_edit(course_id: int | None = None, question_id: int | None = None):
 @bp.post("/questions/<int:question_id>/active")
 @content_staff
 def question_toggle(question_id: int):
-    question = catalog.set_question_active(
-        question_id, request.form.get("active") == "1", **_actor()
+    return console_action(
+        lambda actor: catalog.set_question_active(
+            question_id, request.form.get("active") == "1", actor=actor
+        ),
+        done=lambda question: "题目已启用。" if question.is_active else "题目已停用。",
+        then=_questions_page,
+        refused=_questions_page(_get(Question, question_id)),
     )
-    commit()
-    flash("题目已启用。" if question.is_active else "题目已停用。", "success")
-    return redirect(
-        url_for("admin.course_view", course_id=question.course_id)
-        if question.course_id
-        else url_for("admin.question_bank")
-    )
+
+
+def _questions_page(question: Question) -> str:
+    """Where a question is listed: its course, or the generic bank."""
+    if question.course_id:
+        return url_for("admin.course_view", course_id=question.course_id)
+    return url_for("admin.question_bank")
 
 
 @bp.get("/questions")

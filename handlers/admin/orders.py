@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request, url_for
 
-from handlers.admin import bp, client_ip, current_staff, staff_required
+from handlers.admin import bp, staff_required
+from handlers.admin.actions import console_action
 from handlers.forms import page_arg
 from handlers.h5 import safe_next
-from infra.transaction import commit
 from models.orders import OrderKind, OrderStatus, RefundStatus
 from models.staff import StaffRole
 from services import catalog
-from services.errors import ServiceError
 from services.payments import orders, refunds
 
 finance_staff = staff_required(StaffRole.FINANCE)
@@ -47,48 +46,42 @@ def order_view(order_id: int):
 @bp.post("/orders/<int:order_id>/refund")
 @finance_staff
 def order_refund(order_id: int):
-    staff = current_staff()
-    try:
-        refund = refunds.request_refund(
+    back = url_for("admin.order_view", order_id=order_id)
+    return console_action(
+        lambda actor: refunds.request_refund(
             order_id=order_id,
             seat_id=request.form.get("seat_id", type=int),
             reason=request.form.get("reason", ""),
-            staff_id=staff.id,
-            actor=f"staff:{staff.username}",
-            ip=client_ip(),
-        )
-    except ServiceError as error:
-        flash(error.message, "error")
-    else:
-        commit()
-        flash(
-            f"退款申请已提交（退款单号 {refund.out_refund_no}），结果以微信支付通知为准。",
-            "success",
-        )
-    return redirect(url_for("admin.order_view", order_id=order_id))
+            actor=actor,
+        ),
+        done=lambda refund: (
+            f"退款申请已提交（退款单号 {refund.out_refund_no}），结果以微信支付通知为准。"
+        ),
+        then=back,
+        refused=back,
+    )
 
 
 @bp.get("/refunds", endpoint="refunds")
 @finance_staff
 def refunds_list():
     status = request.args.get("status", "")
-    page = refunds.search_refunds(status, page_arg())
+    listing = refunds.search_refunds(status, page_arg())
     return render_template(
-        "admin/orders/refunds.html", page=page, status=status, statuses=list(RefundStatus)
+        "admin/orders/refunds.html", listing=listing, status=status, statuses=list(RefundStatus)
     )
 
 
 @bp.post("/refunds/<int:refund_id>/sync")
 @finance_staff
 def refund_sync(refund_id: int):
-    try:
-        outcome = refunds.sync_refund(refund_id)
-    except ServiceError as error:
-        flash(error.message, "error")
-    else:
-        commit()
-        flash(f"已向微信支付核对：{_OUTCOMES.get(outcome, outcome)}。", "success")
-    return redirect(safe_next(request.form.get("next"), url_for("admin.refunds")))
+    back = safe_next(request.form.get("next"), url_for("admin.refunds"))
+    return console_action(
+        lambda actor: refunds.sync_refund(refund_id),
+        done=lambda outcome: f"已向微信支付核对：{_OUTCOMES.get(outcome, outcome)}。",
+        then=back,
+        refused=back,
+    )
 
 
 _OUTCOMES = {

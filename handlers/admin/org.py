@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
-from handlers.admin import bp, client_ip, current_staff, staff_required
-from handlers.forms import apply_errors, page_arg
+from handlers.admin import bp, staff_required
+from handlers.admin.actions import console_action
+from handlers.forms import field_text, page_arg
 from infra.extensions import db
-from infra.transaction import commit
 from models.org import Unit
 from models.staff import StaffRole
 from services.accounts import org
-from services.errors import NotFound, ValidationError
+from services.errors import NotFound
 
 
 class UnitForm(FlaskForm):
@@ -49,24 +49,20 @@ def unit_edit(unit_id: int | None = None):
     if unit_id and unit is None:
         raise NotFound("单位不存在。")
     form = UnitForm(obj=unit)
-    if form.validate_on_submit():
-        actor = current_staff()
-        try:
-            saved = org.save_unit(
-                unit_id=unit_id,
-                name=form.name.data,
-                district_id=form.district_id.data,
-                credit_code=form.credit_code.data or "",
-                actor_id=actor.id,
-                actor=actor.username,
-                ip=client_ip(),
-            )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            commit()
-            flash(f"已保存单位“{saved.name}”。", "success")
-            return redirect(url_for("admin.unit_edit", unit_id=saved.id))
+    saved = console_action(
+        lambda actor: org.save_unit(
+            unit_id=unit_id,
+            name=field_text(form.name),
+            district_id=form.district_id.data,
+            credit_code=form.credit_code.data or "",
+            actor=actor,
+        ),
+        form=form,
+        done=lambda unit: f"已保存单位“{unit.name}”。",
+        then=lambda unit: url_for("admin.unit_edit", unit_id=unit.id),
+    )
+    if saved is not None:
+        return saved
     status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/unit_edit.html", form=form, unit=unit, districts=org.list_districts()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from dataclasses import dataclass, replace
+
+from flask import render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from handlers.admin import bp, client_ip, current_staff, staff_required
+from handlers.admin import bp, staff_required
+from handlers.admin.actions import console_action
 from handlers.private_files import send_private
-from infra.transaction import commit
 from models.invoices import InvoiceStatus
 from models.staff import StaffRole
-from services.errors import ServiceError, StopValidation
 from services.paperwork import certificates, invoices, makeup
 
 REVIEWERS = (StaffRole.STAFF,)
@@ -38,17 +39,6 @@ class ReverseInvoiceForm(FlaskForm):
     red_invoice_number = StringField("红字发票号码", validators=[Optional(), Length(max=60)])
 
 
-def _actor() -> tuple[int, str]:
-    staff = current_staff()
-    return staff.id, f"staff:{staff.username}"
-
-
-def _refused(error: ServiceError) -> None:
-    messages = error.errors if isinstance(error, StopValidation) else [error]
-    for item in messages:
-        flash(item.message, "error")
-
-
 # --- make-up reviews ------------------------------------------------------------------------
 
 
@@ -61,10 +51,11 @@ def makeup_queue():
 @bp.get("/makeup/<int:application_id>")
 @staff_required(*REVIEWERS)
 def makeup_detail(application_id: int):
-    application = makeup.get_application(application_id)
+    view = makeup.staff_application(application_id)
+    application = view.application
     return render_template(
         "admin/paperwork/makeup_detail.html",
-        application=application,
+        view=view,
         workplace=certificates.workplace_text(application.learner),
         deadline=makeup.review_deadline_text(application),
         form=ReasonForm(),
@@ -75,41 +66,26 @@ def makeup_detail(application_id: int):
 @bp.post("/makeup/<int:application_id>/approve")
 @staff_required(*REVIEWERS)
 def makeup_approve(application_id: int):
-    form = ReasonForm()
-    if form.validate_on_submit():
-        staff_id, actor = _actor()
-        try:
-            makeup.approve(application_id, staff_id=staff_id, actor=actor, ip=client_ip())
-        except ServiceError as error:
-            _refused(error)
-        else:
-            commit()
-            flash("已审核通过，该年度计划已为学员免费开通。", "success")
-            return redirect(url_for("admin.makeup_queue"))
-    return redirect(url_for("admin.makeup_detail", application_id=application_id))
+    return console_action(
+        lambda actor: makeup.approve(application_id, actor=actor),
+        form=ReasonForm(),
+        done="已审核通过，该年度计划已为学员免费开通。",
+        then=url_for("admin.makeup_queue"),
+        refused=url_for("admin.makeup_detail", application_id=application_id),
+    )
 
 
 @bp.post("/makeup/<int:application_id>/reject")
 @staff_required(*REVIEWERS)
 def makeup_reject(application_id: int):
     form = ReasonForm()
-    if form.validate_on_submit():
-        staff_id, actor = _actor()
-        try:
-            makeup.reject(
-                application_id,
-                staff_id=staff_id,
-                actor=actor,
-                reason=form.reason.data or "",
-                ip=client_ip(),
-            )
-        except ServiceError as error:
-            _refused(error)
-        else:
-            commit()
-            flash("已驳回，学员将收到原因。", "success")
-            return redirect(url_for("admin.makeup_queue"))
-    return redirect(url_for("admin.makeup_detail", application_id=application_id))
+    return console_action(
+        lambda actor: makeup.reject(application_id, actor=actor, reason=form.reason.data or ""),
+        form=form,
+        done="已驳回，学员将收到原因。",
+        then=url_for("admin.makeup_queue"),
+        refused=url_for("admin.makeup_detail", application_id=application_id),
+    )
 
 
 @bp.get("/makeup/<int:application_id>/screenshot")
@@ -122,11 +98,28 @@ def makeup_screenshot(application_id: int):
 
 # --- invoices ---------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class InvoiceTab:
+    status: InvoiceStatus
+    label: str
+    hint: str = ""  # what staff do with the list
+    current: bool = False
+
+
 _INVOICE_TABS = [
-    (InvoiceStatus.REQUESTED, "待开票"),
-    (InvoiceStatus.REVERSING, "待红冲"),
-    (InvoiceStatus.ISSUED, "已开票"),
-    (InvoiceStatus.REVERSED, "已红冲"),
+    InvoiceTab(
+        InvoiceStatus.REQUESTED,
+        "待开票",
+        "已缴费订单的开票申请，先申请的在前。请在税务系统开具后上传发票PDF并填写发票号码。",
+    ),
+    InvoiceTab(
+        InvoiceStatus.REVERSING,
+        "待红冲",
+        "需要红冲的发票（学员修改发票或订单退款）。请在税务系统开具红字发票后登记红字发票号码。",
+    ),
+    InvoiceTab(InvoiceStatus.ISSUED, "已开票"),
+    InvoiceTab(InvoiceStatus.REVERSED, "已红冲"),
 ]
 
 
@@ -140,7 +133,7 @@ def invoices_list():
     return render_template(
         "admin/paperwork/invoices.html",
         status=status,
-        tabs=_INVOICE_TABS,
+        tabs=[replace(tab, current=tab.status is status) for tab in _INVOICE_TABS],
         invoices=invoices.staff_queue(status),
     )
 
@@ -150,7 +143,7 @@ def invoices_list():
 def invoice_detail(invoice_id: int):
     return render_template(
         "admin/paperwork/invoice_detail.html",
-        invoice=invoices.get_invoice(invoice_id),
+        view=invoices.staff_invoice(invoice_id),
         issue_form=IssueInvoiceForm(),
         reverse_form=ReverseInvoiceForm(),
     )
@@ -160,48 +153,33 @@ def invoice_detail(invoice_id: int):
 @staff_required(*INVOICE_DESK)
 def invoice_issue(invoice_id: int):
     form = IssueInvoiceForm()
-    if form.validate_on_submit():
-        staff_id, actor = _actor()
-        upload = form.pdf.data
-        try:
-            invoices.record_issued(
-                invoice_id,
-                invoice_number=form.invoice_number.data or "",
-                pdf=upload.read() if upload else b"",
-                staff_id=staff_id,
-                actor=actor,
-                ip=client_ip(),
-            )
-        except ServiceError as error:
-            _refused(error)
-        else:
-            commit()
-            flash("发票已登记，学员已收到通知。", "success")
-            return redirect(url_for("admin.invoices_list"))
-    return redirect(url_for("admin.invoice_detail", invoice_id=invoice_id))
+    return console_action(
+        lambda actor: invoices.record_issued(
+            invoice_id,
+            invoice_number=form.invoice_number.data or "",
+            pdf=form.pdf.data.read() if form.pdf.data else b"",
+            actor=actor,
+        ),
+        form=form,
+        done="发票已登记，学员已收到通知。",
+        then=url_for("admin.invoices_list"),
+        refused=url_for("admin.invoice_detail", invoice_id=invoice_id),
+    )
 
 
 @bp.post("/invoices/<int:invoice_id>/reverse")
 @staff_required(*INVOICE_DESK)
 def invoice_reverse(invoice_id: int):
     form = ReverseInvoiceForm()
-    if form.validate_on_submit():
-        staff_id, actor = _actor()
-        try:
-            invoices.record_reversed(
-                invoice_id,
-                red_invoice_number=form.red_invoice_number.data or "",
-                staff_id=staff_id,
-                actor=actor,
-                ip=client_ip(),
-            )
-        except ServiceError as error:
-            _refused(error)
-        else:
-            commit()
-            flash("红冲已登记。", "success")
-            return redirect(url_for("admin.invoices_list", status="reversing"))
-    return redirect(url_for("admin.invoice_detail", invoice_id=invoice_id))
+    return console_action(
+        lambda actor: invoices.record_reversed(
+            invoice_id, red_invoice_number=form.red_invoice_number.data or "", actor=actor
+        ),
+        form=form,
+        done="红冲已登记。",
+        then=url_for("admin.invoices_list", status=InvoiceStatus.REVERSING.value),
+        refused=url_for("admin.invoice_detail", invoice_id=invoice_id),
+    )
 
 
 @bp.get("/invoices/<int:invoice_id>/invoice.pdf")
@@ -234,7 +212,7 @@ def certificates_list():
 def certificate_detail(certificate_id: int):
     return render_template(
         "admin/paperwork/certificate_detail.html",
-        certificate=certificates.get_certificate(certificate_id),
+        view=certificates.staff_certificate(certificate_id),
         revoke_form=ReasonForm(),
         reissue_form=ReissueForm(),
     )
@@ -244,43 +222,31 @@ def certificate_detail(certificate_id: int):
 @staff_required(*REVIEWERS)
 def certificate_revoke(certificate_id: int):
     form = ReasonForm()
-    if form.validate_on_submit():
-        staff_id, actor = _actor()
-        try:
-            certificates.revoke_certificate(
-                certificate_id,
-                staff_id=staff_id,
-                actor=actor,
-                reason=form.reason.data or "",
-                ip=client_ip(),
-            )
-        except ServiceError as error:
-            _refused(error)
-        else:
-            commit()
-            flash("证书已作废，原编号验证时将显示“已作废”。", "success")
-    return redirect(url_for("admin.certificate_detail", certificate_id=certificate_id))
+    back = url_for("admin.certificate_detail", certificate_id=certificate_id)
+    return console_action(
+        lambda actor: certificates.revoke_certificate(
+            certificate_id, actor=actor, reason=form.reason.data or ""
+        ),
+        form=form,
+        done="证书已作废，原编号验证时将显示“已作废”。",
+        then=back,
+        refused=back,
+    )
 
 
 @bp.post("/certificates/<int:certificate_id>/reissue")
 @staff_required(*REVIEWERS)
 def certificate_reissue(certificate_id: int):
     form = ReissueForm()
-    if form.validate_on_submit():
-        staff_id, actor = _actor()
-        try:
-            new = certificates.reissue_certificate(
-                certificate_id,
-                staff_id=staff_id,
-                actor=actor,
-                reason=form.reason.data or "",
-                corrected_name=form.corrected_name.data or "",
-                ip=client_ip(),
-            )
-        except ServiceError as error:
-            _refused(error)
-        else:
-            commit()
-            flash(f"已补发新证书 {new.number}，原证书已作废。", "success")
-            return redirect(url_for("admin.certificate_detail", certificate_id=new.id))
-    return redirect(url_for("admin.certificate_detail", certificate_id=certificate_id))
+    return console_action(
+        lambda actor: certificates.reissue_certificate(
+            certificate_id,
+            actor=actor,
+            reason=form.reason.data or "",
+            corrected_name=form.corrected_name.data or "",
+        ),
+        form=form,
+        done=lambda new: f"已补发新证书 {new.number}，原证书已作废。",
+        then=lambda new: url_for("admin.certificate_detail", certificate_id=new.id),
+        refused=url_for("admin.certificate_detail", certificate_id=certificate_id),
+    )

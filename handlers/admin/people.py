@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # newer than the stubs
 from wtforms.validators import InputRequired, Length, Optional
 
-from handlers.admin import bp, client_ip, current_staff, staff_required
-from handlers.forms import apply_errors, page_arg
-from infra.transaction import commit
+from handlers.admin import bp, signed_in_staff, staff_required
+from handlers.admin.actions import console_action
+from handlers.forms import field_text, page_arg
 from models.staff import StaffRole
 from services.accounts import learners as accounts
 from services.accounts import staff as staff_service
 from services.accounts.learner_overview import learner_overview
-from services.errors import ServiceError, StopValidation, ValidationError
 
 
 @bp.get("/learners")
@@ -24,7 +23,7 @@ def learners():
     query = request.args.get("q", "")
     page = accounts.search_learners(
         query,
-        unit_id=staff_service.unit_scope(current_staff()),
+        unit_id=staff_service.unit_scope(signed_in_staff()),
         page=page_arg(),
     )
     return render_template("admin/learners.html", page=page, query=query)
@@ -33,7 +32,7 @@ def learners():
 @bp.get("/learners/<int:learner_id>")
 @staff_required(StaffRole.STAFF, StaffRole.FINANCE, StaffRole.UNIT_ADMIN)
 def learner_detail(learner_id: int):
-    overview = learner_overview(learner_id, unit_id=staff_service.unit_scope(current_staff()))
+    overview = learner_overview(learner_id, unit_id=staff_service.unit_scope(signed_in_staff()))
     return render_template("admin/learner_detail.html", overview=overview)
 
 
@@ -56,25 +55,21 @@ class PasswordResetForm(FlaskForm):
 @staff_required(StaffRole.ADMIN)
 def staff_accounts():
     form = StaffForm()
-    if form.validate_on_submit():
-        actor = current_staff()
-        try:
-            created = staff_service.create_staff(
-                username=form.username.data,
-                name=form.name.data,
-                password=form.password.data,
-                role=StaffRole(form.role.data),
-                unit_code=form.unit_code.data or None,
-                actor=actor.username,
-                actor_staff_id=actor.id,
-                ip=client_ip(),
-            )
-        except (ValidationError, StopValidation) as error:
-            apply_errors(form, error)
-        else:
-            commit()
-            flash(f"已创建工作人员账号 {created.username}。", "success")
-            return redirect(url_for("admin.staff_accounts"))
+    created = console_action(
+        lambda actor: staff_service.create_staff(
+            username=field_text(form.username),
+            name=field_text(form.name),
+            password=field_text(form.password),
+            role=StaffRole(form.role.data),
+            unit_code=form.unit_code.data or None,
+            actor=actor,
+        ),
+        form=form,
+        done=lambda staff: f"已创建工作人员账号 {staff.username}。",
+        then=url_for("admin.staff_accounts"),
+    )
+    if created is not None:
+        return created
     status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/staff.html",
@@ -87,34 +82,26 @@ def staff_accounts():
 @bp.post("/staff/<int:staff_id>/active")
 @staff_required(StaffRole.ADMIN)
 def staff_set_active(staff_id: int):
-    form = FlaskForm()
-    if form.validate_on_submit():
-        try:
-            staff_service.set_active(
-                staff_id, request.form.get("active") == "1", actor=current_staff(), ip=client_ip()
-            )
-        except ServiceError as error:
-            flash(error.message, "error")
-        else:
-            commit()
-            flash("已更新账号状态。", "success")
-    return redirect(url_for("admin.staff_accounts"))
+    return console_action(
+        lambda actor: staff_service.set_active(
+            staff_id, request.form.get("active") == "1", actor=actor
+        ),
+        done="已更新账号状态。",
+        then=url_for("admin.staff_accounts"),
+        refused=url_for("admin.staff_accounts"),
+    )
 
 
 @bp.post("/staff/<int:staff_id>/password")
 @staff_required(StaffRole.ADMIN)
 def staff_reset_password(staff_id: int):
     form = PasswordResetForm()
-    if form.validate_on_submit():
-        try:
-            staff_service.reset_password(
-                staff_id, form.password.data, actor=current_staff(), ip=client_ip()
-            )
-        except ServiceError as error:
-            flash(error.message, "error")
-        else:
-            commit()
-            flash("密码已重置。", "success")
-    else:
-        flash("请填写新密码。", "error")
-    return redirect(url_for("admin.staff_accounts"))
+    return console_action(
+        lambda actor: staff_service.reset_password(
+            staff_id, field_text(form.password), actor=actor
+        ),
+        form=form,
+        done="密码已重置。",
+        then=url_for("admin.staff_accounts"),
+        refused=url_for("admin.staff_accounts"),
+    )

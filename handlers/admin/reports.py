@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, render_template, request
 
-from handlers.admin import bp, current_staff, staff_required
+from handlers.admin import bp, signed_in_staff, staff_required
 from models.staff import StaffRole
 from services import reports
 from services.accounts import staff as staff_service
@@ -12,7 +12,7 @@ from services.spreadsheets import table_bytes
 
 
 def _scope() -> tuple[int, str, int | None]:
-    staff = current_staff()
+    staff = signed_in_staff()
     year = request.args.get("year", type=int) or reports.default_year()
     by = request.args.get("by", "district")
     by = by if by in ("district", "unit") else "district"
@@ -28,7 +28,7 @@ def report():
         "admin/reports.html",
         report=result,
         years=reports.report_years(),
-        show_revenue=reports.shows_revenue(current_staff().role),
+        show_revenue=reports.shows_revenue(signed_in_staff().role),
     )
 
 
@@ -38,7 +38,7 @@ def report_export():
     year, by, unit_id = _scope()
     result = reports.build_report(year, by=by, unit_id=unit_id)
     headers, rows = reports.spreadsheet_rows(
-        result, with_revenue=reports.shows_revenue(current_staff().role)
+        result, with_revenue=reports.shows_revenue(signed_in_staff().role)
     )
     content = table_bytes(
         title=f"{year}年度统计", headers=headers, rows=rows, widths=[36, 16, 12, 12, 12, 12, 14]

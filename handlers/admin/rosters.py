@@ -5,17 +5,16 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import abort, flash, redirect, render_template, send_file, url_for
+from flask import abort, render_template, send_file, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
-from handlers.admin import bp, client_ip, current_staff, staff_required
-from handlers.forms import apply_errors
-from infra.extensions import db
-from infra.transaction import commit
+from handlers.admin import bp, staff_required
+from handlers.admin.actions import console_action
+from models.roster import RosterImport
 from models.staff import StaffRole
 from services.accounts import roster
-from services.errors import Conflict, ValidationError
+from services.audit import Actor
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -28,34 +27,26 @@ class RosterConfirmForm(FlaskForm):
     pass
 
 
-def _actor() -> tuple[str, int]:
-    staff = current_staff()
-    return f"staff:{staff.username}", staff.id
-
-
 @bp.route("/rosters", methods=["GET", "POST"])
 @staff_required(StaffRole.STAFF)
 def rosters():
     form = RosterUploadForm()
-    if form.validate_on_submit():
+
+    def preview(actor: Actor) -> RosterImport:
         upload = form.file.data
-        actor, staff_id = _actor()
-        try:
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / "upload.xlsx"
-                upload.save(path)
-                record = roster.preview_roster(
-                    path,
-                    filename=upload.filename or "",
-                    actor=actor,
-                    staff_id=staff_id,
-                    ip=client_ip(),
-                )
-        except ValidationError as error:
-            apply_errors(form, error)
-        else:
-            commit()
-            return redirect(url_for("admin.roster_detail", import_id=record.id))
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "upload.xlsx"
+            upload.save(path)
+            return roster.preview_roster(path, filename=upload.filename or "", actor=actor)
+
+    previewed = console_action(
+        preview,
+        form=form,
+        done=None,
+        then=lambda record: url_for("admin.roster_detail", import_id=record.id),
+    )
+    if previewed is not None:
+        return previewed
     status = 400 if form.is_submitted() else 200
     return render_template(
         "admin/rosters/index.html", form=form, imports=roster.recent_imports()
@@ -65,36 +56,25 @@ def rosters():
 @bp.get("/rosters/<int:import_id>")
 @staff_required(StaffRole.STAFF)
 def roster_detail(import_id: int):
-    record = roster.get_import(import_id)
     return render_template(
-        "admin/rosters/show.html",
-        record=record,
-        lines=roster.report_lines(record),
-        earlier=roster.earlier_imports(record),
-        form=RosterConfirmForm(),
+        "admin/rosters/show.html", page=roster.import_page(import_id), form=RosterConfirmForm()
     )
 
 
 @bp.post("/rosters/<int:import_id>/confirm")
 @staff_required(StaffRole.STAFF)
 def confirm_roster(import_id: int):
-    form = RosterConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    actor, staff_id = _actor()
-    try:
-        record = roster.confirm_roster(import_id, actor=actor, staff_id=staff_id, ip=client_ip())
-    except (Conflict, ValidationError) as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        commit()
-        flash(
+    back = url_for("admin.roster_detail", import_id=import_id)
+    return console_action(
+        lambda actor: roster.confirm_roster(import_id, actor=actor),
+        form=RosterConfirmForm(),
+        done=lambda record: (
             f"导入完成：新建{record.created_count}个账号，已存在{record.existing_count}个，"
-            f"有误{record.error_count}行。",
-            "success",
-        )
-    return redirect(url_for("admin.roster_detail", import_id=import_id))
+            f"有误{record.error_count}行。"
+        ),
+        then=back,
+        refused=back,
+    )
 
 
 @bp.get("/rosters/<int:import_id>/report.xlsx")

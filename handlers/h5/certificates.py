@@ -68,10 +68,12 @@ def certificate_print(plan_id: int):
 @bp.get("/certificates/<int:certificate_id>")
 @learner_required
 def certificate_view(certificate_id: int):
-    certificate = certificates.owned_certificate(certificate_id, signed_in_learner().id)
-    return render_template("certificates/view.html", certificate=certificate)
+    view = certificates.certificate_page(certificate_id, signed_in_learner().id)
+    return render_template("certificates/view.html", view=view)
 
 
+# GETs that may write, on purpose: the files are drawn on the first request and their paths
+# kept; every later request (or a prefetch) serves the same bytes and writes nothing.
 def _send(certificate_id: int, kind: str, mimetype: str, *, download: bool):
     certificate = certificates.owned_certificate(certificate_id, signed_in_learner().id)
     path = certificates.certificate_file(certificate.id, certificate.learner_id, kind)

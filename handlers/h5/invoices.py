@@ -11,16 +11,32 @@ from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.h5.purchase_forms import InvoiceTitleForm
 from handlers.private_files import send_private
 from infra.transaction import commit
+from models.invoices import InvoiceTitleType
 from services.errors import ServiceError
 from services.paperwork import invoices
-
-TITLE_TYPES = [SelectChoice("personal", "个人"), SelectChoice("unit", "单位")]
 
 
 class InvoiceForm(InvoiceTitleForm):
     """我的发票's own application or change: the title type chosen on the page."""
 
-    title_type = RadioField("抬头类型", choices=TITLE_TYPES, default="personal")
+    title_type = RadioField(
+        "抬头类型",
+        choices=[SelectChoice(kind.value, kind.label) for kind in InvoiceTitleType],
+        default=InvoiceTitleType.PERSONAL.value,
+    )
+
+    def offer(self, kinds: list[InvoiceTitleType], holder_name: str) -> None:
+        """The title types this order's invoice may carry; a personal title is the holder's
+        own name, shown with the choice."""
+        self.title_type.choices = [
+            SelectChoice(
+                kind.value,
+                f"{kind.label}（{holder_name}）"
+                if kind is InvoiceTitleType.PERSONAL
+                else kind.label,
+            )
+            for kind in kinds
+        ]
 
 
 @bp.get("/invoices", endpoint="invoices")
@@ -37,7 +53,7 @@ def invoice_apply(order_id: int):
     order = invoices.owned_paid_order(order_id, learner.id)
     allowed = invoices.title_types_for(order)
     form = InvoiceForm(title_type=allowed[0].value)
-    form.title_type.choices = [choice for choice in TITLE_TYPES if choice.value in allowed]
+    form.offer(allowed, learner.name)
     if form.validate_on_submit():
         try:
             invoices.request_invoice(
@@ -58,9 +74,8 @@ def invoice_apply(order_id: int):
 @bp.get("/invoices/<int:invoice_id>")
 @learner_required
 def invoice_view(invoice_id: int):
-    invoice = invoices.owned_invoice(invoice_id, signed_in_learner().id)
-    row = invoices.invoice_row(invoice)
-    return render_template("invoices/view.html", invoice=invoice, row=row)
+    page = invoices.invoice_page(invoice_id, signed_in_learner().id)
+    return render_template("invoices/view.html", page=page)
 
 
 @bp.route("/invoices/<int:invoice_id>/change", methods=["GET", "POST"])
@@ -70,10 +85,11 @@ def invoice_change(invoice_id: int):
     invoice = invoices.owned_invoice(invoice_id, learner.id)
     form = InvoiceForm(
         title_type=invoice.title_type.value,
-        title=invoice.title if invoice.title_type.value == "unit" else "",
+        title=invoice.title if invoice.title_type is InvoiceTitleType.UNIT else "",
         tax_code=invoice.tax_code or "",
         email=invoice.email,
     )
+    form.offer(list(InvoiceTitleType), learner.name)
     if form.validate_on_submit():
         try:
             invoices.change_invoice(invoice.id, learner.id, form.title_request())

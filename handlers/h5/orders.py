@@ -46,19 +46,33 @@ def _cashier_link(params: dict[str, str], order_id: int) -> str | None:
     return cashier + "?" + urlencode({**params, "redirect_url": back})
 
 
-# A fixed directory (/h5/pay/) for the JSAPI 支付授权目录 registered at WeChat Pay.
+# A fixed directory (/h5/pay/) for the JSAPI 支付授权目录 registered at WeChat Pay: the page
+# that calls WeixinJSBridge is /h5/pay/<id> whether it was opened (GET) or posted to.
 @bp.get("/pay/<int:order_id>")
 @learner_required
 def order_pay(order_id: int):
+    """The order and the button that starts paying; opening the page changes nothing."""
+    return _pay_page(checkout.pay_offer(order_id, signed_in_learner().id))
+
+
+@bp.post("/pay/<int:order_id>")
+@learner_required
+def order_prepay(order_id: int):
+    """Prepay at WeChat Pay (or close an order that may no longer be paid), then the page
+    with the signed JSAPI parameters."""
     page = checkout.prepare_payment(order_id, signed_in_learner().id)
     commit()
+    return _pay_page(page)
+
+
+def _pay_page(page: checkout.PayPage):
     params = page.params.as_dict() if page.params else None
     return render_template(
         "orders/pay.html",
         page=page,
         params=params,
         in_wechat="MicroMessenger" in request.user_agent.string,
-        cashier_link=_cashier_link(params, order_id) if params else None,
+        cashier_link=_cashier_link(params, page.order.id) if params else None,
     )
 
 
@@ -81,6 +95,11 @@ def order_detail(order_id: int):
     )
 
 
+# A GET that may write, on purpose: the poll only takes in a payment WeChat Pay reports (what
+# the notification would do), once however many polls or tabs ask (the order row is locked,
+# the transaction id unique), and queries WeChat Pay at most every few seconds per order.
+# Polled twice, prefetched or replayed, it leaves the data as one poll would
+# (tests/services/payments/test_safe_requests.py).
 @bp.get("/orders/<int:order_id>/status")
 @learner_required
 def order_status(order_id: int):

@@ -11,15 +11,31 @@ from infra.extensions import db
 from models.accounts import Learner
 from models.certificates import Certificate
 from models.enrollments import Enrollment
-from models.orders import Order, OrderSeat
+from models.orders import Order, OrderKind, OrderSeat
 from services.errors import NotFound
+
+
+@dataclass(frozen=True)
+class LearnerOrder:
+    """An order that pays for the learner's plan: their own, or a colleague's group order."""
+
+    order: Order
+    learner_id: int
+
+    @property
+    def is_group(self) -> bool:
+        return self.order.kind is OrderKind.GROUP
+
+    @property
+    def bought_by_other(self) -> bool:
+        return self.order.buyer_id != self.learner_id
 
 
 @dataclass(frozen=True)
 class LearnerOverview:
     learner: Learner
     enrollments: list[Enrollment]
-    orders: list[Order]
+    orders: list[LearnerOrder]
     certificates: list[Certificate]
 
 
@@ -37,14 +53,15 @@ def learner_overview(learner_id: int, *, unit_id: int | None = None) -> LearnerO
         )
     )
     seat_orders = select(OrderSeat.order_id).where(OrderSeat.learner_id == learner.id)
-    orders = list(
-        db.session.scalars(
+    orders = [
+        LearnerOrder(order, learner.id)
+        for order in db.session.scalars(
             select(Order)
             .options(joinedload(Order.plan))
             .where(or_(Order.buyer_id == learner.id, Order.id.in_(seat_orders)))
             .order_by(Order.created_at.desc())
         )
-    )
+    ]
     certificates = list(
         db.session.scalars(
             select(Certificate)

@@ -10,7 +10,7 @@ from infra.extensions import db
 from models.base import MAX_ROW_ID
 from models.org import District, Unit
 from services.accounts.identity import normalise_text, parse_credit_code
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.errors import ValidationError
 
 _UNIT_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -95,9 +95,7 @@ def save_unit(
     name: str,
     district_id: int | None,
     credit_code: str = "",
-    actor_id: int,
-    actor: str,
-    ip: str | None = None,
+    actor: Actor,
 ) -> Unit:
     """Create a unit, or correct one's name, district or credit code (audited)."""
     clean_name = normalise_text(name).replace(" ", "")
@@ -131,13 +129,11 @@ def save_unit(
         unit.name, unit.district_id, unit.credit_code = clean_name, district.id, code
     db.session.flush()
     record_action(
-        staff_id=actor_id,
-        actor=actor,
+        actor,
         action="unit.create" if before is None else "unit.update",
         target_type="unit",
         target_id=unit.id,
         before=before,
         after={"name": unit.name, "district_id": unit.district_id, "credit_code": unit.credit_code},
-        ip=ip,
     )
     return unit

@@ -38,7 +38,7 @@ from models.roster import RosterImport, RosterImportStatus
 from services import spreadsheets
 from services.accounts.identity import parse_id_number, parse_mobile, parse_name
 from services.accounts.org import find_district_by_name, find_or_create_unit
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.errors import Conflict, NotFound, ValidationError
 from services.spreadsheets import ReadLimits, SpreadsheetRefused
 
@@ -395,9 +395,7 @@ def preview_roster(
     source: Path,
     *,
     filename: str,
-    actor: str,
-    staff_id: int | None = None,
-    ip: str | None = None,
+    actor: Actor,
     keep_upload: bool = True,
     on_progress: Progress | None = None,
 ) -> RosterImport:
@@ -411,20 +409,18 @@ def preview_roster(
         filename=_display_name(filename),
         file_sha256=_sha256(source),
         stored_path=_store_upload(source) if keep_upload else None,
-        staff_id=staff_id,
+        staff_id=actor.staff_id,
         status=RosterImportStatus.PREVIEWED,
     )
     _apply_check(record, check)
     db.session.add(record)
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="roster.preview",
         target_type="roster_import",
         target_id=record.id,
         after=_summary(record),
-        ip=ip,
     )
     return record
 
@@ -432,31 +428,38 @@ def preview_roster(
 def confirm_roster(
     import_id: int,
     *,
-    actor: str,
-    staff_id: int | None = None,
-    ip: str | None = None,
+    actor: Actor,
     on_progress: Progress | None = None,
 ) -> RosterImport:
     """Import a previewed roster: the stored file is checked again against today's accounts."""
     record = db.session.get(RosterImport, import_id, with_for_update=True)
     if record is None:
         raise NotFound("找不到该名单导入记录。")
-    if record.status is RosterImportStatus.IMPORTED:
-        raise Conflict("该名单已导入，不能重复导入。")
+    refusal = confirm_refusal(record)
     path = stored_file(record.stored_path)
-    if path is None:
-        raise NotFound("上传的名单文件已不在，请重新上传。")
+    if refusal is not None or path is None:
+        raise Conflict(refusal or _UPLOAD_GONE)
     check = check_roster(read_roster(path, limits=read_limits(), on_progress=on_progress))
-    return _import(record, check, actor=actor, staff_id=staff_id, ip=ip)
+    return _import(record, check, actor=actor)
+
+
+_UPLOAD_GONE = "上传的名单文件已不在，请重新上传。"
+
+
+def confirm_refusal(record: RosterImport) -> str | None:
+    """Why a previewed roster cannot be imported now; None when it can."""
+    if record.status is RosterImportStatus.IMPORTED:
+        return "该名单已导入，不能重复导入。"
+    if stored_file(record.stored_path) is None:
+        return _UPLOAD_GONE
+    return None
 
 
 def import_roster(
     source: Path,
     *,
     filename: str,
-    actor: str,
-    staff_id: int | None = None,
-    ip: str | None = None,
+    actor: Actor,
     on_progress: Progress | None = None,
 ) -> RosterImport:
     """Check and import a roster in one step (the shell command)."""
@@ -465,17 +468,15 @@ def import_roster(
         filename=_display_name(filename),
         file_sha256=_sha256(source),
         stored_path=_store_upload(source),
-        staff_id=staff_id,
+        staff_id=actor.staff_id,
         status=RosterImportStatus.PREVIEWED,
     )
     db.session.add(record)
     db.session.flush()
-    return _import(record, check, actor=actor, staff_id=staff_id, ip=ip)
+    return _import(record, check, actor=actor)
 
 
-def _import(
-    record: RosterImport, check: RosterCheck, *, actor: str, staff_id: int | None, ip: str | None
-) -> RosterImport:
+def _import(record: RosterImport, check: RosterCheck, *, actor: Actor) -> RosterImport:
     before = {"status": record.status.value}
     unit_created = check.unit is None
     unit = check.unit or _find_or_create_unit(check.district, check.unit_name)
@@ -513,18 +514,16 @@ def _import(
     record.unit_id = unit.id
     record.status = RosterImportStatus.IMPORTED
     record.imported_at = now
-    if staff_id is not None:
-        record.staff_id = staff_id
+    if actor.staff_id is not None:
+        record.staff_id = actor.staff_id
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="roster.import",
         target_type="roster_import",
         target_id=record.id,
         before=before,
         after={**_summary(record), "unit_created": unit_created},
-        ip=ip,
     )
     return record
 
@@ -664,6 +663,29 @@ def get_import(import_id: int) -> RosterImport:
     if record is None:
         raise NotFound("找不到该名单导入记录。")
     return record
+
+
+@dataclass(frozen=True)
+class ImportPage:
+    """One roster import in the console: its counts, report lines, earlier imports of the
+    same file, and whether staff may confirm it."""
+
+    record: RosterImport
+    lines: list[ReportLine]
+    earlier: list[RosterImport]
+
+    @property
+    def is_preview(self) -> bool:
+        return self.record.status is RosterImportStatus.PREVIEWED
+
+    @property
+    def can_confirm(self) -> bool:
+        return confirm_refusal(self.record) is None
+
+
+def import_page(import_id: int) -> ImportPage:
+    record = get_import(import_id)
+    return ImportPage(record, report_lines(record), earlier_imports(record))
 
 
 def earlier_imports(record: RosterImport) -> list[RosterImport]:

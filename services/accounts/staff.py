@@ -12,7 +12,7 @@ from models.org import Unit
 from models.staff import StaffRole, StaffUser
 from services.accounts import passwords
 from services.accounts.identity import normalise_text
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 LOGIN_FAILED = "用户名或密码错误。"
@@ -27,9 +27,7 @@ def create_staff(
     role: StaffRole,
     unit_id: int | None = None,
     unit_code: str | None = None,
-    actor: str,
-    actor_staff_id: int | None = None,
-    ip: str | None = None,
+    actor: Actor,
 ) -> StaffUser:
     """``unit_id`` or ``unit_code`` names the unit of a unit admin."""
     username = normalise_text(username)
@@ -66,13 +64,11 @@ def create_staff(
     db.session.add(staff)
     db.session.flush()
     record_action(
-        staff_id=actor_staff_id,
-        actor=actor,
+        actor,
         action="staff.create",
         target_type="staff_user",
         target_id=staff.id,
         after={"username": username, "role": role.value, "unit_id": unit_id},
-        ip=ip,
     )
     return staff
 
@@ -112,41 +108,33 @@ def _get(staff_id: int) -> StaffUser:
     return staff
 
 
-def set_active(
-    staff_id: int, active: bool, *, actor: StaffUser, ip: str | None = None
-) -> StaffUser:
+def set_active(staff_id: int, active: bool, *, actor: Actor) -> StaffUser:
     staff = _get(staff_id)
-    if staff.id == actor.id and not active:
+    if staff.id == actor.staff_id and not active:
         raise Conflict("不能停用自己的账号。")
     before = {"is_active": staff.is_active}
     staff.is_active = active
     db.session.flush()
     record_action(
-        staff_id=actor.id,
-        actor=actor.username,
+        actor,
         action="staff.activate" if active else "staff.deactivate",
         target_type="staff_user",
         target_id=staff.id,
         before=before,
         after={"is_active": active},
-        ip=ip,
     )
     return staff
 
 
-def reset_password(
-    staff_id: int, new_password: str, *, actor: StaffUser, ip: str | None = None
-) -> StaffUser:
+def reset_password(staff_id: int, new_password: str, *, actor: Actor) -> StaffUser:
     staff = _get(staff_id)
     passwords.check_policy(new_password)
     staff.password_hash = passwords.hash_password(new_password)
     db.session.flush()
     record_action(
-        staff_id=actor.id,
-        actor=actor.username,
+        actor,
         action="staff.reset_password",
         target_type="staff_user",
         target_id=staff.id,
-        ip=ip,
     )
     return staff

@@ -13,9 +13,11 @@ from models.staff import StaffRole, StaffUser
 from services.accounts import passwords
 from services.accounts.identity import id_check_character, parse_id_number
 from services.accounts.staff import create_staff
+from services.audit import Actor
 
 DEMO_PASSWORD = "Study2022"
 STAFF_PASSWORD = "Admin2022"
+SEED_ACTOR = Actor.system("cli:demo seed")
 
 # (name, district code, unit code): units a presenter can search for at registration.
 UNITS = [
@@ -82,7 +84,7 @@ def seed() -> list[str]:
             name="系统管理员",
             password=STAFF_PASSWORD,
             role=StaffRole.ADMIN,
-            actor="cli:demo seed",
+            actor=SEED_ACTOR,
         )
     if db.session.scalar(select(StaffUser).where(StaffUser.username == "yzrmyy")) is None:
         create_staff(
@@ -91,7 +93,7 @@ def seed() -> list[str]:
             password=STAFF_PASSWORD,
             role=StaffRole.UNIT_ADMIN,
             unit_id=units["YZRMYY01"].id,
-            actor="cli:demo seed",
+            actor=SEED_ACTOR,
         )
     notes.append(
         f"staff console /admin: admin / {STAFF_PASSWORD}; unit admin yzrmyy / {STAFF_PASSWORD}"

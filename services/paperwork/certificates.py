@@ -29,7 +29,7 @@ from models.enrollments import Enrollment, EnrollmentStatus
 from services import stored_files
 from services.accounts import org
 from services.accounts.identity import normalise_text, parse_name
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, mask_id_number, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from services.paperwork.certificate_render import CertificateFace, render_files
@@ -38,6 +38,8 @@ from services.rows import get_row
 # Crockford-style alphabet: no I, L, O, U, so a number read aloud or typed is unambiguous.
 _NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NUMBER_GROUPS = 4  # 4 groups of 4 characters: 80 random bits
+# The refund flow takes certificates back by itself.
+REFUND_ACTOR = Actor.system("system:refund")
 
 
 def new_certificate_number(year: int) -> str:
@@ -198,6 +200,26 @@ def _new_certificate(learner: Learner, enrollment: Enrollment, now: datetime) ->
 # --- files --------------------------------------------------------------------------------------
 
 
+def stands(certificate: Certificate) -> bool:
+    """A valid certificate: it may be printed, revoked or reissued (a revoked one is final)."""
+    return certificate.status is CertificateStatus.VALID
+
+
+@dataclass(frozen=True)
+class LearnerCertificate:
+    """我的证书 → one certificate, with what its holder may do."""
+
+    certificate: Certificate
+
+    @property
+    def can_download(self) -> bool:
+        return stands(self.certificate)
+
+
+def certificate_page(certificate_id: int, learner_id: int) -> LearnerCertificate:
+    return LearnerCertificate(owned_certificate(certificate_id, learner_id))
+
+
 def owned_certificate(certificate_id: int, learner_id: int) -> Certificate:
     certificate = db.session.get(Certificate, certificate_id)
     if certificate is None:
@@ -229,7 +251,7 @@ def certificate_file(certificate_id: int, learner_id: int, kind: str) -> str:
     """The stored PNG or PDF of the owner's valid certificate; both are drawn on the first
     request and kept."""
     certificate = owned_certificate(certificate_id, learner_id)
-    if certificate.status is not CertificateStatus.VALID:
+    if not stands(certificate):
         raise Conflict("该证书已作废，请在“我的证书”中打印新证书。")
     if not (
         stored_files.exists(certificate.png_path) and stored_files.exists(certificate.pdf_path)
@@ -256,6 +278,10 @@ class Verification:
     issued_at: datetime
     status: CertificateStatus
     revoked_at: datetime | None
+
+    @property
+    def is_valid(self) -> bool:
+        return self.status is CertificateStatus.VALID
 
 
 def verify(raw_number: str) -> Verification | None:
@@ -304,6 +330,31 @@ def get_certificate(certificate_id: int) -> Certificate:
     return certificate
 
 
+@dataclass(frozen=True)
+class StaffCertificate:
+    """A certificate in the console, with what staff may do with it."""
+
+    certificate: Certificate
+
+    @property
+    def can_revoke(self) -> bool:
+        return stands(self.certificate)
+
+    @property
+    def can_reissue(self) -> bool:
+        """A standing certificate of a learner with a unit or a district to print on it."""
+        return stands(self.certificate) and self.holder_workplace is not None
+
+    @property
+    def holder_workplace(self) -> str | None:
+        learner = db.session.get(Learner, self.certificate.learner_id)
+        return workplace_text(learner) if learner is not None else None
+
+
+def staff_certificate(certificate_id: int) -> StaffCertificate:
+    return StaffCertificate(get_certificate(certificate_id))
+
+
 def _snapshot(certificate: Certificate) -> dict:
     return {
         "number": certificate.number,
@@ -322,11 +373,9 @@ def _reason(raw: str) -> str:
     return reason
 
 
-def revoke_certificate(
-    certificate_id: int, *, staff_id: int, actor: str, reason: str, ip: str | None = None
-) -> Certificate:
+def revoke_certificate(certificate_id: int, *, actor: Actor, reason: str) -> Certificate:
     certificate = get_certificate(certificate_id)
-    if certificate.status is CertificateStatus.REVOKED:
+    if not stands(certificate):
         raise Conflict("该证书已经作废。")
     reason = _reason(reason)
     before = _snapshot(certificate)
@@ -335,14 +384,12 @@ def revoke_certificate(
     certificate.revoke_reason = reason
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="certificate.revoke",
         target_type="certificate",
         target_id=certificate.id,
         before=before,
         after={**_snapshot(certificate), "reason": reason},
-        ip=ip,
     )
     return certificate
 
@@ -364,8 +411,7 @@ def revoke_for_refund(enrollment_ids: list[int], *, now: datetime | None = None)
         certificate.revoke_reason = "订单已退款，学习计划已取消。"
         db.session.flush()
         record_action(
-            staff_id=None,
-            actor="system:refund",
+            REFUND_ACTOR,
             action="certificate.revoke",
             target_type="certificate",
             target_id=certificate.id,
@@ -375,18 +421,12 @@ def revoke_for_refund(enrollment_ids: list[int], *, now: datetime | None = None)
 
 
 def reissue_certificate(
-    certificate_id: int,
-    *,
-    staff_id: int,
-    actor: str,
-    reason: str,
-    corrected_name: str = "",
-    ip: str | None = None,
+    certificate_id: int, *, actor: Actor, reason: str, corrected_name: str = ""
 ) -> Certificate:
     """Revoke the certificate and issue a new one from the learner's current data
     (after correcting the name, when staff give one)."""
     old = get_certificate(certificate_id)
-    if old.status is CertificateStatus.REVOKED:
+    if not stands(old):
         raise Conflict("该证书已经作废；请对该学员当前有效的证书操作。")
     reason = _reason(reason)
     learner = get_row(Learner, old.learner_id, "学员不存在。")
@@ -394,17 +434,15 @@ def reissue_certificate(
         name = parse_name(corrected_name)
         if name != learner.name:
             record_action(
-                staff_id=staff_id,
-                actor=actor,
+                actor,
                 action="learner.correct_name",
                 target_type="learner",
                 target_id=learner.id,
                 before={"name": learner.name},
                 after={"name": name},
-                ip=ip,
             )
             learner.name = name
-    revoke_certificate(old.id, staff_id=staff_id, actor=actor, reason=reason, ip=ip)
+    revoke_certificate(old.id, actor=actor, reason=reason)
     enrollment = get_row(Enrollment, old.enrollment_id, "该证书的学习记录不存在。")
     if workplace_text(learner) is None:
         raise Conflict("该学员没有工作单位或档案所在区县，不能补发证书。")
@@ -415,13 +453,11 @@ def reissue_certificate(
     old.replaced_by_id = new.id
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="certificate.reissue",
         target_type="certificate",
         target_id=new.id,
         before=_snapshot(old),
         after=_snapshot(new),
-        ip=ip,
     )
     return new

@@ -37,7 +37,7 @@ from models.invoices import Invoice, InvoiceStatus, InvoiceTitleType, ReissueRea
 from models.orders import Order, OrderKind, OrderStatus
 from services import stored_files
 from services.accounts.identity import normalise_text, parse_credit_code, parse_id_number
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.display import LOCAL_TZ
 from services.errors import (
     Conflict,
@@ -377,23 +377,35 @@ def _invoice_number(raw: str, field: str = "invoice_number") -> str:
     return number
 
 
+def issue_refusal(invoice: Invoice) -> str | None:
+    """Why staff may not record this invoice as issued now; None when they may."""
+    if invoice.status is not InvoiceStatus.REQUESTED:
+        return f"该发票状态为“{invoice.status.label}”，不能再开具。"
+    if invoice.order.status not in PAID_STATES:
+        return "该订单尚未缴费或已退款，不能开具发票。"
+    return None
+
+
+def reversal_refusal(invoice: Invoice) -> str | None:
+    """Why staff may not record the red-letter invoice (红冲) now; None when they may."""
+    if invoice.status is not InvoiceStatus.REVERSING:
+        return f"该发票状态为“{invoice.status.label}”，不需要红冲。"
+    return None
+
+
 def record_issued(
     invoice_id: int,
     *,
     invoice_number: str,
     pdf: bytes,
-    staff_id: int | None,
-    actor: str,
-    ip: str | None = None,
+    actor: Actor,
     now: datetime | None = None,
 ) -> Invoice:
     """The invoice was issued in the tax system: keep its number and PDF, tell the learner."""
     invoice = get_invoice(invoice_id)
-    if invoice.status is not InvoiceStatus.REQUESTED:
-        raise Conflict(f"该发票状态为“{invoice.status.label}”，不能再开具。")
-    order = invoice.order
-    if order.status not in PAID_STATES:
-        raise Conflict("该订单尚未缴费或已退款，不能开具发票。")
+    refusal = issue_refusal(invoice)
+    if refusal is not None:
+        raise Conflict(refusal)
     errors = []
     try:
         number = _invoice_number(invoice_number)
@@ -410,17 +422,15 @@ def record_issued(
     invoice.invoice_number = number
     invoice.status = InvoiceStatus.ISSUED
     invoice.issued_at = now
-    invoice.issued_by_staff_id = staff_id
+    invoice.issued_by_staff_id = actor.staff_id
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="invoice.issue",
         target_type="invoice",
         target_id=invoice.id,
         before={"status": InvoiceStatus.REQUESTED.value},
         after={"status": invoice.status.value, "invoice_number": number},
-        ip=ip,
     )
     notify.invoice_issued(
         learner_id=invoice.learner_id,
@@ -436,29 +446,26 @@ def record_reversed(
     invoice_id: int,
     *,
     red_invoice_number: str,
-    staff_id: int | None,
-    actor: str,
-    ip: str | None = None,
+    actor: Actor,
     now: datetime | None = None,
 ) -> Invoice:
     """The red-letter invoice (红字发票) was issued: the old invoice no longer counts."""
     invoice = get_invoice(invoice_id)
-    if invoice.status is not InvoiceStatus.REVERSING:
-        raise Conflict(f"该发票状态为“{invoice.status.label}”，不需要红冲。")
+    refusal = reversal_refusal(invoice)
+    if refusal is not None:
+        raise Conflict(refusal)
     number = _invoice_number(red_invoice_number, "red_invoice_number")
     invoice.status = InvoiceStatus.REVERSED
     invoice.red_invoice_number = number
     invoice.reversed_at = now or utcnow()
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action="invoice.reverse",
         target_type="invoice",
         target_id=invoice.id,
         before={"status": InvoiceStatus.REVERSING.value},
         after={"status": invoice.status.value, "red_invoice_number": number},
-        ip=ip,
     )
     return invoice
 
@@ -497,6 +504,39 @@ class OrderInvoices:
     def can_change(self) -> bool:
         return self.live is not None and self.change_refusal is None
 
+    @property
+    def is_group(self) -> bool:
+        return self.order.kind is OrderKind.GROUP
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    """One invoice of the learner's, among its order's (``row``)."""
+
+    invoice: Invoice
+    row: OrderInvoices
+
+    @property
+    def awaits_issue(self) -> bool:
+        return self.invoice.status is InvoiceStatus.REQUESTED
+
+    @property
+    def offers_download(self) -> bool:
+        """The invoice that counts; a reversed one's PDF stays reachable, but is not offered."""
+        return self.invoice.status is InvoiceStatus.ISSUED
+
+    @property
+    def can_change(self) -> bool:
+        live = self.row.live
+        return live is not None and live.id == self.invoice.id and self.row.can_change
+
+    @property
+    def change_note(self) -> str | None:
+        """Why an issued invoice can no longer be changed."""
+        if self.invoice.status is InvoiceStatus.ISSUED and not self.can_change:
+            return self.row.change_refusal
+        return None
+
 
 def _invoices_by_order(order_ids: list[int]) -> dict[int, list[Invoice]]:
     """Every invoice of these orders, newest first, in one query."""
@@ -523,6 +563,34 @@ def _order_invoices(order: Order, invoices: list[Invoice], now: datetime) -> Ord
 def invoice_row(invoice: Invoice, *, now: datetime | None = None) -> OrderInvoices:
     order = invoice.order
     return _order_invoices(order, _invoices_by_order([order.id])[order.id], now or utcnow())
+
+
+def invoice_page(invoice_id: int, learner_id: int) -> InvoicePage:
+    invoice = owned_invoice(invoice_id, learner_id)
+    return InvoicePage(invoice, invoice_row(invoice))
+
+
+@dataclass(frozen=True)
+class StaffInvoice:
+    """An invoice in the console, with what staff may record for it."""
+
+    invoice: Invoice
+
+    @property
+    def can_issue(self) -> bool:
+        return issue_refusal(self.invoice) is None
+
+    @property
+    def can_record_reversal(self) -> bool:
+        return reversal_refusal(self.invoice) is None
+
+    @property
+    def is_group(self) -> bool:
+        return self.invoice.order.kind is OrderKind.GROUP
+
+
+def staff_invoice(invoice_id: int) -> StaffInvoice:
+    return StaffInvoice(get_invoice(invoice_id))
 
 
 def learner_invoices(learner_id: int, *, now: datetime | None = None) -> list[OrderInvoices]:

@@ -25,7 +25,7 @@ from models.enrollments import Enrollment, EnrollmentSource, EnrollmentStatus
 from models.makeup import MakeupApplication, MakeupKind, ReviewStatus
 from services import stored_files
 from services.accounts.identity import normalise_text
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.display import LOCAL_TZ
 from services.errors import Conflict, NotFound, PermissionDenied, StopValidation, ValidationError
 from services.paperwork.screenshots import ScreenshotRejected, clean_screenshot
@@ -357,25 +357,42 @@ def _deadline_text(left: int) -> str:
 # --- reviewing ----------------------------------------------------------------------------------
 
 
+def awaits_review(application: MakeupApplication) -> bool:
+    """Not reviewed yet: staff may approve or reject it (once)."""
+    return application.status is ReviewStatus.PENDING
+
+
+@dataclass(frozen=True)
+class StaffApplication:
+    """An application in the console, with what staff may do with it."""
+
+    application: MakeupApplication
+
+    @property
+    def can_review(self) -> bool:
+        return awaits_review(self.application)
+
+    @property
+    def is_voucher(self) -> bool:
+        return self.application.kind is MakeupKind.VOUCHER
+
+
+def staff_application(application_id: int) -> StaffApplication:
+    return StaffApplication(get_application(application_id))
+
+
 def _pending_for_review(application_id: int) -> MakeupApplication:
     application = db.session.scalar(
         select(MakeupApplication).where(MakeupApplication.id == application_id).with_for_update()
     )
     if application is None:
         raise NotFound("补学申请不存在。")
-    if application.status is not ReviewStatus.PENDING:
+    if not awaits_review(application):
         raise Conflict(f"该申请已经审核（{application.status.label}）。")
     return application
 
 
-def approve(
-    application_id: int,
-    *,
-    staff_id: int,
-    actor: str,
-    ip: str | None = None,
-    now: datetime | None = None,
-) -> Enrollment:
+def approve(application_id: int, *, actor: Actor, now: datetime | None = None) -> Enrollment:
     """Open the year's plan free: an enrollment that records this application."""
     now = now or utcnow()
     application = _pending_for_review(application_id)
@@ -396,19 +413,13 @@ def approve(
     enrollment.order_id = None
     enrollment.makeup_application_id = application.id
     enrollment.revoked_at = None
-    _decide(application, ReviewStatus.APPROVED, "", staff_id, actor, ip, now)
+    _decide(application, ReviewStatus.APPROVED, "", actor, now)
     db.session.flush()
     return enrollment
 
 
 def reject(
-    application_id: int,
-    *,
-    staff_id: int,
-    actor: str,
-    reason: str,
-    ip: str | None = None,
-    now: datetime | None = None,
+    application_id: int, *, actor: Actor, reason: str, now: datetime | None = None
 ) -> MakeupApplication:
     application = _pending_for_review(application_id)
     reason = normalise_text(reason)
@@ -416,7 +427,7 @@ def reject(
         raise ValidationError("reason", "请填写驳回原因，学员将据此修改后重新提交。")
     if len(reason) > 200:
         raise ValidationError("reason", "驳回原因不能超过200个字。")
-    _decide(application, ReviewStatus.REJECTED, reason, staff_id, actor, ip, now or utcnow())
+    _decide(application, ReviewStatus.REJECTED, reason, actor, now or utcnow())
     return application
 
 
@@ -424,25 +435,21 @@ def _decide(
     application: MakeupApplication,
     status: ReviewStatus,
     reason: str,
-    staff_id: int,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
     now: datetime,
 ) -> None:
     application.status = status
     application.reject_reason = reason
-    application.reviewer_id = staff_id
+    application.reviewer_id = actor.staff_id
     application.reviewed_at = now
     db.session.flush()
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action=f"makeup.{'approve' if status is ReviewStatus.APPROVED else 'reject'}",
         target_type="makeup_application",
         target_id=application.id,
         before={"status": ReviewStatus.PENDING.value},
         after={"status": status.value, "reason": reason},
-        ip=ip,
     )
     notify.review_result(
         learner_id=application.learner_id,

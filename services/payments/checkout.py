@@ -42,6 +42,7 @@ from models.orders import (
     SeatStatus,
 )
 from services import catalog
+from services.audit import Actor
 from services.display import mask_name
 from services.errors import ExternalServiceError
 from services.paperwork import invoices
@@ -50,6 +51,9 @@ from services.rows import get_row
 from services.wechat import notify
 
 log = logging.getLogger(__name__)
+
+# Taking a payment in refunds, by itself, the seats that were bought twice.
+PAYMENTS_ACTOR = Actor.system("system:payments")
 
 # Codes WeChat Pay uses for "this order is paid" (the v3 name and the older one).
 
@@ -63,8 +67,29 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PayPage:
     order: Order
-    params: wechatpay.JsapiParameters | None  # None: nothing to pay (see ``message`` and the order)
-    message: str = ""
+    params: wechatpay.JsapiParameters | None  # signed for WeixinJSBridge once prepaid
+    message: str = ""  # why there is nothing to pay
+
+    @property
+    def can_start(self) -> bool:
+        """Nothing sent to WeChat Pay yet and nothing against paying: the page offers the
+        button that prepays (a POST, so that opening or prefetching the page changes nothing)."""
+        return self.params is None and not self.message
+
+    @property
+    def is_group(self) -> bool:
+        return self.order.kind is OrderKind.GROUP
+
+
+def pay_offer(order_id: int, learner_id: int) -> PayPage:
+    """The pay page as opened (GET): the order and whether it may be paid; reads only. An
+    order past its expiry is closed by ``close_expired_order`` or when paying is tried."""
+    order = orders.buyer_order(order_id, learner_id)
+    if order.status is not OrderStatus.PENDING:
+        return PayPage(order, None, f"订单{order.status.label}。")
+    if not orders.payable(order):
+        return PayPage(order, None, "订单已超时，请重新下单。")
+    return PayPage(order, None)
 
 
 def prepare_payment(order_id: int, learner_id: int) -> PayPage:
@@ -212,9 +237,7 @@ def record_payment(transaction: Mapping[str, Any], source: PaymentSource) -> str
             order,
             duplicates,
             reason="重复购买，自动退款",
-            staff_id=None,
-            actor="system:payments",
-            ip=None,
+            actor=PAYMENTS_ACTOR,
             action="order.refund.auto",
         )
         order.note = (order.note + "；" if order.note else "") + (

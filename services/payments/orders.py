@@ -42,7 +42,7 @@ from services.accounts.identity import normalise_text
 from services.display import LOCAL_TZ, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied
 from services.paperwork import invoices
-from services.payments import tasks
+from services.payments import refunds, tasks
 
 log = logging.getLogger(__name__)
 
@@ -196,26 +196,50 @@ def seat_names(seats: list[OrderSeat]) -> dict[int, str]:
     }
 
 
+def payable(order: Order, now: datetime | None = None) -> bool:
+    """Unpaid and not past its expiry: the buyer may pay it (去支付)."""
+    return order.status is OrderStatus.PENDING and order.expires_at > (now or utcnow())
+
+
 @dataclass(frozen=True)
 class OrderView:
+    """The buyer's page of one order, with what they may do with it."""
+
     order: Order
     seats: list[OrderSeat]
     seat_names: dict[int, str]
-    payable: bool  # pending and not expired: 去支付 is offered
+    payable: bool  # 去支付 and 取消订单 are offered; the page polls while paying
     expired: bool  # pending but past expiry (it will be closed)
+
+    @property
+    def is_group(self) -> bool:
+        return self.order.kind is OrderKind.GROUP
+
+    @property
+    def paid(self) -> bool:
+        """Paid, nothing refunded."""
+        return self.order.status is OrderStatus.PAID
+
+    @property
+    def pending(self) -> bool:
+        return self.order.status is OrderStatus.PENDING
+
+    @property
+    def can_study(self) -> bool:
+        """The buyer's own plan, paid for: 进入学习 (a group order's buyer may hold no seat)."""
+        return self.paid and not self.is_group
 
 
 def order_view(order_id: int, learner_id: int) -> OrderView:
     order = buyer_order(order_id, learner_id)
     seats = _seats_with_learners(order.id)
-    pending = order.status is OrderStatus.PENDING
-    expired = pending and order.expires_at <= utcnow()
+    now = utcnow()
     return OrderView(
         order=order,
         seats=seats,
         seat_names=seat_names(seats),
-        payable=pending and not expired,
-        expired=expired,
+        payable=payable(order, now),
+        expired=order.status is OrderStatus.PENDING and not payable(order, now),
     )
 
 
@@ -235,6 +259,10 @@ class GroupOrderCard:
     order: Order
     seats: list[OrderSeat]
     seat_names: dict[int, str]
+
+    @property
+    def payable(self) -> bool:
+        return payable(self.order)
 
 
 def list_group_orders(learner_id: int) -> list[GroupOrderCard]:
@@ -303,12 +331,36 @@ def search_orders(filters: OrderFilter, page: int, per_page: int = 30):
 
 @dataclass(frozen=True)
 class OrderRecord:
+    """An order as staff see it, with what they may do: refund (refunds' own rule)."""
+
     order: Order
     seats: list[OrderSeat]
     payments: list[Payment]
-    refunds: list[Refund]
+    refunds: list[refunds.RefundRow]
     notifications: list[PayNotification]
     invoices: list[Invoice]
+
+    @property
+    def refund_refusal(self) -> str | None:
+        """Why the order's remaining seats cannot be refunded now (None: they can)."""
+        return refunds.refund_refusal(self.order)
+
+    @property
+    def can_refund(self) -> bool:
+        return self.refund_refusal is None
+
+    @property
+    def refund_note(self) -> str | None:
+        """Why an order that was paid offers no refund (one in flight, all refunded)."""
+        return self.refund_refusal if self.order.paid_at else None
+
+    def can_refund_seat(self, seat: OrderSeat) -> bool:
+        return refunds.refund_refusal(self.order, seat) is None
+
+    @property
+    def refunds_by_seat(self) -> bool:
+        """A group order with a seat that may be refunded on its own."""
+        return any(self.can_refund_seat(seat) for seat in self.seats)
 
 
 def order_record(order_id: int) -> OrderRecord:
@@ -320,11 +372,12 @@ def order_record(order_id: int) -> OrderRecord:
         order=order,
         seats=seats,
         payments=list(db.session.scalars(select(Payment).where(Payment.order_id == order.id))),
-        refunds=list(
-            db.session.scalars(
+        refunds=[
+            refunds.RefundRow(refund)
+            for refund in db.session.scalars(
                 select(Refund).where(Refund.order_id == order.id).order_by(Refund.id)
             )
-        ),
+        ],
         notifications=list(
             db.session.scalars(
                 select(PayNotification)

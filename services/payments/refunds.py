@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -34,13 +36,16 @@ from models.orders import (
     SeatStatus,
 )
 from services.accounts.identity import normalise_text
-from services.audit import record_action
+from services.audit import Actor, record_action
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
 from services.paperwork import certificates, invoices
 from services.payments import orders, tasks, wechatpay
 from services.study import rules as study
 
 log = logging.getLogger(__name__)
+
+# A refund's result comes from WeChat Pay (its notification, or our query).
+WECHAT_PAY_ACTOR = Actor.system("system:wechat-pay")
 
 # WeChat Pay codes after which the same request may succeed later.
 _RETRY_LATER = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "NOT_ENOUGH", "NOTENOUGH"}
@@ -51,9 +56,7 @@ def request_refund(
     order_id: int,
     seat_id: int | None,
     reason: str,
-    staff_id: int | None,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
 ) -> Refund:
     """Staff refund the order's remaining seats, or one seat of a group order."""
     reason = normalise_text(reason)
@@ -64,27 +67,44 @@ def request_refund(
     order = orders.lock_order(Order.id == order_id)
     if order is None:
         raise NotFound("订单不存在。")
-    if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
-        raise Conflict(f"订单{order.status.label}，不能退款。")
+    seat = None
     if seat_id is not None:
         seat = db.session.get(OrderSeat, seat_id)
         if seat is None or seat.order_id != order.id:
             raise NotFound("该订单中没有这个学员。")
+    refusal = refund_refusal(order, seat)
+    if refusal is not None:
+        raise Conflict(refusal)
+    seats = [seat] if seat else [seat for seat in order.seats if seat.status is SeatStatus.ACTIVE]
+    return refund_seats(order, seats, reason=reason, actor=actor, action="order.refund")
+
+
+# Orders that were paid for and still hold seats that may be given back.
+REFUNDABLE_ORDERS = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
+
+
+def refund_refusal(order: Order, seat: OrderSeat | None = None) -> str | None:
+    """Why staff may not refund the order's remaining seats (or ``seat``, one seat of a group
+    order) now; None when they may. The console offers a refund only where this is None."""
+    if order.status not in REFUNDABLE_ORDERS:
+        return f"订单{order.status.label}，不能退款。"
+    if seat is not None:
         if order.kind is not OrderKind.GROUP:
-            raise Conflict("个人订单请整单退款。")
+            return "个人订单请整单退款。"
         if seat.status is not SeatStatus.ACTIVE:
-            raise Conflict(f"该学员{seat.status.label}，不能再退款。")
-        seats = [seat]
-    else:
-        seats = [seat for seat in order.seats if seat.status is SeatStatus.ACTIVE]
-        if not seats:
-            in_flight = any(seat.status is SeatStatus.REFUNDING for seat in order.seats)
-            raise Conflict(
-                "该订单的退款正在处理中，请稍后查看结果。" if in_flight else "该订单已全部退款。"
-            )
-    return refund_seats(
-        order, seats, reason=reason, staff_id=staff_id, actor=actor, ip=ip, action="order.refund"
-    )
+            return f"该学员{seat.status.label}，不能再退款。"
+        return None
+    if any(seat.status is SeatStatus.ACTIVE for seat in order.seats):
+        return None
+    if any(seat.status is SeatStatus.REFUNDING for seat in order.seats):
+        return "该订单的退款正在处理中，请稍后查看结果。"
+    return "该订单已全部退款。"
+
+
+def can_sync(refund: Refund) -> bool:
+    """Whether asking WeChat Pay about the refund may move it on: not sent yet, or sent and
+    its result not come (what ``sync_refund`` acts on; any other state is final)."""
+    return refund.status in (RefundStatus.REQUESTED, RefundStatus.PROCESSING)
 
 
 def refund_seats(
@@ -92,9 +112,7 @@ def refund_seats(
     seats: list[OrderSeat],
     *,
     reason: str,
-    staff_id: int | None,
-    actor: str,
-    ip: str | None,
+    actor: Actor,
     action: str,
 ) -> Refund:
     """Record a refund of ``seats`` and send it to WeChat Pay after commit."""
@@ -105,7 +123,7 @@ def refund_seats(
         amount_fen=order.unit_price_fen * len(seats),
         reason=reason[:80],
         status=RefundStatus.REQUESTED,
-        staff_id=staff_id,
+        staff_id=actor.staff_id,
         created_at=utcnow(),
     )
     db.session.add(refund)
@@ -114,8 +132,7 @@ def refund_seats(
         seat.status = SeatStatus.REFUNDING
         seat.refund_id = refund.id
     record_action(
-        staff_id=staff_id,
-        actor=actor,
+        actor,
         action=action,
         target_type="order",
         target_id=order.id,
@@ -126,7 +143,6 @@ def refund_seats(
             "seats": [seat.learner_id for seat in seats],
             "reason": refund.reason,
         },
-        ip=ip,
     )
     db.session.flush()
     after_commit(enqueue, tasks.submit_refund, refund.id)
@@ -231,8 +247,7 @@ def complete_refund(
         else OrderStatus.PARTIALLY_REFUNDED
     )
     record_action(
-        staff_id=None,
-        actor="system:wechat-pay",
+        WECHAT_PAY_ACTOR,
         action="order.refund.succeeded",
         target_type="order",
         target_id=order.id,
@@ -266,10 +281,10 @@ def sync_refund(refund_id: int) -> str:
     refund = db.session.get(Refund, refund_id)
     if refund is None:
         raise NotFound("退款记录不存在。")
+    if not can_sync(refund):
+        return refund.status.value
     if refund.status is RefundStatus.REQUESTED:
         return send_refund(refund_id)
-    if refund.status is not RefundStatus.PROCESSING:
-        return refund.status.value
     code, body = wechatpay.call_wechat_pay("query_refund", out_refund_no=refund.out_refund_no)
     if code != 200:
         raise ExternalServiceError(f"查询退款失败（{body.get('message') or code}）。")
@@ -291,8 +306,26 @@ def refunds_to_sync(now: datetime | None = None, *, older_than_minutes: int = 2)
     )
 
 
-def search_refunds(status: str, page: int, per_page: int = 30):
+@dataclass(frozen=True)
+class RefundRow:
+    """A refund in the console's lists, with what staff may do with it."""
+
+    refund: Refund
+
+    @property
+    def can_sync(self) -> bool:
+        return can_sync(self.refund)
+
+
+@dataclass(frozen=True)
+class RefundPage:
+    page: Pagination
+    rows: list[RefundRow]
+
+
+def search_refunds(status: str, page: int, per_page: int = 30) -> RefundPage:
     statement = select(Refund).options(selectinload(Refund.order)).order_by(Refund.id.desc())
     if status in {item.value for item in RefundStatus}:
         statement = statement.where(Refund.status == RefundStatus(status))
-    return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+    found = db.paginate(statement, page=page, per_page=per_page, error_out=False)
+    return RefundPage(page=found, rows=[RefundRow(refund) for refund in found.items])

@@ -35,13 +35,16 @@
         }
       });
     };
-    button.addEventListener('click', function () {
+    var start = function () {
       if (typeof WeixinJSBridge === 'undefined') {
         document.addEventListener('WeixinJSBridgeReady', pay, false);
       } else {
         pay();
       }
-    });
+    };
+    button.addEventListener('click', start);
+    // The page was reached by tapping 微信支付 (the POST that prepaid): open the sheet at once.
+    if (button.hasAttribute('data-autostart')) { start(); }
   }
 
   // After paying: ask our server until the order is paid; after a few tries it asks WeChat Pay.

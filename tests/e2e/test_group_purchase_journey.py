@@ -116,6 +116,7 @@ def test_a_designee_buys_seats_for_colleagues_and_follows_them(live_platform, br
     h5.get_by_role("button", name="提交订单（2 人）").click()
     expect(h5.locator(".pay-amount")).to_have_text("¥60.00")
     expect(h5.locator(".weui-msg__desc").first).to_contain_text("2 人")
+    h5.get_by_role("button", name="微信支付").click()  # prepays (a POST)
     h5.get_by_role("link", name="前往模拟收银台").click()
     expect(h5.locator(".amount")).to_have_text("¥60.00")
     h5.get_by_role("button", name="确认支付").click()

@@ -107,9 +107,11 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
     snap(h5, shots, "journey-06-confirm")
     h5.get_by_role("button", name="提交订单并支付").click()
     expect(h5.locator(".pay-amount")).to_have_text("¥30.00")
-    # Inside WeChat the page offers WeChat Pay; outside the real client, the cashier stands in.
+    # Inside WeChat the page offers WeChat Pay; tapping it prepays (a POST). Outside the real
+    # client no payment sheet opens, and the simulator's cashier stands in.
     expect(h5.get_by_role("button", name="微信支付")).to_be_visible()
     snap(h5, shots, "journey-07-pay")
+    h5.get_by_role("button", name="微信支付").click()
     h5.get_by_role("link", name="前往模拟收银台").click()
     expect(h5.locator(".amount")).to_have_text("¥30.00")
     snap(h5, shots, "journey-08-cashier")

@@ -32,6 +32,7 @@ from models.invoices import InvoiceStatus
 from models.orders import Order
 from models.org import Unit
 from models.staff import StaffRole
+from services.audit import Actor
 from services.paperwork import certificates, invoices, makeup
 from tests import factories
 from tests.conftest import csrf_from
@@ -96,8 +97,7 @@ def world(app: Flask, clock: FakeClock) -> World:
         invoice.id,
         invoice_number="25500000000000004321",
         pdf=PDF,
-        staff_id=None,
-        actor="staff:test",
+        actor=Actor.system("test"),
     )
     assert invoice.status is InvoiceStatus.ISSUED
     group = factories.paid_order(owner, plan, seats=[colleague_a, colleague_b])

@@ -6,6 +6,7 @@ from infra.extensions import db
 from models.invoices import Invoice, InvoiceStatus
 from models.staff import StaffRole
 from services.accounts.identity import credit_code_check_character
+from services.audit import Actor
 from services.paperwork import invoices
 from tests import factories
 from tests.conftest import csrf_from, submit_form
@@ -118,7 +119,10 @@ def test_no_shared_cache_keeps_an_invoice_pdf(client):
     invoice = paid_with_application(learner)
     staff = factories.staff(StaffRole.FINANCE)
     invoices.record_issued(
-        invoice.id, invoice_number="25500000000000000002", pdf=PDF, staff_id=staff.id, actor="t"
+        invoice.id,
+        invoice_number="25500000000000000002",
+        pdf=PDF,
+        actor=Actor.staff(staff.id, staff.username, None),
     )
     log_in(client, learner)
     desk = client.application.test_client()

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from infra.extensions import db
 from infra.transaction import commit
 from services.accounts import roster
+from services.audit import Actor
 from services.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -49,13 +50,16 @@ def import_command(file: Path, dry_run: bool) -> None:
                 record = roster.preview_roster(
                     file,
                     filename=file.name,
-                    actor="cli:roster import --dry-run",
+                    actor=Actor.system("cli:roster import --dry-run"),
                     keep_upload=False,
                     on_progress=progress,
                 )
             else:
                 record = roster.import_roster(
-                    file, filename=file.name, actor="cli:roster import", on_progress=progress
+                    file,
+                    filename=file.name,
+                    actor=Actor.system("cli:roster import"),
+                    on_progress=progress,
                 )
         except ServiceError as error:
             db.session.rollback()

@@ -4,6 +4,7 @@ from flask.cli import AppGroup
 from infra.transaction import commit
 from models.staff import StaffRole
 from services.accounts import staff as staff_service
+from services.audit import Actor
 from services.errors import ServiceError, StopValidation
 
 group = AppGroup("staff", help="Staff accounts of the console.")
@@ -29,7 +30,7 @@ def create(username: str, name: str, role: str, unit_id: int | None, password: s
             password=password,
             role=StaffRole(role),
             unit_id=unit_id,
-            actor="cli:staff create",
+            actor=Actor.system("cli:staff create"),
         )
     except (ServiceError, StopValidation) as error:
         raise click.ClickException(error.message) from None

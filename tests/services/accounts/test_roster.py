@@ -16,6 +16,7 @@ from models.staff import AuditLog
 from services import spreadsheets
 from services.accounts import roster
 from services.accounts.identity import id_check_character
+from services.audit import Actor
 from services.errors import Conflict, ValidationError
 from services.spreadsheets import SpreadsheetRefused
 from tests import factories
@@ -33,9 +34,11 @@ from tests.roster_files import (
 
 FIRST_PERSON_ROW = 5  # title, 区县/联系人, 单位全称/联系电话, table header
 
+TEST_ACTOR = Actor.system("test")
+
 
 def import_file(path, **kwargs):
-    return roster.import_roster(path, filename=path.name, actor="test", **kwargs)
+    return roster.import_roster(path, filename=path.name, actor=TEST_ACTOR, **kwargs)
 
 
 def id_ending_in_x(*, male: bool) -> str:
@@ -344,7 +347,7 @@ def test_preview_writes_no_account_and_confirm_imports_what_is_true_then(tmp_pat
     ]
     path = save_roster(tmp_path, people)
     learners = learner_count()
-    record = roster.preview_roster(path, filename="名单.xlsx", actor="test")
+    record = roster.preview_roster(path, filename="名单.xlsx", actor=TEST_ACTOR)
     assert record.status is RosterImportStatus.PREVIEWED
     assert (record.created_count, record.unit_id) == (2, None)
     assert learner_count() == learners
@@ -355,13 +358,13 @@ def test_preview_writes_no_account_and_confirm_imports_what_is_true_then(tmp_pat
     # Between preview and confirmation one of them registers on the H5 page.
     factories.learner(name="李四", id_number=people[1][1], phone="13700001002")
 
-    confirmed = roster.confirm_roster(record.id, actor="test")
+    confirmed = roster.confirm_roster(record.id, actor=TEST_ACTOR)
 
     assert confirmed.status is RosterImportStatus.IMPORTED
     assert (confirmed.created_count, confirmed.existing_count) == (1, 1)
     assert by_id_number(people[0][1]).roster_import_id == record.id
     with pytest.raises(Conflict, match="已导入"):
-        roster.confirm_roster(record.id, actor="test")
+        roster.confirm_roster(record.id, actor=TEST_ACTOR)
     actions = list(
         db.session.scalars(
             select(AuditLog.action)
@@ -561,3 +564,21 @@ def test_a_zip_that_is_not_a_workbook_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("word/document.xml", "<document/>")
     _refused(path, "不是Excel 工作簿")
+
+
+def test_the_console_offers_to_confirm_a_roster_exactly_when_it_can_be_imported(tmp_path):
+    people = [("张三", factories.valid_id_number(), "13700001011", "")]
+    path = save_roster(tmp_path, people)
+    kept = roster.preview_roster(path, filename="名单.xlsx", actor=TEST_ACTOR)
+    # A dry run from the shell keeps only the report: there is nothing to import later.
+    dry = roster.preview_roster(path, filename="名单.xlsx", actor=TEST_ACTOR, keep_upload=False)
+    assert roster.import_page(kept.id).can_confirm and roster.import_page(kept.id).is_preview
+    page = roster.import_page(dry.id)
+    assert page.is_preview and not page.can_confirm
+    with pytest.raises(Conflict, match="名单文件已不在"):
+        roster.confirm_roster(dry.id, actor=TEST_ACTOR)
+    roster.confirm_roster(kept.id, actor=TEST_ACTOR)
+    page = roster.import_page(kept.id)
+    assert not page.is_preview and not page.can_confirm
+    with pytest.raises(Conflict, match="已导入"):
+        roster.confirm_roster(kept.id, actor=TEST_ACTOR)

@@ -12,6 +12,7 @@ from models.certificates import Certificate, CertificateStatus
 from models.enrollments import EnrollmentStatus
 from models.staff import AuditLog
 from services import stored_files
+from services.audit import Actor
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from services.paperwork import certificates
 from tests import factories
@@ -137,8 +138,7 @@ def test_revocation_and_reissue_after_a_name_correction():
     staff = factories.staff()
     new = certificates.reissue_certificate(
         old.id,
-        staff_id=staff.id,
-        actor=staff.username,
+        actor=Actor.staff(staff.id, staff.username, None),
         reason="姓名录入错误",
         corrected_name="李娜",
     )
@@ -151,7 +151,9 @@ def test_revocation_and_reissue_after_a_name_correction():
     actions = set(db.session.scalars(select(AuditLog.action)))
     assert {"learner.correct_name", "certificate.revoke", "certificate.reissue"} <= actions
     with pytest.raises(Conflict):
-        certificates.revoke_certificate(old.id, staff_id=staff.id, actor="x", reason="再次")
+        certificates.revoke_certificate(
+            old.id, actor=Actor.staff(staff.id, staff.username, None), reason="再次"
+        )
     with pytest.raises(Conflict, match="已作废"):
         certificates.certificate_file(old.id, learner.id, "png")
 
@@ -162,7 +164,9 @@ def test_a_revoked_certificate_without_reissue_lets_the_learner_print_a_new_one(
     factories.completed_enrollment(learner, plan)
     old = certificates.issue_certificate(learner.id, plan.id)
     staff = factories.staff()
-    certificates.revoke_certificate(old.id, staff_id=staff.id, actor="s", reason="单位错误")
+    certificates.revoke_certificate(
+        old.id, actor=Actor.staff(staff.id, staff.username, None), reason="单位错误"
+    )
     assert certificates.issue_certificate(learner.id, plan.id).id != old.id
 
 

@@ -13,6 +13,7 @@ from models.orders import OrderStatus
 from models.staff import AuditLog
 from models.wechat import TemplateMessage
 from services.accounts.identity import credit_code_check_character
+from services.audit import Actor
 from services.errors import Conflict, PermissionDenied, StopValidation
 from services.paperwork import invoices
 from tests import factories
@@ -54,8 +55,8 @@ def paid(paid_at, **kwargs):
 def issue(invoice, when):
     staff = factories.staff()
     return invoices.record_issued(
-        invoice.id, invoice_number="24500000000012345678", pdf=PDF, staff_id=staff.id,
-        actor=staff.username, now=when,
+        invoice.id, invoice_number="24500000000012345678", pdf=PDF,
+        actor=Actor.staff(staff.id, staff.username, None), now=when,
     )  # fmt: skip
 
 
@@ -239,7 +240,9 @@ def test_a_refunded_orders_issued_invoice_is_reversed():
     assert invoices.reverse_for_refund(order.id) is None  # safe to repeat
     staff = factories.staff()
     invoices.record_reversed(
-        invoice.id, red_invoice_number="24500000000087654321", staff_id=staff.id, actor="s"
+        invoice.id,
+        red_invoice_number="24500000000087654321",
+        actor=Actor.staff(staff.id, staff.username, None),
     )
     assert invoice.status is InvoiceStatus.REVERSED
     assert invoice.red_invoice_number == "24500000000087654321"
@@ -331,5 +334,7 @@ def test_staff_uploads_are_checked(number, pdf, message):
         order_id=order.id, learner_id=learner.id, request=personal(), now=local(2024, 3, 1, 11)
     )
     with pytest.raises(StopValidation, match=message):
-        invoices.record_issued(invoice.id, invoice_number=number, pdf=pdf, staff_id=None, actor="s")
+        invoices.record_issued(
+            invoice.id, invoice_number=number, pdf=pdf, actor=Actor.system("test")
+        )
     assert invoice.status is InvoiceStatus.REQUESTED

@@ -10,6 +10,7 @@ from models.enrollments import Enrollment, EnrollmentSource, EnrollmentStatus
 from models.makeup import MakeupKind, ReviewStatus
 from models.wechat import TemplateMessage
 from services import stored_files
+from services.audit import Actor
 from services.errors import Conflict, NotFound, StopValidation
 from services.paperwork import makeup
 from services.paperwork.screenshots import ScreenshotRejected, clean_screenshot
@@ -53,7 +54,9 @@ def test_from_voucher_to_the_plan_opened_free():
     assert item.application.id == application.id and item.workdays_left == 3
 
     staff = factories.staff()
-    enrollment = makeup.approve(application.id, staff_id=staff.id, actor=staff.username, now=NOW)
+    enrollment = makeup.approve(
+        application.id, actor=Actor.staff(staff.id, staff.username, None), now=NOW
+    )
     assert enrollment.status is EnrollmentStatus.ACTIVE
     assert enrollment.source is EnrollmentSource.MAKEUP_REVIEW
     assert enrollment.makeup_application_id == application.id and enrollment.order_id is None
@@ -87,7 +90,8 @@ def test_a_rejection_gives_the_reason_and_the_learner_may_apply_again():
     with pytest.raises(Conflict, match="正在审核中"):
         makeup.submit_voucher(learner.id, plan.id, voucher(), now=NOW)
     staff = factories.staff()
-    makeup.reject(application.id, staff_id=staff.id, actor="s", reason="截图看不清订单号", now=NOW)
+    actor = Actor.staff(staff.id, staff.username, None)
+    makeup.reject(application.id, actor=actor, reason="截图看不清订单号", now=NOW)
     assert application.status is ReviewStatus.REJECTED
     assert application.reject_reason == "截图看不清订单号"
     message = db.session.scalar(
@@ -96,7 +100,7 @@ def test_a_rejection_gives_the_reason_and_the_learner_may_apply_again():
     assert "截图看不清订单号" in str(message.payload)
     assert db.session.scalar(select(Enrollment).where(Enrollment.learner_id == learner.id)) is None
     with pytest.raises(Conflict, match="已经审核"):
-        makeup.approve(application.id, staff_id=staff.id, actor="s", now=NOW)
+        makeup.approve(application.id, actor=actor, now=NOW)
     makeup.submit_voucher(learner.id, plan.id, voucher(), now=NOW)
 
 

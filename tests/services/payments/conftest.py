@@ -116,6 +116,15 @@ def place_order(client, plan, **invoice) -> Order:
     return db.session.get(Order, order_id)
 
 
+def start_payment(client, order_id: int, **kwargs):
+    """Open the pay page and tap 微信支付: the POST that prepays at WeChat Pay. The page
+    answers with the signed parameters (or why there is nothing to pay)."""
+    page = client.get(f"/h5/pay/{order_id}").get_data(as_text=True)
+    if 'name="csrf_token"' not in page:  # nothing offered to pay: post as a crafted request
+        page = client.get("/h5/home").get_data(as_text=True)
+    return client.post(f"/h5/pay/{order_id}", data={"csrf_token": csrf_from(page)}, **kwargs)
+
+
 def cashier_link(page_html: str) -> str:
     match = re.search(r'href="([^"]*/pay/cashier\?[^"]*)"', page_html)
     assert match, "no cashier link on the pay page"
@@ -139,7 +148,7 @@ def pay_at_cashier(link: str, action: str = "pay") -> requests.Response:
 def buy_and_pay(client, plan) -> Order:
     """Order, prepay, pay at the cashier; the notification waits in the simulator."""
     order = place_order(client, plan)
-    page = client.get(f"/h5/pay/{order.id}")
+    page = start_payment(client, order.id)
     assert page.status_code == 200
     paid = pay_at_cashier(cashier_link(page.get_data(as_text=True)))
     assert paid.status_code == 302
@@ -185,8 +194,15 @@ class LivePay:
         )
         assert response.status_code == 302, response.text
         order_id = int(re.search(r"/h5/pay/(\d+)", response.headers["Location"]).group(1))
-        pay_page = self.http.get(f"{self.base_url}/h5/pay/{order_id}", timeout=10)
-        return order_id, cashier_link(pay_page.text)
+        return order_id, cashier_link(self.start_payment(order_id).text)
+
+    def start_payment(self, order_id: int) -> requests.Response:
+        offer = self.http.get(f"{self.base_url}/h5/pay/{order_id}", timeout=10)
+        return self.http.post(
+            f"{self.base_url}/h5/pay/{order_id}",
+            data={"csrf_token": csrf_from(offer.text)},
+            timeout=10,
+        )
 
     def wait_for_deliveries(self, out_trade_no: str, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

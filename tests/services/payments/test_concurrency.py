@@ -89,7 +89,7 @@ def test_two_seat_refunds_completing_at_the_same_moment_both_count(live_pay):
     )
     assert response.status_code == 302, response.text
     order_id = int(re.search(r"/h5/pay/(\d+)", response.headers["Location"]).group(1))
-    pay_page = live_pay.http.get(f"{live_pay.base_url}/h5/pay/{order_id}", timeout=10)
+    pay_page = live_pay.start_payment(order_id)
     assert pay_at_cashier(cashier_link(pay_page.text)).status_code == 302
     out_trade_no = db.session.scalar(select(Order.out_trade_no).where(Order.id == order_id))
     live_pay.wait_for_deliveries(out_trade_no)

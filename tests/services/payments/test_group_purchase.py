@@ -26,6 +26,7 @@ from tests.services.payments.conftest import (
     log_in,
     pay_at_cashier,
     reload,
+    start_payment,
     submit_form,
 )
 
@@ -234,7 +235,7 @@ def test_the_valid_seats_are_ordered_paid_once_and_all_enrolled(client, pay_sim)
     assert order.kind is OrderKind.GROUP and order.seat_count == 25
     assert order.amount_fen == 25 * plan.price_fen
 
-    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    page = start_payment(client, order.id).get_data(as_text=True)
     assert "25 人" in page and "¥750.00" in page
     pay_at_cashier(cashier_link(page))
     pay_sim.deliver()
@@ -318,7 +319,7 @@ def test_an_unpaid_group_order_does_not_reveal_whose_id_numbers_were_typed(clien
 
     # The colleague holds the plan by now: the pay page closes the order, still masked.
     factories.paid_order(stranger, plan)
-    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    page = start_payment(client, order.id).get_data(as_text=True)
     assert "欧**娜已拥有该学习计划" in page and "欧阳娜娜" not in page
 
 
@@ -333,7 +334,7 @@ def test_a_paid_seat_shows_its_colleagues_name(client, pay_sim):
         page=f"/h5/plans/{plan.id}/group",
     )
     order_id = int(response.headers["Location"].rsplit("/", 1)[1])
-    pay_at_cashier(cashier_link(client.get(f"/h5/pay/{order_id}").get_data(as_text=True)))
+    pay_at_cashier(cashier_link(start_payment(client, order_id).get_data(as_text=True)))
     pay_sim.deliver()
     for path in ("/h5/group-orders", f"/h5/orders/{order_id}"):
         assert "欧阳娜娜" in client.get(path).get_data(as_text=True), path

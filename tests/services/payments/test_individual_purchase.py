@@ -27,6 +27,7 @@ from tests.services.payments.conftest import (
     pay_at_cashier,
     place_order,
     reload,
+    start_payment,
     submit_form,
 )
 
@@ -50,7 +51,7 @@ def test_the_whole_loop_opens_the_plan(client, pay_sim):
     assert order.status is OrderStatus.PENDING and order.amount_fen == plan.price_fen
     assert re.fullmatch(r"[0-9A-Za-z_\-*]{1,32}", order.out_trade_no)
 
-    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    page = start_payment(client, order.id).get_data(as_text=True)
     trade = pay_sim.trade(order.out_trade_no)
     assert trade.state == "NOTPAY" and trade.total == 3000
     assert trade.payer_openid == learner.binding.openid
@@ -90,7 +91,7 @@ def test_inside_wechat_the_pay_page_carries_signed_jsapi_parameters(client, pay_
     plan = factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    page = client.get(f"/h5/pay/{order.id}", headers=IN_WECHAT).get_data(as_text=True)
+    page = start_payment(client, order.id, headers=IN_WECHAT).get_data(as_text=True)
     params = json.loads(html.unescape(re.search(r'data-jsapi="([^"]+)"', page).group(1)))
     assert params["appId"] == "wx0000000000test1" and params["signType"] == "RSA"
     assert params["package"] == f"prepay_id={pay_sim.trade(order.out_trade_no).prepay_id}"
@@ -111,7 +112,7 @@ def test_outside_wechat_in_production_the_page_says_to_open_it_in_wechat(app, cl
     cashier = app.config["WECHAT_PAY_CASHIER_URL"]
     app.config["WECHAT_PAY_CASHIER_URL"] = ""
     try:
-        page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+        page = start_payment(client, order.id).get_data(as_text=True)
     finally:
         app.config["WECHAT_PAY_CASHIER_URL"] = cashier
     assert "请在微信中打开" in page and "cashier" not in page
@@ -124,8 +125,8 @@ def test_ordering_again_reuses_the_open_order(client, pay_sim):
     first = place_order(client, plan)
     second = place_order(client, plan)
     assert first.id == second.id
-    client.get(f"/h5/pay/{first.id}")
-    client.get(f"/h5/pay/{first.id}")  # prepaying again is allowed: same trade
+    start_payment(client, first.id)
+    start_payment(client, first.id)  # prepaying again is allowed: same trade
     assert len(pay_sim.trades) == 1
 
 
@@ -134,7 +135,7 @@ def test_an_expired_open_order_is_closed_here_and_at_wechat_pay(client, pay_sim)
     plan = factories.plan()
     log_in(client, learner)
     old = place_order(client, plan)
-    client.get(f"/h5/pay/{old.id}")
+    start_payment(client, old.id)
     old.expires_at = utcnow() - timedelta(minutes=1)
     db.session.flush()
     new = place_order(client, plan)
@@ -212,7 +213,7 @@ def test_without_a_bound_wechat_the_learner_is_told_where_to_pay(client, pay_sim
     plan = factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    page = start_payment(client, order.id).get_data(as_text=True)
     assert "请在微信中通过公众号菜单" in page
     assert pay_sim.trades == {}
 
@@ -222,7 +223,7 @@ def test_the_learner_cancels_an_unpaid_order(client, pay_sim):
     plan = factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    client.get(f"/h5/pay/{order.id}")
+    start_payment(client, order.id)
     response = submit_form(
         client, f"/h5/orders/{order.id}/cancel", {}, page=f"/h5/orders/{order.id}"
     )

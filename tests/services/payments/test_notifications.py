@@ -21,6 +21,7 @@ from models.orders import (
     RefundStatus,
     SeatStatus,
 )
+from models.staff import AuditLog
 from services.payments import wechatpay
 from tests import factories
 from tests.services.payments.conftest import (
@@ -31,6 +32,7 @@ from tests.services.payments.conftest import (
     pay_at_cashier,
     place_order,
     reload,
+    start_payment,
 )
 
 
@@ -113,7 +115,7 @@ def test_a_forged_signature_is_refused_and_changes_nothing(client, pay_sim):
     learner, plan = buyer(), factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    client.get(f"/h5/pay/{order.id}")
+    start_payment(client, order.id)
     trade = pay_sim.trade(order.out_trade_no)
     forged = {**trade.as_json(), "trade_state": "SUCCESS", "transaction_id": "4200" + "1" * 24}
     forged["payer"] = {"openid": "oATTACKER"}
@@ -220,7 +222,7 @@ def test_polling_asks_wechat_pay_at_most_every_few_seconds(client, pay_sim):
     learner, plan = buyer(), factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    client.get(f"/h5/pay/{order.id}")
+    start_payment(client, order.id)
     queries = []
     original = pay_sim.query
     pay_sim.query = lambda **kwargs: queries.append(kwargs) or original(**kwargs)
@@ -237,7 +239,7 @@ def test_a_payment_after_close_reopens_the_order(client, pay_sim):
     learner, plan = buyer(), factories.plan()
     log_in(client, learner)
     old = place_order(client, plan)
-    old_page = client.get(f"/h5/pay/{old.id}").get_data(as_text=True)
+    old_page = start_payment(client, old.id).get_data(as_text=True)
     old.expires_at = utcnow() - timedelta(minutes=1)
     db.session.flush()
     pay_sim.fail_next("close", 500, "SYSTEM_ERROR", "系统繁忙")
@@ -253,7 +255,7 @@ def test_a_payment_after_close_reopens_the_order(client, pay_sim):
     [enrollment] = enrollments(plan)
     assert enrollment.status is EnrollmentStatus.ACTIVE and enrollment.order_id == old.id
     # The newer order is not paid twice: its pay page closes it.
-    page = client.get(f"/h5/pay/{new.id}").get_data(as_text=True)
+    page = start_payment(client, new.id).get_data(as_text=True)
     assert "无需再次支付" in page
     assert reload(new).status is OrderStatus.CLOSED
 
@@ -262,7 +264,7 @@ def test_a_late_payment_for_a_plan_paid_again_is_refunded_automatically(client, 
     learner, plan = buyer(), factories.plan()
     log_in(client, learner)
     old = place_order(client, plan)
-    old_page = client.get(f"/h5/pay/{old.id}").get_data(as_text=True)
+    old_page = start_payment(client, old.id).get_data(as_text=True)
     old.expires_at = utcnow() - timedelta(minutes=1)
     db.session.flush()
     pay_sim.fail_next("close", 500, "SYSTEM_ERROR", "系统繁忙")
@@ -279,6 +281,16 @@ def test_a_late_payment_for_a_plan_paid_again_is_refunded_automatically(client, 
     pay_sim.advance(3)
     old = reload(old)
     assert old.status is OrderStatus.REFUNDED and old.seats[0].status is SeatStatus.REFUNDED
+    # No staff member did this: the audit log names the system parts that did.
+    who = db.session.execute(
+        select(AuditLog.action, AuditLog.staff_id, AuditLog.actor, AuditLog.ip).where(
+            AuditLog.target_type == "order", AuditLog.target_id == str(old.id)
+        )
+    ).all()
+    assert sorted(who) == [
+        ("order.refund.auto", None, "system:payments", None),
+        ("order.refund.succeeded", None, "system:wechat-pay", None),
+    ]
     [enrollment] = enrollments(plan)  # the plan stays open through the newer order
     assert enrollment.status is EnrollmentStatus.ACTIVE and enrollment.order_id == new.id
 
@@ -291,7 +303,7 @@ def test_the_close_command_takes_in_a_payment_it_finds(client, pay_sim, runner):
     other = buyer()
     log_in(client, other)
     unpaid = place_order(client, plan)
-    client.get(f"/h5/pay/{unpaid.id}")
+    start_payment(client, unpaid.id)
     never_prepaid = place_order(client, factories.plan(year=2021))
     for order in (paid, unpaid, never_prepaid):
         order.expires_at = utcnow() - timedelta(minutes=1)

@@ -11,8 +11,16 @@ from infra.extensions import db
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import OrderStatus, PayNotification, Refund, RefundStatus, SeatStatus
 from models.staff import AuditLog, StaffRole
+from services.audit import Actor
 from tests import factories
-from tests.services.payments.conftest import buy_and_pay, buyer, log_in, reload, submit_form
+from tests.services.payments.conftest import (
+    buy_and_pay,
+    buyer,
+    log_in,
+    reload,
+    start_payment,
+    submit_form,
+)
 from tests.study_player import FakeClock, Player
 
 
@@ -159,7 +167,7 @@ def test_one_seat_of_a_group_order_is_refunded(client, pay_sim, staff_client):
     from models.orders import Order
 
     order = db.session.get(Order, order_id)
-    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    page = start_payment(client, order.id).get_data(as_text=True)
     from tests.services.payments.conftest import cashier_link, pay_at_cashier
 
     pay_at_cashier(cashier_link(page))
@@ -266,8 +274,7 @@ def test_the_console_order_page_names_an_invoice_being_reversed(client, pay_sim,
         invoice.id,
         invoice_number="24500000000012345678",
         pdf=b"%PDF-1.4\n%%EOF\n",
-        staff_id=None,
-        actor="test",
+        actor=Actor.system("test"),
     )
     staff_client.refund(order, "学员申请退费")
     pay_sim.advance(3)  # the money is back: the issued invoice waits for its 红冲

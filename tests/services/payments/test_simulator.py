@@ -10,7 +10,7 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 
 from models.orders import OrderStatus
 from tests import factories
-from tests.services.payments.conftest import buyer, log_in, place_order, reload
+from tests.services.payments.conftest import buyer, log_in, place_order, reload, start_payment
 
 
 def test_requests_signed_with_another_key_are_refused(app, pay_sim, pay_keys):
@@ -45,7 +45,7 @@ def test_an_answer_not_signed_by_wechat_pay_is_not_believed(client, pay_sim):
         public_exponent=65537, key_size=2048
     )
     try:
-        response = client.get(f"/h5/pay/{order.id}")
+        response = start_payment(client, order.id)
     finally:
         pay_sim.settings.platform_private_key = genuine
     assert response.status_code == 502
@@ -58,10 +58,10 @@ def test_a_prepay_wechat_pay_refuses_shows_a_message_to_the_learner(client, pay_
     log_in(client, learner)
     order = place_order(client, plan)
     pay_sim.fail_next("prepay", 500, "SYSTEM_ERROR", "系统繁忙，请稍后再试")
-    response = client.get(f"/h5/pay/{order.id}")
+    response = start_payment(client, order.id)
     assert response.status_code == 502
     assert "微信支付下单失败（系统繁忙，请稍后再试）" in response.get_data(as_text=True)
-    assert client.get(f"/h5/pay/{order.id}").status_code == 200  # it passes
+    assert start_payment(client, order.id).status_code == 200  # it passes
 
 
 def test_a_paid_order_is_found_when_prepaying_again(client, pay_sim):
@@ -70,9 +70,9 @@ def test_a_paid_order_is_found_when_prepaying_again(client, pay_sim):
     log_in(client, learner)
     pay_sim.inject("drop")
     order = place_order(client, plan)
-    client.get(f"/h5/pay/{order.id}")
+    start_payment(client, order.id)
     pay_sim.pay(order.out_trade_no)
-    page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
+    page = start_payment(client, order.id).get_data(as_text=True)
     assert "订单已支付" in page
     assert reload(order).status is OrderStatus.PAID
 
@@ -83,7 +83,7 @@ def test_the_cashier_refuses_parameters_that_are_not_signed(client, pay_sim):
     learner, plan = buyer(), factories.plan()
     log_in(client, learner)
     order = place_order(client, plan)
-    client.get(f"/h5/pay/{order.id}")
+    start_payment(client, order.id)
     prepay_id = pay_sim.trade(order.out_trade_no).prepay_id
     cashier = client.application.config["WECHAT_PAY_CASHIER_URL"]
     page = requests.get(
