@@ -1,5 +1,6 @@
-"""Providers' notifications: WeChat Pay's ``POST /pay/notify`` (payments) and
-``POST /pay/refund-notify``, and Alipay's ``POST /pay/alipay/notify``.
+"""Providers' notifications: WeChat Pay's ``POST /pay/notify`` (payments),
+``POST /pay/refund-notify`` and ``POST /pay/complaint-notify``, and Alipay's
+``POST /pay/alipay/notify``.
 
 WeChat Pay retries anything but 200/204 on its schedule, so a refusal answers 4xx with
 ``{"code": "FAIL", "message": …}`` and an accepted or duplicate notification answers 204.
@@ -37,6 +38,15 @@ def transaction_notify():
 @bp.post("/refund-notify")
 def refund_notify():
     answer = notifications.receive_refund_notification(
+        request.headers, request.get_data(as_text=True)
+    )
+    commit()
+    return _answer(answer)
+
+
+@bp.post("/complaint-notify")
+def complaint_notify():
+    answer = notifications.receive_complaint_notification(
         request.headers, request.get_data(as_text=True)
     )
     commit()

@@ -51,7 +51,11 @@ def create_sim_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_pay(app: Flask) -> None:
     """The WeChat Pay simulator lives in its own module, served under /pay; Alipay's under
     /alipay (it shares WeChat Pay's scheduler, so it comes second)."""
-    from wechat_sim import alipay, pay
+    from wechat_sim import (
+        alipay,
+        complaints,  # noqa: F401  (consumer complaints: routes on pay.bp)
+        pay,
+    )
 
     app.register_blueprint(pay.bp, url_prefix="/pay")
     app.register_blueprint(alipay.bp, url_prefix="/alipay")

@@ -1,6 +1,6 @@
 """Providers' notifications: WeChat Pay's ``POST /pay/notify`` (payments of every WeChat
-channel), and ``POST /pay/refund-notify`` (refunds), and Alipay's
-``POST /pay/alipay/notify``.
+channel), ``POST /pay/refund-notify`` (refunds) and ``POST /pay/complaint-notify`` (consumer
+complaints), and Alipay's ``POST /pay/alipay/notify``.
 Each is kept for audit with its outcome; one that verifies is taken in exactly like a query's
 answer, through the same ``checkout.record_payment`` as every channel, so a duplicate, late or
 concurrent notification changes nothing.
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from infra.extensions import db
 from models.base import utcnow
 from models.orders import PaymentSource, PayNotification, Refund
-from services.payments import alipay, checkout, refunds, wechatpay
+from services.payments import alipay, checkout, complaints, refunds, wechatpay
 from services.payments.received import PaymentRejected
 from services.payments.wechatpay import (
     NotificationHeaders,
@@ -94,6 +94,32 @@ def _take_in_transaction(
         log.warning("payment notification for %s refused: %s", record.out_trade_no, rejected)
         return NotificationAnswer(rejected.status, rejected.message)
     return NotificationAnswer(204)
+
+
+def receive_complaint_notification(headers: NotificationHeaders, body: str) -> NotificationAnswer:
+    """``POST /pay/complaint-notify``: a complaint was made or changed (COMPLAINT.*)."""
+    record = keep_notification("complaint", headers, body)
+    try:
+        envelope = open_notification(headers, body)
+    except NotificationRejected as rejected:
+        record.outcome, record.detail = rejected.outcome, rejected.message[:255]
+        log.warning("complaint notification refused (%s): %s", rejected.outcome, rejected.message)
+        answer = NotificationAnswer(rejected.status, rejected.message)
+    else:
+        resource = envelope["resource"]
+        record.event_id = str(envelope.get("id") or "")[:64] or None
+        record.event_type = str(envelope.get("event_type") or "")[:40] or None
+        complaint_id = str(resource.get("complaint_id") or "")
+        if not complaint_id:
+            record.outcome, record.detail = "malformed", "缺少 complaint_id"
+            answer = NotificationAnswer(400, "缺少 complaint_id")
+        else:
+            complaints.record_notified(complaint_id, str(resource.get("action_type") or ""))
+            record.outcome, record.detail = "received", f"投诉单 {complaint_id}"
+            answer = NotificationAnswer(204)
+    db.session.add(record)
+    db.session.flush()
+    return answer
 
 
 def receive_refund_notification(headers: NotificationHeaders, body: str) -> NotificationAnswer:

@@ -61,3 +61,15 @@ def submit_refund(refund_id: int) -> None:
         refunds.send_refund(refund_id)
     except ExternalServiceError as error:
         log.warning("refund %s not sent: %s", refund_id, error.message)
+
+
+@job
+def sync_complaint(complaint_id: str) -> None:
+    """Job after a complaint notification: fetch the complaint's detail from WeChat Pay."""
+    from services.payments import complaints
+
+    try:
+        complaints.sync_complaint(complaint_id)
+    except ExternalServiceError as error:
+        # The console's 同步 button (complaints.sync_recent) fetches it again.
+        log.warning("complaint %s not fetched: %s", complaint_id, error.message)

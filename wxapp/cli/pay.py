@@ -8,12 +8,15 @@ import click
 from flask.cli import AppGroup
 
 from infra.extensions import db
+from infra.pay_client import complaint_notify_url
 from infra.transaction import commit
 from services.display import LOCAL_TZ
 from services.errors import ExternalServiceError
-from services.payments import checkout, reconciliation, refunds
+from services.payments import checkout, complaints, reconciliation, refunds
 
-group = AppGroup("pay", help="WeChat Pay and Alipay: expired orders, reconciliation, refunds.")
+group = AppGroup(
+    "pay", help="WeChat Pay and Alipay: expired orders, reconciliation, refunds, complaints."
+)
 
 
 @group.command("close-expired")
@@ -87,3 +90,26 @@ def sync_refunds() -> None:
     click.echo(
         f"refunds followed up: {sum(counts.values())}" + (f" ({summary})" if summary else "")
     )
+
+
+@group.command("complaint-notify-url")
+def complaint_url() -> None:
+    """Register PUBLIC_BASE_URL/pay/complaint-notify as WeChat Pay's complaint notification URL."""
+    url = complaint_notify_url()
+    try:
+        outcome = complaints.register_notify_url(url)
+    except ExternalServiceError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"complaint notifications: {url} ({outcome})")
+
+
+@group.command("sync-complaints")
+@click.option("--days", default=30, show_default=True, help="how far back (at most 30)")
+def sync_complaints(days: int) -> None:
+    """Fetch the consumer complaints of the last DAYS from WeChat Pay."""
+    try:
+        seen = complaints.sync_recent(days)
+    except ExternalServiceError as error:
+        raise click.ClickException(error.message) from None
+    commit()
+    click.echo(f"complaints fetched: {seen}")
