@@ -51,6 +51,7 @@ from flask import (
     redirect,
     render_template_string,
     request,
+    url_for,
 )
 
 log = logging.getLogger(__name__)
@@ -751,7 +752,11 @@ def cashier(token: str):
     if trade.state != "WAIT_BUYER_PAY" and message is None:
         message = {"TRADE_SUCCESS": "该交易已付款", "TRADE_CLOSED": "交易已关闭"}.get(trade.state)
     return render_template_string(
-        _CASHIER, trade=trade, message=message, payable=payable, url=request.path
+        _CASHIER,
+        trade=trade,
+        message=message,
+        payable=payable,
+        url=url_for("alipay_sim.cashier", token=token),
     )
 
 

@@ -413,6 +413,13 @@ class BaseConfig:
                 "https://gx.example.cn (WeChat Pay's notify URL, OAuth's redirect and the "
                 f"certificates' QR code are built from it); got {config['PUBLIC_BASE_URL']!r}"
             )
+        alipay = ("ALIPAY_APP_ID", "ALIPAY_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY")
+        alipay_missing = [name for name in alipay if not config.get(name)]
+        if alipay_missing and len(alipay_missing) < len(alipay):
+            problems.append(
+                "Alipay is half configured: set " + ", ".join(alipay_missing) + " too (or none "
+                "of ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY, ALIPAY_PUBLIC_KEY to leave Alipay out)"
+            )
         if problems:
             raise ConfigurationError("; ".join(problems))
 

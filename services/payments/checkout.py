@@ -55,7 +55,7 @@ from services.display import mask_name
 from services.errors import ExternalServiceError
 from services.paperwork import invoices
 from services.payments import alipay, orders, refunds, tasks, wechatpay
-from services.payments.channels import Browser, offered_channels, refusal
+from services.payments.channels import ALIPAY_IN_WECHAT, Browser, offered_channels, refusal
 from services.payments.received import PaymentRejected, ReceivedPayment
 from services.rows import get_row
 from services.wechat import notify
@@ -104,8 +104,6 @@ class PayPage:
 
 
 def _offer(order: Order, browser: Browser, **values) -> PayPage:
-    from services.payments.channels import ALIPAY_IN_WECHAT
-
     return PayPage(
         order,
         channels=offered_channels(browser),

@@ -33,6 +33,19 @@ from services.payments import orders, refunds, tasks, wechatpay
 log = logging.getLogger(__name__)
 
 REPLY_MAX_LENGTH = 200  # WeChat Pay's limit on response_content
+# WeChat Pay's names for the steps of a complaint's negotiation history.
+OPERATE_TYPES = {
+    "USER_CREATE_COMPLAINT": "用户提交投诉",
+    "USER_CONTINUE_COMPLAINT": "用户继续投诉",
+    "USER_RESPONSE": "用户留言",
+    "PLATFORM_RESPONSE": "平台留言",
+    "MERCHANT_RESPONSE": "商户回复",
+    "MERCHANT_CONFIRM_COMPLETE": "商户反馈处理完成",
+    "MERCHANT_APPROVE_REFUND": "商户同意退款",
+    "MERCHANT_REJECT_REFUND": "商户拒绝退款",
+    "COMPLAINT_FULL_REFUNDED": "投诉单全额退款",
+    "USER_CANCEL_COMPLAINT": "用户撤诉",
+}
 
 
 def record_notified(complaint_id: str, action_type: str) -> Complaint:
@@ -214,6 +227,8 @@ def complaint_page(complaint_id: int) -> ComplaintPage:
     for entry in history:
         moment = wechatpay.parse_wechat_time(entry.get("operate_time"))
         entry["operate_time_local"] = moment.astimezone(LOCAL_TZ) if moment else None
+        kind = str(entry.get("operate_type") or "")
+        entry["operate_label"] = OPERATE_TYPES.get(kind, kind)
     return ComplaintPage(
         complaint=complaint,
         history=history,

@@ -66,7 +66,7 @@ def test_staff_read_reply_refund_and_complete_a_complaint(complained, pay_sim, s
     assert sim_complaint.complaint_id in listing and "待处理" in listing
     assert "138****8000" in listing  # the payer's phone, decrypted and masked
     page = console.get(f"/admin/complaints/{complaint.id}").get_data(as_text=True)
-    assert "USER_CREATE_COMPLAINT" in page and "付款后课程打不开" in page
+    assert "用户提交投诉" in page and "付款后课程打不开" in page
 
     too_long = submit_form(
         console,
