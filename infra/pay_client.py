@@ -101,9 +101,10 @@ def verify_wechat_signature(
 class _FailoverCore(Core):
     """wechatpayv3's core with WeChat Pay's backup host and our key table.
 
-    A call the primary host does not answer (refused, unreachable, timed out) goes to the
-    backup host (``api2.mch.weixin.qq.com``); for a while after that, calls try the backup
-    first. Host names are resolved on every connection, never pinned. Answers are checked
+    A call the primary host does not take (refused, unreachable, no connection within the
+    connect timeout) goes to the backup host (``api2.mch.weixin.qq.com``); for a while after
+    that, calls try the backup first. A call that was sent but whose answer timed out is not
+    sent again: the primary may have acted on it. Host names are resolved on every connection, never pinned. Answers are checked
     with the key their ``Wechatpay-Serial`` names (``platform_keys``).
     """
 
@@ -142,7 +143,7 @@ class _FailoverCore(Core):
             self._local.host = host
             try:
                 return super().request(path, *args, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.ConnectionError as exc:  # ConnectTimeout included, ReadTimeout not
                 if index == len(hosts) - 1:
                     raise
                 log.warning(
