@@ -1,12 +1,18 @@
-"""WeChat Pay notifications: ``POST /pay/notify`` (payments) and ``POST /pay/refund-notify``.
+"""Providers' notifications: WeChat Pay's ``POST /pay/notify`` (payments),
+``POST /pay/refund-notify`` and ``POST /pay/complaint-notify``, and Alipay's
+``POST /pay/alipay/notify``.
 
 WeChat Pay retries anything but 200/204 on its schedule, so a refusal answers 4xx with
 ``{"code": "FAIL", "message": …}`` and an accepted or duplicate notification answers 204.
+Alipay retries until it reads ``success``: accepted and duplicate ones get that; a refusal
+gets ``fail`` with a 4xx.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, jsonify, request
 
 from infra.transaction import commit
 from services.payments import notifications
@@ -36,3 +42,21 @@ def refund_notify():
     )
     commit()
     return _answer(answer)
+
+
+@bp.post("/complaint-notify")
+def complaint_notify():
+    answer = notifications.receive_complaint_notification(
+        request.headers, request.get_data(as_text=True)
+    )
+    commit()
+    return _answer(answer)
+
+
+@bp.post("/alipay/notify")
+def alipay_notify():
+    fields = request.form.to_dict()
+    answer = notifications.receive_alipay_notification(fields, urlencode(fields))
+    commit()
+    text = "success" if answer.accepted else "fail"
+    return Response(text, status=200 if answer.accepted else answer.status, mimetype="text/plain")

@@ -1,4 +1,5 @@
-"""Orders, their seats, WeChat Pay payments, raw notifications and refunds. Money is in fen."""
+"""Orders, their seats, the ways they were offered for payment, payments (WeChat Pay or Alipay),
+raw notifications, refunds and WeChat Pay consumer complaints. Money is in fen."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.accounts import Learner
@@ -48,6 +59,52 @@ class InvoiceChoice(enum.StrEnum):
     @property
     def label(self) -> str:
         return "立即申请" if self is InvoiceChoice.NOW else "以后申请"
+
+
+class PayProvider(enum.StrEnum):
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+
+    @property
+    def label(self) -> str:
+        return "微信支付" if self is PayProvider.WECHAT else "支付宝"
+
+
+class PayChannel(enum.StrEnum):
+    """How a payment was made: the provider and its product."""
+
+    WECHAT_JSAPI = "wechat_jsapi"  # inside WeChat (公众号支付)
+    WECHAT_NATIVE = "wechat_native"  # a QR code on a PC (Native 扫码支付)
+    WECHAT_H5 = "wechat_h5"  # a phone browser outside WeChat (H5 / MWEB)
+    ALIPAY_PAGE = "alipay_page"  # 电脑网站支付 (alipay.trade.page.pay)
+    ALIPAY_WAP = "alipay_wap"  # 手机网站支付 (alipay.trade.wap.pay)
+
+    @property
+    def provider(self) -> PayProvider:
+        return PayProvider.ALIPAY if self.value.startswith("alipay") else PayProvider.WECHAT
+
+    @property
+    def label(self) -> str:
+        return {
+            PayChannel.WECHAT_JSAPI: "微信支付（公众号）",
+            PayChannel.WECHAT_NATIVE: "微信支付（扫码）",
+            PayChannel.WECHAT_H5: "微信支付（H5）",
+            PayChannel.ALIPAY_PAGE: "支付宝（电脑网站）",
+            PayChannel.ALIPAY_WAP: "支付宝（手机网站）",
+        }[self]
+
+    @property
+    def trade_no_suffix(self) -> str:
+        """A channel's own merchant order number is the order's, with this after it: WeChat
+        Pay refuses a second prepay of one out_trade_no by another product, and the order's
+        own number stays the JSAPI one it always was."""
+        return {
+            PayChannel.WECHAT_JSAPI: "",
+            PayChannel.WECHAT_NATIVE: "N",
+            PayChannel.WECHAT_H5: "H",
+            PayChannel.ALIPAY_PAGE: "P",
+            PayChannel.ALIPAY_WAP: "W",
+        }[self]
 
 
 class Order(Model):
@@ -128,6 +185,27 @@ class OrderSeat(Model):
     learner: Mapped[Learner] = relationship()
 
 
+class PayAttempt(Model):
+    """A channel an order was offered through (a prepay, a QR code, a cashier link): what is
+    queried when a notification is late and closed when the order closes."""
+
+    __tablename__ = "pay_attempts"
+    __table_args__ = (UniqueConstraint("order_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    channel: Mapped[PayChannel] = mapped_column(enum_type(PayChannel))
+    # The merchant order number the provider knows this attempt by (see trade_no_suffix).
+    out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
+    # What the payer is sent to: the Native code_url, the H5 (MWEB) link, Alipay's cashier.
+    pay_url: Mapped[str | None] = mapped_column(Text)
+    pay_url_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship()
+
+
 class PaymentSource(enum.StrEnum):
     NOTIFY = "notify"
     QUERY = "query"
@@ -147,22 +225,36 @@ class Payment(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    transaction_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # WeChat Pay's transaction_id or Alipay's trade_no.
+    transaction_id: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[PayChannel] = mapped_column(
+        enum_type(PayChannel), default=PayChannel.WECHAT_JSAPI, server_default="wechat_jsapi"
+    )
     amount_fen: Mapped[int]
+    # The payer at the provider: a WeChat openid, an Alipay buyer id.
     payer_openid: Mapped[str | None] = mapped_column(String(64))
+    # A second payment of an order that was already paid (through another channel): it opens
+    # nothing and is refunded in full at once.
+    duplicate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     success_time: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[PaymentSource] = mapped_column(enum_type(PaymentSource))
     raw: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-_NOTIFICATION_KINDS = {"transaction": "支付结果", "refund": "退款结果"}
+_NOTIFICATION_KINDS = {
+    "transaction": "支付结果",
+    "refund": "退款结果",
+    "alipay": "支付宝通知",
+    "complaint": "消费者投诉",
+}
 _NOTIFICATION_OUTCOMES = {
     "received": "已收到",
     "ignored": "无需处理",
     "paid": "已入账",
     "late_paid": "关闭后入账",
     "duplicate": "重复通知，未作改动",
+    "double_paid": "订单已由其他方式支付，已自动退款",
     "refunded": "退款成功",
     "processing": "退款处理中",
     "failed": "退款失败",
@@ -224,6 +316,8 @@ class Refund(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     seat_id: Mapped[int | None] = mapped_column(ForeignKey("order_seats.id"))
+    # The payment the money goes back to (and so the provider); older rows: the order's.
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
     refund_id: Mapped[str | None] = mapped_column(String(32))
     amount_fen: Mapped[int]
@@ -239,3 +333,50 @@ class Refund(Model):
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     order: Mapped[Order] = relationship()
+    payment: Mapped[Payment | None] = relationship()
+
+
+class ComplaintState(enum.StrEnum):
+    """WeChat Pay's complaint states (消费者投诉 2.0)."""
+
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    PROCESSED = "PROCESSED"
+
+    @property
+    def label(self) -> str:
+        return {
+            ComplaintState.PENDING: "待处理",
+            ComplaintState.PROCESSING: "处理中",
+            ComplaintState.PROCESSED: "已处理完成",
+        }[self]
+
+
+class Complaint(Model):
+    """A payer's complaint to WeChat Pay about one of our payments, as WeChat Pay last told it."""
+
+    __tablename__ = "pay_complaints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[ComplaintState] = mapped_column(
+        enum_type(ComplaintState), default=ComplaintState.PENDING, index=True
+    )
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    out_trade_no: Mapped[str | None] = mapped_column(String(64))
+    transaction_id: Mapped[str | None] = mapped_column(String(64))
+    problem_type: Mapped[str] = mapped_column(String(40), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Refund the payer asks for (problem_type REFUND), in fen.
+    refund_asked_fen: Mapped[int | None] = mapped_column(Integer)
+    complained_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # WeChat Pay's last answer about it (the complaint detail), kept whole.
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order | None] = relationship()
+
+    @property
+    def asks_refund(self) -> bool:
+        return self.problem_type == "REFUND"

@@ -3,7 +3,9 @@ completion rate and revenue. Aggregated in SQL (three grouped queries whatever t
 
 Attribution: a learner counts where their account says (unit, and the district of the unit
 or of their personnel file). Revenue is counted per paid, unrefunded seat at its unit price,
-so a group order bought by one designee counts in each colleague's unit.
+so a group order bought by one designee counts in each colleague's unit; it is split by the
+channel of the payment that paid the order (WeChat Pay's JSAPI, Native, H5; Alipay's PC and
+phone pages).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from infra.extensions import db
 from models.accounts import Learner
 from models.catalog import Plan, PlanKind
 from models.enrollments import Enrollment, EnrollmentStatus
-from models.orders import Order, OrderSeat, SeatStatus
+from models.orders import Order, OrderSeat, PayChannel, Payment, SeatStatus
 from models.org import District, Unit
 from models.staff import StaffRole
 from services.display import LOCAL_TZ, yuan
@@ -38,11 +40,20 @@ class ReportRow:
         return round(100.0 * self.finished / self.bought, 1) if self.bought else 0.0
 
 
+@dataclass(frozen=True)
+class ChannelRevenue:
+    channel: PayChannel
+    seats: int
+    revenue_fen: int
+
+
 @dataclass
 class Report:
     year: int
     by: str  # "district" | "unit"
     rows: list[ReportRow] = field(default_factory=list)
+    # Revenue by the channel that paid it, largest first (the same seats as the rows').
+    channels: list[ChannelRevenue] = field(default_factory=list)
 
     @property
     def by_unit(self) -> bool:
@@ -92,7 +103,7 @@ def shows_revenue(role: StaffRole) -> bool:
 
 def spreadsheet_rows(report: Report, *, with_revenue: bool) -> tuple[list[str], list[list]]:
     """The report's header and rows for the Excel export, the total last; the revenue column
-    only for those who may see it."""
+    only for those who may see it (the split by channel is on the page)."""
     by_unit = report.by == "unit"
     headers = ["单位", "所在区县"] if by_unit else ["区县"]
     headers += ["注册人数", "购买人数", "完成人数", "完成率(%)"]
@@ -161,7 +172,30 @@ def build_report(year: int, *, by: str = "district", unit_id: int | None = None)
 
     _name_rows(rows, by)
     ordered = sorted(rows.values(), key=lambda r: (r.key is None, -r.registered, r.name))
-    return Report(year=year, by=by, rows=ordered)
+    return Report(year=year, by=by, rows=ordered, channels=_channel_revenue(year, unit_id))
+
+
+def _channel_revenue(year: int, unit_id: int | None) -> list[ChannelRevenue]:
+    statement = _scoped(
+        select(
+            Payment.channel,
+            func.count(OrderSeat.id),
+            func.coalesce(func.sum(Order.unit_price_fen), 0),
+        )
+        .select_from(OrderSeat)
+        .join(Order, Order.id == OrderSeat.order_id)
+        .join(Payment, (Payment.order_id == Order.id) & Payment.duplicate.is_(False))
+        .join(Plan, Plan.id == Order.plan_id)
+        .join(Learner, Learner.id == OrderSeat.learner_id)
+        .where(Plan.year == year, Order.paid_at.is_not(None), OrderSeat.status == SeatStatus.ACTIVE)
+        .group_by(Payment.channel),
+        unit_id,
+    )
+    found = [
+        ChannelRevenue(channel, int(seats), int(fen))
+        for channel, seats, fen in db.session.execute(statement)
+    ]
+    return sorted(found, key=lambda item: -item.revenue_fen)
 
 
 def _name_rows(rows: dict[int | None, ReportRow], by: str) -> None:

@@ -279,3 +279,34 @@ def test_every_setting_the_environment_may_set_is_documented():
     core = {"APP_ENV", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL"}
     missing = sorted((core | set(TUNABLES)) - documented)
     assert not missing, f"docs/operations.md does not list {missing}"
+
+
+def test_production_refuses_alipay_half_configured(monkeypatch):
+    production_environment(monkeypatch, ALIPAY_APP_ID="2021000000000001")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"Alipay is half configured: set ALIPAY_PRIVATE_KEY, ALIPAY_PUBLIC_KEY",
+    ):
+        build_config()
+
+
+def test_alipay_keys_given_as_the_bare_base64_of_alipays_key_tool_are_read_as_pem(monkeypatch):
+    from infra.pay_keys import generate_alipay_keys
+
+    keys = generate_alipay_keys()
+
+    def bare(pem: str) -> str:
+        return "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+
+    production_environment(
+        monkeypatch,
+        ALIPAY_APP_ID="2021000000000001",
+        ALIPAY_PRIVATE_KEY=bare(keys.app_private_key),
+        ALIPAY_PUBLIC_KEY=bare(keys.alipay_public_key),
+    )
+    config = build_config()
+    assert config["ALIPAY_PUBLIC_KEY"].startswith("-----BEGIN PUBLIC KEY-----\n")
+    from Cryptodome.PublicKey import RSA
+
+    assert RSA.import_key(config["ALIPAY_PUBLIC_KEY"]).n == RSA.import_key(keys.alipay_public_key).n
+    assert RSA.import_key(config["ALIPAY_PRIVATE_KEY"]).has_private()

@@ -9,8 +9,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from infra.pay_keys import PayKeys, generate_pay_keys
+from infra.pay_keys import (
+    AlipayKeys,
+    PayKeys,
+    PlatformCertificate,
+    generate_alipay_keys,
+    generate_pay_keys,
+    generate_platform_certificate,
+)
 from wechat_sim import config_for, create_sim_app, push, sim_state
+from wechat_sim.alipay import AlipaySimulator
 from wechat_sim.pay import PaySimulator
 from wechat_sim.server import LoopbackServer
 from wechat_sim.state import SimState
@@ -49,6 +57,27 @@ def pay_keys() -> PayKeys:
     return generate_pay_keys()
 
 
+@pytest.fixture(scope="session")
+def platform_certificate() -> PlatformCertificate:
+    """A WeChat Pay platform certificate, for the week a merchant moves to public-key mode."""
+    return generate_platform_certificate()
+
+
+@pytest.fixture(scope="session")
+def alipay_keys() -> AlipayKeys:
+    """Alipay keys made for the run: the application's pair and Alipay's."""
+    return generate_alipay_keys()
+
+
+def alipay_simulator_settings(platform: Flask, keys: AlipayKeys) -> dict:
+    """``ALIPAY_SIM``: the simulator's half of ``keys``, for ``platform``'s application."""
+    return {
+        "app_id": platform.config["ALIPAY_APP_ID"],
+        "app_public_key": keys.app_public_key,
+        "alipay_private_key": keys.alipay_private_key,
+    }
+
+
 def pay_simulator_settings(platform: Flask, keys: PayKeys, **settings) -> dict:
     """``WECHAT_PAY_SIM``: the simulator's half of ``keys``, for ``platform``'s merchant."""
     return {
@@ -83,9 +112,15 @@ class LivePlatform:
     def pay(self) -> PaySimulator:
         return self.app.extensions["wechat_sim"].extensions["wechat_pay_sim"]
 
+    @property
+    def alipay(self) -> AlipaySimulator:
+        return self.app.extensions["wechat_sim"].extensions["alipay_sim"]
+
 
 @pytest.fixture
-def live_platform(make_app, tmp_path, app, pay_keys, live_settings) -> Iterator[LivePlatform]:
+def live_platform(
+    make_app, tmp_path, app, pay_keys, alipay_keys, live_settings
+) -> Iterator[LivePlatform]:
     from infra.extensions import db
 
     server = LoopbackServer()
@@ -100,7 +135,12 @@ def live_platform(make_app, tmp_path, app, pay_keys, live_settings) -> Iterator[
             **pay_keys.platform_config(),
             "WECHAT_PAY_API_BASE": sim_base + "/pay",
             "WECHAT_PAY_CASHIER_URL": sim_base + "/pay/cashier",
-            "SIMULATOR_CONFIG": {"WECHAT_PAY_SIM": pay_simulator_settings(app, pay_keys)},
+            **alipay_keys.platform_config(),
+            "ALIPAY_API_BASE": sim_base + "/alipay/gateway.do",
+            "SIMULATOR_CONFIG": {
+                "WECHAT_PAY_SIM": pay_simulator_settings(app, pay_keys),
+                "ALIPAY_SIM": alipay_simulator_settings(app, alipay_keys),
+            },
             **live_settings,
         }
     )

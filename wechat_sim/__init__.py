@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "TEMPLATE_IDS": (),
     "MOUNT_PREFIX": "",
     # WeChat Pay's keys (pay.py): ``WECHAT_PAY_SIM`` in tests, otherwise the
-    # development keys the platform also reads.
+    # development keys the platform also reads; Alipay's likewise (``ALIPAY_SIM``).
 }
 
 
@@ -49,10 +49,16 @@ def create_sim_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_pay(app: Flask) -> None:
-    """The WeChat Pay simulator lives in its own module, served under /pay."""
-    from wechat_sim import pay
+    """The WeChat Pay simulator lives in its own module, served under /pay; Alipay's under
+    /alipay (it shares WeChat Pay's scheduler, so it comes second)."""
+    from wechat_sim import (
+        alipay,
+        complaints,  # noqa: F401  (consumer complaints: routes on pay.bp)
+        pay,
+    )
 
     app.register_blueprint(pay.bp, url_prefix="/pay")
+    app.register_blueprint(alipay.bp, url_prefix="/alipay")
 
 
 def sim_state(app: Flask) -> SimState:

@@ -1,14 +1,17 @@
 """WeChat Pay APIv3, simulated: the subset the platform calls, and the notifications it gets.
 
-Endpoints (under the simulator's ``/pay``): JSAPI prepay, order query (by out_trade_no or
-transaction_id), close, refund, refund query, trade bill and its download. Requests must carry
+Endpoints (under the simulator's ``/pay``): JSAPI, Native and H5 prepay, order query (by
+out_trade_no or transaction_id), close, refund, refund query, trade bill and its download, and
+consumer complaints 2.0 (``wechat_sim/complaints.py``). Requests must carry
 a valid ``Authorization`` signed with the merchant's private key; responses and notifications
 are signed with the platform key pair the simulator owns (``Wechatpay-Serial`` = its public key
 id), and the notification resource is AES-256-GCM encrypted with the APIv3 key, as WeChat Pay
 does. Errors use WeChat Pay's status codes and ``{"code", "message"}`` bodies.
 
 ``/pay/cashier`` stands in for the WeChat client's payment sheet: it takes the signed JSAPI
-parameters (``WeixinJSBridge`` would), shows the order and "pays" it, then the notification goes
+parameters (``WeixinJSBridge`` would), or a Native ``code_url`` (what scanning the QR code
+gives the phone), shows the order and "pays" it; ``/pay/h5`` is where an H5 (MWEB) ``h5_url``
+leads, the WeChat app opened from a phone browser. Then the notification goes
 to the ``notify_url`` of the prepay with WeChat's retry schedule until the platform answers 200
 or 204. Tests (and ``/pay/sim/faults``) can make the next notifications drop, wait, come
 several times at once, come in reverse order, or come stale, forged or tampered with.
@@ -114,6 +117,10 @@ class SimSettings:
     # "thread": a background thread delivers when due; "manual": only ``deliver()`` does.
     delivery: str = "thread"
     refund_seconds: float = 3.0
+    # A platform certificate (the mode before public keys): its key and serial, to sign with
+    # during a migration week (``cert`` fault, ``answers_by_certificate``).
+    certificate_private_key: rsa.RSAPrivateKey | None = None
+    certificate_serial: str | None = None
 
     @classmethod
     def from_app(cls, app: Flask) -> SimSettings:
@@ -138,6 +145,10 @@ class SimSettings:
         platform_private_key = serialization.load_pem_private_key(
             given.pop("platform_private_key").encode(), password=None
         )
+        if given.get("certificate_private_key"):
+            given["certificate_private_key"] = serialization.load_pem_private_key(
+                given["certificate_private_key"].encode(), password=None
+            )
         return cls(
             merchant_public_key=merchant_public_key,  # type: ignore[arg-type]
             platform_private_key=platform_private_key,  # type: ignore[arg-type]
@@ -155,7 +166,7 @@ class Trade:
     mchid: str
     description: str
     total: int
-    payer_openid: str
+    payer_openid: str | None
     notify_url: str
     time_expire: datetime | None
     attach: str | None
@@ -164,6 +175,8 @@ class Trade:
     state: str = "NOTPAY"  # NOTPAY | SUCCESS | CLOSED | REFUND
     transaction_id: str | None = None
     success_time: datetime | None = None
+    trade_type: str = "JSAPI"  # JSAPI | NATIVE | MWEB
+    code_url: str | None = None  # Native: what the QR code holds
 
     STATE_DESC: ClassVar[dict[str, str]] = {
         "NOTPAY": "订单未支付",
@@ -186,7 +199,7 @@ class Trade:
         if self.transaction_id:
             body.update(
                 transaction_id=self.transaction_id,
-                trade_type="JSAPI",
+                trade_type=self.trade_type,
                 bank_type="OTHERS",
                 success_time=rfc3339(self.success_time),  # type: ignore[arg-type]
                 payer={"openid": self.payer_openid},
@@ -263,7 +276,8 @@ class SimRefund:
 class Fault:
     """What happens to the next notification of ``kind`` (transaction or refund)."""
 
-    action: str  # drop | delay | duplicate | hold | stale | serial | forge | tamper | abnormal
+    # drop | delay | duplicate | hold | stale | serial | forge | tamper | abnormal | cert | signtest
+    action: str
     value: Any = None
     kind: str = "transaction"
 
@@ -279,6 +293,8 @@ class Delivery:
     stale_seconds: int = 0
     serial: str | None = None
     forge: bool = False
+    by_certificate: bool = False
+    signtest: bool = False
     state: str = "scheduled"  # scheduled | held | dropped | delivered | failed
     retries_done: int = 0
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -340,6 +356,13 @@ class PaySimulator:
         self.bills: dict[str, bytes] = {}
         self.faults: list[Fault] = []
         self.api_failures: dict[str, list[ApiError]] = {}
+        # Consumer complaints (wechat_sim/complaints.py) and where they are notified.
+        self.complaints: dict[str, Any] = {}
+        self.complaint_url: str | None = None
+        # The next answers of any API that come as signature probes (SIGNTEST).
+        self.signtest_answers = 0
+        # Answers signed with the platform certificate instead of the public key.
+        self.answers_by_certificate = False
         self._queue: list[tuple[float, int, int, Callable[[], None]]] = []
         self._ids = itertools.count(1)
         self._wakeup = threading.Condition(self.lock)
@@ -422,6 +445,10 @@ class PaySimulator:
             self.bills.clear()
             self.faults.clear()
             self.api_failures.clear()
+            self.signtest_answers = 0
+            self.answers_by_certificate = False
+            self.complaints.clear()
+            self.complaint_url = None
             self._queue.clear()
 
     def stop(self) -> None:
@@ -444,11 +471,24 @@ class PaySimulator:
         return base64.b64encode(signature).decode()
 
     def signed_headers(
-        self, body: str, *, stale_seconds: int = 0, serial: str | None = None, forge=False
+        self,
+        body: str,
+        *,
+        stale_seconds: int = 0,
+        serial: str | None = None,
+        forge=False,
+        by_certificate: bool = False,
+        signtest: bool = False,
     ) -> dict[str, str]:
         timestamp = str(int(time.time()) - stale_seconds)
         nonce = secrets.token_hex(16).upper()
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if forge else None
+        if by_certificate:
+            key, serial = self.settings.certificate_private_key, self.settings.certificate_serial
+        if signtest:
+            # WeChat Pay's signature probe: a serial no key has, a signature that is wrong.
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            serial = "WECHATPAY/SIGNTEST/" + secrets.token_hex(16).upper()
         return {
             "Wechatpay-Timestamp": timestamp,
             "Wechatpay-Nonce": nonce,
@@ -473,12 +513,14 @@ class PaySimulator:
         }
 
     def envelope(self, event_type: str, resource: dict[str, Any]) -> dict[str, Any]:
-        original_type = "refund" if event_type.startswith("REFUND") else "transaction"
+        original_type = _kind_of(event_type)
         summaries = {
             "TRANSACTION.SUCCESS": "支付成功",
             "REFUND.SUCCESS": "退款成功",
             "REFUND.ABNORMAL": "退款异常",
             "REFUND.CLOSED": "退款关闭",
+            "COMPLAINT.CREATE": "产生新投诉",
+            "COMPLAINT.STATE_CHANGE": "投诉单状态变化",
         }
         return {
             "id": str(uuid.uuid4()),
@@ -553,7 +595,10 @@ class PaySimulator:
         if failures:
             raise failures.pop(0)
 
-    def prepay(self, data: dict[str, Any]) -> dict[str, str]:
+    def prepay(
+        self, data: dict[str, Any], trade_type: str = "JSAPI", base_url: str = ""
+    ) -> dict[str, str]:
+        """JSAPI (``prepay_id``), NATIVE (``code_url``) or MWEB (``h5_url`` under ``base_url``)."""
         with self.lock:
             self._maybe_fail("prepay")
             appid, mchid = data.get("appid"), data.get("mchid")
@@ -577,8 +622,14 @@ class PaySimulator:
             if amount.get("currency", "CNY") != "CNY":
                 raise ApiError(400, "PARAM_ERROR", "仅支持人民币 CNY")
             openid = (data.get("payer") or {}).get("openid")
-            if not openid:
+            if trade_type == "JSAPI" and not openid:
                 raise ApiError(400, "PARAM_ERROR", "JSAPI 下单必须提供 payer.openid")
+            if trade_type == "MWEB":
+                scene = data.get("scene_info") or {}
+                if not scene.get("payer_client_ip"):
+                    raise ApiError(400, "PARAM_ERROR", "H5 下单必须提供 scene_info.payer_client_ip")
+                if not (scene.get("h5_info") or {}).get("type"):
+                    raise ApiError(400, "PARAM_ERROR", "H5 下单必须提供 scene_info.h5_info.type")
             time_expire = None
             if data.get("time_expire"):
                 try:
@@ -596,6 +647,8 @@ class PaySimulator:
                     raise ApiError(400, "ORDERPAID", "该订单已支付")
                 if trade.state == "CLOSED":
                     raise ApiError(400, "ORDER_CLOSED", "当前订单已关闭，请重新下单")
+                if trade.trade_type != trade_type:
+                    raise ApiError(400, "INVALID_REQUEST", "201 商户订单号重复")
                 if (trade.total, trade.description, trade.payer_openid) != (
                     total,
                     description,
@@ -603,7 +656,7 @@ class PaySimulator:
                 ):
                     raise ApiError(400, "INVALID_REQUEST", "参数与首次请求时不一致")
                 if now - trade.prepay_created < PREPAY_LIFETIME:
-                    return {"prepay_id": trade.prepay_id}
+                    return self._prepay_answer(trade, base_url)
                 trade.time_expire = time_expire
             else:
                 trade = Trade(
@@ -618,12 +671,27 @@ class PaySimulator:
                     attach=data.get("attach"),
                     prepay_id="",
                     prepay_created=now,
+                    trade_type=trade_type,
                 )
                 self.trades[out_trade_no] = trade
             trade.prepay_id = f"wx{now.astimezone(BEIJING):%d%H%M%S}{secrets.token_hex(14)}"
             trade.prepay_created = now
+            if trade_type == "NATIVE":
+                trade.code_url = "weixin://wxpay/bizpayurl?pr=" + secrets.token_urlsafe(6)
             self.by_prepay[trade.prepay_id] = out_trade_no
-            return {"prepay_id": trade.prepay_id}
+            return self._prepay_answer(trade, base_url)
+
+    def _prepay_answer(self, trade: Trade, base_url: str) -> dict[str, str]:
+        if trade.trade_type == "NATIVE":
+            return {"code_url": trade.code_url or ""}
+        if trade.trade_type == "MWEB":
+            package = secrets.token_hex(5)
+            return {"h5_url": f"{base_url}/h5?prepay_id={trade.prepay_id}&package={package}"}
+        return {"prepay_id": trade.prepay_id}
+
+    def trade_by_code_url(self, code_url: str) -> Trade | None:
+        with self.lock:
+            return next((t for t in self.trades.values() if t.code_url == code_url), None)
 
     def query(self, *, out_trade_no: str | None = None, transaction_id: str | None = None):
         with self.lock:
@@ -649,10 +717,11 @@ class PaySimulator:
                 raise ApiError(400, "ORDERPAID", "订单已支付")
             trade.state = "CLOSED"
 
-    def pay(self, out_trade_no: str) -> Trade:
-        """The payer confirms on the cashier page."""
+    def pay(self, out_trade_no: str, payer_openid: str | None = None) -> Trade:
+        """The payer confirms on the cashier page (scanning a Native code: ``payer_openid``)."""
         with self.lock:
             trade = self.trades[out_trade_no]
+            trade.payer_openid = trade.payer_openid or payer_openid or "oSIM_payer"
             if trade.state != "NOTPAY":
                 raise ApiError(400, "ORDER_STATE", Trade.STATE_DESC[trade.state])
             if trade.time_expire and trade.time_expire <= datetime.now(UTC):
@@ -801,8 +870,8 @@ class PaySimulator:
             "",
             trade.transaction_id or "",
             trade.out_trade_no,
-            trade.payer_openid,
-            "JSAPI",
+            trade.payer_openid or "",
+            trade.trade_type,
             state,
             "OTHERS",
             "CNY",
@@ -841,7 +910,7 @@ class PaySimulator:
         return None
 
     def _notify(self, url: str, event_type: str, resource: dict[str, Any], out_trade_no: str):
-        kind = "refund" if event_type.startswith("REFUND") else "transaction"
+        kind = _kind_of(event_type)
         fault = self._take_fault(kind)
         if fault is not None and fault.action == "tamper":
             resource = _deep_merge(copy.deepcopy(resource), fault.value)
@@ -870,6 +939,10 @@ class PaySimulator:
                     delivery.serial = str(fault.value)
                 case "forge":
                     delivery.forge = True
+                case "cert":
+                    delivery.by_certificate = True
+                case "signtest":
+                    delivery.signtest = True
         if delivery.state == "scheduled":
             self._schedule(delay * self.settings.time_scale, self._attempt_task(delivery.id))
 
@@ -884,6 +957,7 @@ class PaySimulator:
             body, copies, url = delivery.body, delivery.copies, delivery.url
         statuses = self._post_copies(delivery, body, copies, url)
         with self.lock:
+            delivery.signtest = False  # a probe is one push; the retries are signed as usual
             delivery.attempts.append({"at": rfc3339(datetime.now(UTC)), "statuses": statuses})
             if any(isinstance(s, int) and s in (200, 204) for s in statuses):
                 delivery.state = "delivered"
@@ -904,6 +978,8 @@ class PaySimulator:
                 stale_seconds=delivery.stale_seconds,
                 serial=delivery.serial,
                 forge=delivery.forge,
+                by_certificate=delivery.by_certificate,
+                signtest=delivery.signtest,
             )
             headers["Content-Type"] = "application/json"
             headers["User-Agent"] = "Mozilla/4.0 (compatible; WeChat Pay simulator)"
@@ -955,6 +1031,12 @@ class PaySimulator:
                 pool.submit(_run_logged, task)
 
 
+def _kind_of(event_type: str) -> str:
+    if event_type.startswith("REFUND"):
+        return "refund"
+    return "complaint" if event_type.startswith("COMPLAINT") else "transaction"
+
+
 def _run_logged(task: Callable[[], None]) -> None:
     try:
         task()
@@ -991,7 +1073,14 @@ def _base_url() -> str:
 def _signed(status: int, payload: dict[str, Any] | None) -> Response:
     body = "" if payload is None else json.dumps(payload, ensure_ascii=False)
     response = Response(body, status=status, content_type="application/json; charset=utf-8")
-    response.headers.update(simulator().signed_headers(body))
+    sim = simulator()
+    with sim.lock:
+        signtest = sim.signtest_answers > 0
+        if signtest:
+            sim.signtest_answers -= 1
+    response.headers.update(
+        sim.signed_headers(body, signtest=signtest, by_certificate=sim.answers_by_certificate)
+    )
     return response
 
 
@@ -1036,6 +1125,16 @@ def _check_mchid(mchid: str | None) -> None:
 @bp.post("/v3/pay/transactions/jsapi")
 def jsapi_prepay():
     return _signed(200, simulator().prepay(_json_body()))
+
+
+@bp.post("/v3/pay/transactions/native")
+def native_prepay():
+    return _signed(200, simulator().prepay(_json_body(), "NATIVE"))
+
+
+@bp.post("/v3/pay/transactions/h5")
+def h5_prepay():
+    return _signed(200, simulator().prepay(_json_body(), "MWEB", _base_url()))
 
 
 @bp.get("/v3/pay/transactions/out-trade-no/<out_trade_no>")
@@ -1106,12 +1205,12 @@ button { width: 100%; border: 0; border-radius: 8px; padding: 12px; font-size: 1
 .msg { color: #fa5151; margin: 12px 0; }
 </style></head><body>
 <div class="sheet">
-  <div class="sim">开发环境 · 微信支付模拟收银台，不会产生真实扣款</div>
+  <div class="sim">开发环境 · 微信支付模拟收银台{% if mode %}（{{ mode }}）{% endif %}，不会产生真实扣款</div>
   {% if trade %}
   <div class="merchant">{{ trade.description }}</div>
   <div class="amount">¥{{ '%.2f' % (trade.total / 100) }}</div>
   <div class="row"><span>商户订单号</span><span>{{ trade.out_trade_no }}</span></div>
-  <div class="row"><span>付款人 openid</span><span>{{ trade.payer_openid }}</span></div>
+  <div class="row"><span>付款人 openid</span><span>{{ trade.payer_openid or '扫码的微信用户' }}</span></div>
   {% endif %}
   {% if message %}<p class="msg" role="alert">{{ message }}</p>{% endif %}
   {% if payable %}
@@ -1148,9 +1247,62 @@ def _cashier_trade(params: dict[str, str]) -> tuple[Trade | None, str | None]:
     return trade, None
 
 
+def _confirm_page(trade: Trade | None, params: dict[str, str], mode: str, back: str | None):
+    """Native scan and H5: the trade found by what the phone got; confirm pays it."""
+    source = request.form if request.method == "POST" else request.args
+    message = None if trade is not None else "二维码或支付链接已失效，请返回商户页面重新发起支付"
+    if trade is not None and request.method == "POST":
+        if source.get("action") == "cancel":
+            return redirect(back) if back else ("已取消支付", 200)
+        try:
+            simulator().pay(trade.out_trade_no, source.get("payer") or "oDEMO_scanner")
+        except ApiError as error:
+            message = error.message
+        else:
+            if back:
+                return redirect(back)
+            message = "支付成功"
+    payable = trade is not None and message is None and trade.state == "NOTPAY"
+    if trade is not None and message is None and not payable:
+        message = Trade.STATE_DESC[trade.state]
+    if payable and trade.time_expire and trade.time_expire <= datetime.now(UTC):
+        payable, message = False, "订单已过期"
+    return render_template_string(
+        _CASHIER,
+        trade=trade,
+        params=params,
+        message=message,
+        payable=payable,
+        back=back,
+        mode=mode,
+    )
+
+
+@bp.route("/h5", methods=["GET", "POST"])
+def h5_page():
+    """Where an H5 (MWEB) h5_url leads: the WeChat app, opened from a phone browser."""
+    source = request.form if request.method == "POST" else request.args
+    params = {name: source.get(name, "") for name in ("prepay_id", "package", "redirect_url")}
+    sim = simulator()
+    with sim.lock:
+        out_trade_no = sim.by_prepay.get(params["prepay_id"])
+        trade = sim.trades.get(out_trade_no) if out_trade_no else None
+    if trade is not None and (trade.trade_type != "MWEB" or trade.prepay_id != params["prepay_id"]):
+        trade = None
+    if trade is not None and datetime.now(UTC) - trade.prepay_created > timedelta(minutes=5):
+        trade = None  # an h5_url lives five minutes
+    return _confirm_page(trade, params, "H5 支付", _safe_redirect(params["redirect_url"]))
+
+
 @bp.route("/cashier", methods=["GET", "POST"])
 def cashier():
     source = request.form if request.method == "POST" else request.args
+    if source.get("code_url"):
+        # What scanning a Native QR code gives the phone.
+        trade = simulator().trade_by_code_url(source["code_url"])
+        if trade is not None and trade.trade_type != "NATIVE":
+            trade = None
+        return _confirm_page(trade, {"code_url": source["code_url"]}, "扫码支付", None)
     params = {name: source.get(name, "") for name in _JSAPI_FIELDS}
     params["redirect_url"] = source.get("redirect_url", "")
     back = _safe_redirect(params["redirect_url"])
@@ -1172,7 +1324,7 @@ def cashier():
     if payable and trade.time_expire and trade.time_expire <= datetime.now(UTC):
         payable, message = False, "订单已过期"
     return render_template_string(
-        _CASHIER, trade=trade, params=params, message=message, payable=payable, back=back
+        _CASHIER, trade=trade, params=params, message=message, payable=payable, back=back, mode=""
     )
 
 
@@ -1225,6 +1377,8 @@ def inject_fault():
         "forge",
         "tamper",
         "abnormal",
+        "cert",
+        "signtest",
     ):
         return jsonify({"code": "PARAM_ERROR", "message": "unknown action"}), 400
     simulator().inject(

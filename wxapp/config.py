@@ -37,6 +37,16 @@ def _pem(name: str) -> str:
     return raw.replace("\\n", "\n")
 
 
+def _alipay_key(name: str, label: str) -> str:
+    """An Alipay key as PEM: Alipay's console and key tool give the bare base64 body."""
+    value = _pem(name)
+    if value and "-----BEGIN" not in value:
+        body = "".join(value.split())
+        lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+        value = f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
+    return value
+
+
 # Sessions, CSRF tokens and study tokens are signed with SECRET_KEY.
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -104,6 +114,7 @@ TUNABLES: dict[str, Tunable] = {
     "WECHAT_OAUTH_WECHAT_BROWSER_ONLY": Tunable(),
     # Payments
     "WECHAT_PAY_NOTIFY_MAX_AGE": Tunable(minimum=30),
+    "WECHAT_PAY_FAILOVER_SECONDS": Tunable(minimum=0),
     "ORDER_PAY_MINUTES": Tunable(minimum=5, maximum=7 * 24 * 60),
     "GROUP_PURCHASE_MAX_LINES": Tunable(minimum=1),
     # The study ledger's rhythm and write-behind
@@ -287,6 +298,13 @@ class BaseConfig:
     WECHAT_PAY_PUBLIC_KEY = ""
     WECHAT_PAY_PUBLIC_KEY_ID = ""
     WECHAT_PAY_API_BASE = "https://api.mch.weixin.qq.com"
+    # WeChat Pay's backup host, used when the primary does not answer (empty: none).
+    WECHAT_PAY_BACKUP_API_BASE = "https://api2.mch.weixin.qq.com"
+    # After the primary failed to answer, calls go to the backup first for this long.
+    WECHAT_PAY_FAILOVER_SECONDS = 60
+    # The platform certificate (平台证书, PEM) while moving to public-key mode: WeChat Pay signs
+    # with either during that week; each notification is checked with the key its serial names.
+    WECHAT_PAY_PLATFORM_CERT = ""
     # Outside WeChat the pay page links here (the simulator's cashier); empty in production.
     WECHAT_PAY_CASHIER_URL = ""
     # Notifications whose Wechatpay-Timestamp is further than this from our clock are refused.
@@ -295,6 +313,12 @@ class BaseConfig:
     ORDER_PAY_MINUTES = 30
     # Lines a designee may paste into one group purchase.
     GROUP_PURCHASE_MAX_LINES = 2000
+
+    # Alipay (开放平台 application, RSA2): unset ALIPAY_APP_ID and Alipay is not offered.
+    ALIPAY_APP_ID = ""
+    ALIPAY_PRIVATE_KEY = ""  # the application's private key
+    ALIPAY_PUBLIC_KEY = ""  # Alipay's public key (支付宝公钥), not the application's
+    ALIPAY_API_BASE = "https://openapi.alipay.com/gateway.do"
 
     # Mount the WeChat simulator at /_sim (development only).
     SIMULATOR_MOUNT = False
@@ -341,6 +365,12 @@ class BaseConfig:
             "WECHAT_PAY_PUBLIC_KEY": _pem("WECHAT_PAY_PUBLIC_KEY"),
             "WECHAT_PAY_PUBLIC_KEY_ID": _env("WECHAT_PAY_PUBLIC_KEY_ID"),
             "WECHAT_PAY_API_BASE": _env("WECHAT_PAY_API_BASE").rstrip("/"),
+            "WECHAT_PAY_BACKUP_API_BASE": _env("WECHAT_PAY_BACKUP_API_BASE").rstrip("/"),
+            "WECHAT_PAY_PLATFORM_CERT": _pem("WECHAT_PAY_PLATFORM_CERT"),
+            "ALIPAY_APP_ID": _env("ALIPAY_APP_ID"),
+            "ALIPAY_PRIVATE_KEY": _alipay_key("ALIPAY_PRIVATE_KEY", "PRIVATE KEY"),
+            "ALIPAY_PUBLIC_KEY": _alipay_key("ALIPAY_PUBLIC_KEY", "PUBLIC KEY"),
+            "ALIPAY_API_BASE": _env("ALIPAY_API_BASE"),
         }
         templates = {
             name.removeprefix("WECHAT_TEMPLATE_").lower(): value.strip()
@@ -383,6 +413,13 @@ class BaseConfig:
                 "https://gx.example.cn (WeChat Pay's notify URL, OAuth's redirect and the "
                 f"certificates' QR code are built from it); got {config['PUBLIC_BASE_URL']!r}"
             )
+        alipay = ("ALIPAY_APP_ID", "ALIPAY_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY")
+        alipay_missing = [name for name in alipay if not config.get(name)]
+        if alipay_missing and len(alipay_missing) < len(alipay):
+            problems.append(
+                "Alipay is half configured: set " + ", ".join(alipay_missing) + " too (or none "
+                "of ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY, ALIPAY_PUBLIC_KEY to leave Alipay out)"
+            )
         if problems:
             raise ConfigurationError("; ".join(problems))
 
@@ -422,6 +459,7 @@ class DevelopmentConfig(BaseConfig):
     # The simulator's pages play WeChat's browser, so every browser takes the OAuth path.
     WECHAT_OAUTH_WECHAT_BROWSER_ONLY = False
     WECHAT_PAY_MCHID = "1900000001"
+    ALIPAY_APP_ID = "2021000000000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     SMS_PROVIDER = "log"  # the code is in the server's log
     LOG_LEVEL = "DEBUG"
@@ -440,12 +478,17 @@ class DevelopmentConfig(BaseConfig):
         if config["WECHAT_PAY_API_BASE"] == BaseConfig.WECHAT_PAY_API_BASE:
             config["WECHAT_PAY_API_BASE"] = simulator + "/pay"
             config["WECHAT_PAY_CASHIER_URL"] = simulator + "/pay/cashier"
-        if not config["WECHAT_PAY_PRIVATE_KEY"]:
-            # Keys shared with the simulator, generated once (see infra/pay_keys.py).
-            from infra.pay_keys import load_or_create_pay_keys
+        if config["WECHAT_PAY_BACKUP_API_BASE"] == BaseConfig.WECHAT_PAY_BACKUP_API_BASE:
+            config["WECHAT_PAY_BACKUP_API_BASE"] = ""  # the simulator is in this process
+        if config["ALIPAY_API_BASE"] == BaseConfig.ALIPAY_API_BASE:
+            config["ALIPAY_API_BASE"] = simulator + "/alipay/gateway.do"
+        # Keys shared with the simulator, generated once (see infra/pay_keys.py).
+        from infra.pay_keys import load_or_create_alipay_keys, load_or_create_pay_keys
 
-            keys = load_or_create_pay_keys(PROJECT_ROOT / "instance")
-            config.update(keys.platform_config())
+        if not config["WECHAT_PAY_PRIVATE_KEY"]:
+            config.update(load_or_create_pay_keys(PROJECT_ROOT / "instance").platform_config())
+        if not config["ALIPAY_PRIVATE_KEY"]:
+            config.update(load_or_create_alipay_keys(PROJECT_ROOT / "instance").platform_config())
 
 
 class TestConfig(BaseConfig):
@@ -470,6 +513,9 @@ class TestConfig(BaseConfig):
     # once on a closed local port, never sent to the real hosts.
     WECHAT_API_BASE = WECHAT_OPEN_BASE = WECHAT_MP_BASE = "http://127.0.0.1:9"
     WECHAT_PAY_API_BASE = "http://127.0.0.1:9/pay"
+    WECHAT_PAY_BACKUP_API_BASE = ""
+    ALIPAY_APP_ID = "2021000000000009"
+    ALIPAY_API_BASE = "http://127.0.0.1:9/alipay/gateway.do"
 
     @classmethod
     def from_environment(cls) -> dict[str, Any]:

@@ -108,6 +108,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         [
             ("订单", "admin.orders", ("admin.order",)),
             ("退款", "admin.refunds", ("admin.refund",)),
+            ("消费者投诉", "admin.complaints_list", ("admin.complaint",)),
             ("发票", "admin.invoices_list", ("admin.invoice",)),
         ],
     ),
@@ -171,6 +172,7 @@ from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
     audit,
     auth,
     catalog,
+    complaints,
     orders,
     org,
     paperwork,

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from sqlalchemy.exc import SQLAlchemyError
 
 from infra.extensions import db
 from models.accounts import Learner
@@ -110,6 +111,16 @@ def h5_home_links() -> list[tuple]:
 @bp.app_context_processor
 def inject_learner() -> dict[str, Any]:
     return {"current_learner": current_learner}
+
+
+@bp.app_template_global()
+def nav_learner() -> Learner | None:
+    """The learner the page's navigation names; none when the database cannot say (the page
+    is the error page of a failed request)."""
+    try:
+        return current_learner()
+    except SQLAlchemyError:
+        return None
 
 
 from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)

@@ -1,11 +1,25 @@
-"""Login, registration, 首次登录 password reset, password change."""
+"""Login (password, or on a PC by scanning the official account's QR code), registration,
+首次登录 password reset, password change."""
 
 from __future__ import annotations
 
+import io
 import logging
 
+import qrcode
 import redis
-from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from handlers import oauth
 from handlers.forms import apply_errors, field_text
@@ -26,8 +40,9 @@ from handlers.h5.forms import (
 )
 from infra.extensions import limiter
 from infra.transaction import commit
+from models.base import utcnow
 from services.accounts import learners as accounts
-from services.accounts import org
+from services.accounts import org, qr_login
 from services.errors import ServiceError, StopValidation, ValidationError
 from services.study import rules as study
 from services.wechat import followers
@@ -99,7 +114,67 @@ def login():
                 return redirect(url_for("h5.change_password"))
             return oauth.after_bind(bound, safe_next(form.next.data, url_for("h5.home")))
     status = 401 if form.is_submitted() else 200
-    return render_template("accounts/login.html", form=form), status
+    return render_template("accounts/login.html", form=form, qr=_qr_login_offer()), status
+
+
+# --- 扫码登录 on a PC --------------------------------------------------------------------------
+
+_QR_SESSION = "qr_login_id"
+
+
+def _qr_login_offer() -> bool:
+    """A PC's browser (not WeChat's, not a phone's) is offered the QR code."""
+    agent = request.user_agent.string
+    phone = any(word in agent for word in ("Mobile", "Android", "iPhone", "iPad"))
+    return "MicroMessenger" not in agent and not phone
+
+
+@bp.post("/login/qr")
+@limiter.limit(_ip_limit)
+def qr_login_start():
+    """A new login code for this browser (a POST: it asks WeChat for a QR code)."""
+    try:
+        code = qr_login.start()
+    except ServiceError as error:
+        return jsonify({"error": error.message}), 502
+    session[_QR_SESSION] = code.login_id
+    return jsonify(
+        {
+            "image_url": url_for("h5.qr_login_image", v=code.login_id[:6]),
+            "status_url": url_for("h5.qr_login_status"),
+            "expires_in": max(int((code.expires_at - utcnow()).total_seconds()), 0),
+        }
+    )
+
+
+@bp.get("/login/qr.png")
+def qr_login_image():
+    url = qr_login.code_url(session.get(_QR_SESSION, ""))
+    if url is None:
+        abort(404)
+    buffer = io.BytesIO()
+    qrcode.make(url, border=2, box_size=8).save(buffer)
+    return Response(buffer.getvalue(), mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/login/qr/status")
+def qr_login_status():
+    return jsonify({"state": qr_login.status(session.get(_QR_SESSION, ""))})
+
+
+@bp.post("/login/qr/finish")
+def qr_login_finish():
+    try:
+        learner = qr_login.finish(session.get(_QR_SESSION, ""))
+    except ServiceError as error:
+        flash(error.message, "error")
+        return redirect(url_for("h5.login", next=request.form.get("next", "")))
+    session.pop(_QR_SESSION, None)
+    login_learner(learner)
+    if learner.must_change_password:
+        flash("为了账号安全，请先设置新密码。", "error")
+        return redirect(url_for("h5.change_password"))
+    return redirect(safe_next(request.form.get("next"), url_for("h5.home")))
 
 
 @bp.post("/logout")

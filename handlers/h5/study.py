@@ -53,11 +53,13 @@ def study_course(course_id: int):
 @bp.get("/study/chapters/<int:chapter_id>")
 @learner_required
 def study_chapter(chapter_id: int):
-    view = study_overview.chapter_page(signed_in_learner().id, chapter_id)
+    learner_id = signed_in_learner().id
+    view = study_overview.chapter_page(learner_id, chapter_id)
     # Heartbeats and answers go to the study ingest app, beside Flask (no Flask route).
     return render_template(
         "study/chapter.html",
         view=view,
+        chapters=study_overview.course_page(learner_id, view.course_id).chapters,
         heartbeat_url=request.script_root + study_ingest.HEARTBEATS_PATH,
         answer_url=request.script_root + study_ingest.ANSWERS_PATH,
     )

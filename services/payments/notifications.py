@@ -1,6 +1,9 @@
-"""WeChat Pay's notifications: ``POST /pay/notify`` (payments) and ``POST /pay/refund-notify``
-(refunds). Each is kept for audit with its outcome; one that verifies is taken in exactly like
-a query's answer, so a duplicate, late or concurrent notification changes nothing.
+"""Providers' notifications: WeChat Pay's ``POST /pay/notify`` (payments of every WeChat
+channel), ``POST /pay/refund-notify`` (refunds) and ``POST /pay/complaint-notify`` (consumer
+complaints), and Alipay's ``POST /pay/alipay/notify``.
+Each is kept for audit with its outcome; one that verifies is taken in exactly like a query's
+answer, through the same ``checkout.record_payment`` as every channel, so a duplicate, late or
+concurrent notification changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from sqlalchemy import select
 from infra.extensions import db
 from models.base import utcnow
 from models.orders import PaymentSource, PayNotification, Refund
-from services.payments import checkout, refunds
+from services.payments import alipay, checkout, complaints, refunds, wechatpay
+from services.payments.received import PaymentRejected
 from services.payments.wechatpay import (
     NotificationHeaders,
     NotificationRejected,
@@ -83,12 +87,39 @@ def _take_in_transaction(
         record.outcome = "ignored"
         return NotificationAnswer(204)
     try:
-        record.outcome = checkout.record_payment(transaction, PaymentSource.NOTIFY)
-    except checkout.PaymentRejected as rejected:
+        received = wechatpay.received_payment(transaction)
+        record.outcome = checkout.record_payment(received, PaymentSource.NOTIFY)
+    except PaymentRejected as rejected:
         record.outcome, record.detail = rejected.outcome, rejected.message[:255]
         log.warning("payment notification for %s refused: %s", record.out_trade_no, rejected)
         return NotificationAnswer(rejected.status, rejected.message)
     return NotificationAnswer(204)
+
+
+def receive_complaint_notification(headers: NotificationHeaders, body: str) -> NotificationAnswer:
+    """``POST /pay/complaint-notify``: a complaint was made or changed (COMPLAINT.*)."""
+    record = keep_notification("complaint", headers, body)
+    try:
+        envelope = open_notification(headers, body)
+    except NotificationRejected as rejected:
+        record.outcome, record.detail = rejected.outcome, rejected.message[:255]
+        log.warning("complaint notification refused (%s): %s", rejected.outcome, rejected.message)
+        answer = NotificationAnswer(rejected.status, rejected.message)
+    else:
+        resource = envelope["resource"]
+        record.event_id = str(envelope.get("id") or "")[:64] or None
+        record.event_type = str(envelope.get("event_type") or "")[:40] or None
+        complaint_id = str(resource.get("complaint_id") or "")
+        if not complaint_id:
+            record.outcome, record.detail = "malformed", "缺少 complaint_id"
+            answer = NotificationAnswer(400, "缺少 complaint_id")
+        else:
+            complaints.record_notified(complaint_id, str(resource.get("action_type") or ""))
+            record.outcome, record.detail = "received", f"投诉单 {complaint_id}"
+            answer = NotificationAnswer(204)
+    db.session.add(record)
+    db.session.flush()
+    return answer
 
 
 def receive_refund_notification(headers: NotificationHeaders, body: str) -> NotificationAnswer:
@@ -120,7 +151,8 @@ def _take_in_refund(
         return _refuse_refund(record, 400, "mchid 不是本商户号")
     if refund is None:
         return _refuse_refund(record, 404, "商户退款单号不存在")
-    if refund.order.out_trade_no != resource.get("out_trade_no"):
+    trade_no = refunds.payment_trade_no(refunds.refunded_payment(refund), refund.order)
+    if trade_no != resource.get("out_trade_no"):
         return _refuse_refund(record, 400, "out_trade_no 与退款单不符")
     if (resource.get("amount") or {}).get("refund") != refund.amount_fen:
         return _refuse_refund(record, 400, "退款金额与退款单不符")
@@ -132,3 +164,75 @@ def _refuse_refund(record: PayNotification, status: int, problem: str) -> Notifi
     record.outcome, record.detail = "mismatch", problem
     log.warning("refund notification refused: %s", problem)
     return NotificationAnswer(status, problem)
+
+
+# --- Alipay ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlipayAnswer:
+    """Alipay retries until it reads ``success``; anything else (with a 4xx here) is a refusal."""
+
+    status: int
+    message: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status < 300
+
+
+def receive_alipay_notification(fields: dict[str, str], body: str) -> AlipayAnswer:
+    """``POST /pay/alipay/notify``: a trade's state from Alipay (RSA2-signed form fields)."""
+    record = PayNotification(
+        kind="alipay",
+        headers={},
+        body=body[:65536],
+        outcome="received",
+        received_at=utcnow(),
+        event_id=str(fields.get("notify_id") or "")[:64] or None,
+        event_type=f"{fields.get('notify_type', '')}:{fields.get('trade_status', '')}"[:40],
+        out_trade_no=str(fields.get("out_trade_no") or "")[:32] or None,
+    )
+    answer = _take_in_alipay(record, fields)
+    db.session.add(record)
+    db.session.flush()
+    return answer
+
+
+def _refuse_alipay(record: PayNotification, outcome: str, problem: str, status: int = 400):
+    record.outcome, record.detail = outcome, problem[:255]
+    log.warning("Alipay notification refused (%s): %s", outcome, problem)
+    return AlipayAnswer(status, problem)
+
+
+def _take_in_alipay(record: PayNotification, fields: dict[str, str]) -> AlipayAnswer:
+    if not fields.get("sign"):
+        return _refuse_alipay(record, "malformed", "缺少 sign")
+    if not alipay.verify_notification(fields):
+        return _refuse_alipay(record, "bad_signature", "支付宝通知验签失败", 401)
+    if fields.get("app_id") != current_app.config["ALIPAY_APP_ID"]:
+        return _refuse_alipay(record, "mismatch", f"app_id {fields.get('app_id')!r} 不是本应用")
+    if fields.get("out_biz_no") or fields.get("refund_fee"):
+        # A refund's news on the trade: Alipay answered our refund call already.
+        record.outcome = _alipay_refund_news(fields)
+        return AlipayAnswer(200)
+    if fields.get("trade_status") not in alipay.PAID_STATES:
+        record.outcome = "ignored"  # WAIT_BUYER_PAY, TRADE_CLOSED: nothing to take in
+        return AlipayAnswer(200)
+    try:
+        received = alipay.received_payment(fields)
+        record.outcome = checkout.record_payment(received, PaymentSource.NOTIFY)
+    except PaymentRejected as rejected:
+        return _refuse_alipay(record, rejected.outcome, rejected.message, rejected.status)
+    return AlipayAnswer(200)
+
+
+def _alipay_refund_news(fields: dict[str, str]) -> str:
+    refund = db.session.scalar(
+        select(Refund).where(Refund.out_refund_no == str(fields.get("out_biz_no") or ""))
+    )
+    if refund is None:
+        return "ignored"
+    when = alipay.parse_alipay_time(fields.get("gmt_refund"))
+    state = {"status": "SUCCESS", "success_time": when.isoformat() if when else None}
+    return refunds.apply_refund_state(refund, state)

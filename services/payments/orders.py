@@ -32,6 +32,8 @@ from models.orders import (
     OrderKind,
     OrderSeat,
     OrderStatus,
+    PayAttempt,
+    PayChannel,
     Payment,
     PayNotification,
     Refund,
@@ -75,17 +77,67 @@ def pay_minutes() -> int:
 
 
 def close_locally(order: Order, note: str, now: datetime | None = None) -> None:
-    """Close an unpaid order here, and at WeChat Pay once the transaction commits.
+    """Close an unpaid order here, and at WeChat Pay and Alipay once the transaction commits.
 
-    If the payer paid in the meantime, WeChat Pay refuses the close and the payment is
-    taken in (see ``tasks.close_at_wechat``): paid money is never ignored.
+    If the payer paid in the meantime, the provider refuses the close and the payment is
+    taken in (see ``tasks.close_at_providers``): paid money is never ignored.
     """
     order.status = OrderStatus.CLOSED
     order.closed_at = now or utcnow()
     order.note = note[:200]
     invoices.withdraw_for_closed_order(order.id)
-    if order.prepay_id:
-        after_commit(enqueue, tasks.close_at_wechat, order.id)
+    if has_attempts(order.id):
+        after_commit(enqueue, tasks.close_at_providers, order.id)
+
+
+# --- the channels an order was offered through ---------------------------------------------
+
+
+def order_attempts(order_id: int) -> list[PayAttempt]:
+    return list(
+        db.session.scalars(
+            select(PayAttempt).where(PayAttempt.order_id == order_id).order_by(PayAttempt.id)
+        )
+    )
+
+
+def has_attempts(order_id: int) -> bool:
+    return (
+        db.session.scalar(select(PayAttempt.id).where(PayAttempt.order_id == order_id).limit(1))
+        is not None
+    )
+
+
+def attempt_for(order: Order, channel: PayChannel) -> PayAttempt:
+    """The order's attempt through ``channel``, made on first use (under its own number)."""
+    attempt = db.session.scalar(
+        select(PayAttempt).where(PayAttempt.order_id == order.id, PayAttempt.channel == channel)
+    )
+    if attempt is not None:
+        return attempt
+    attempt = PayAttempt(
+        order_id=order.id,
+        channel=channel,
+        out_trade_no=order.out_trade_no + channel.trade_no_suffix,
+        created_at=utcnow(),
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(attempt)
+            db.session.flush()
+    except IntegrityError:
+        # Another tab started the same channel at the same moment: use its attempt.
+        found = db.session.scalar(
+            select(PayAttempt).where(PayAttempt.order_id == order.id, PayAttempt.channel == channel)
+        )
+        if found is None:
+            raise
+        return found
+    return attempt
+
+
+def attempt_by_trade_no(out_trade_no: str) -> PayAttempt | None:
+    return db.session.scalar(select(PayAttempt).where(PayAttempt.out_trade_no == out_trade_no))
 
 
 def place_individual_order(
@@ -318,9 +370,11 @@ def search_orders(filters: OrderFilter, page: int, per_page: int = 30):
             or_(Learner.id_number == text, Learner.phone == text, Learner.name == text)
         )
         paid_by = select(Payment.order_id).where(Payment.transaction_id == text)
+        attempted = select(PayAttempt.order_id).where(PayAttempt.out_trade_no == text)
         statement = statement.where(
             or_(
                 Order.out_trade_no == text,
+                Order.id.in_(attempted),
                 Order.buyer_id.in_(buyers),
                 Order.id.in_(paid_by),
             )
@@ -336,6 +390,7 @@ class OrderRecord:
     order: Order
     seats: list[OrderSeat]
     payments: list[Payment]
+    attempts: list[PayAttempt]
     refunds: list[refunds.RefundRow]
     notifications: list[PayNotification]
     invoices: list[Invoice]
@@ -371,7 +426,12 @@ def order_record(order_id: int) -> OrderRecord:
     return OrderRecord(
         order=order,
         seats=seats,
-        payments=list(db.session.scalars(select(Payment).where(Payment.order_id == order.id))),
+        payments=list(
+            db.session.scalars(
+                select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)
+            )
+        ),
+        attempts=order_attempts(order.id),
         refunds=[
             refunds.RefundRow(refund)
             for refund in db.session.scalars(
@@ -381,7 +441,12 @@ def order_record(order_id: int) -> OrderRecord:
         notifications=list(
             db.session.scalars(
                 select(PayNotification)
-                .where(PayNotification.out_trade_no == order.out_trade_no)
+                .where(
+                    PayNotification.out_trade_no.in_(
+                        [order.out_trade_no]
+                        + [attempt.out_trade_no for attempt in order_attempts(order.id)]
+                    )
+                )
                 .order_by(PayNotification.id)
             )
         ),

@@ -1,10 +1,12 @@
-"""Reconciliation (对账): one day's WeChat Pay trade bill against our payments.
+"""Reconciliation (对账): one day's WeChat Pay trade bill, and Alipay's 业务明细 where Alipay is
+configured, against our payments.
 
 Payments in the bill that we never took in (every notification lost, nobody polled) are fixed:
 the order is queried and the payment taken in as usual, with source ``reconcile``. Payments we
 hold for that day that the bill does not show are reported for staff to look at; so are bill
 lines for orders we do not know and amounts that differ. WeChat Pay publishes a day's bill
-from 10:00 the next day (Beijing time).
+from 10:00 the next day (Beijing time), Alipay from 09:00. Lines about Alipay start with
+"支付宝".
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 
 from infra.extensions import db
-from models.orders import Order, Payment, PaymentSource
+from infra.pay_client import alipay_configured
+from models.orders import Order, PayChannel, Payment, PaymentSource, PayProvider
 from services.display import LOCAL_TZ
 from services.errors import ExternalServiceError
-from services.payments import checkout, wechatpay
+from services.payments import alipay, checkout, orders, wechatpay
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +124,37 @@ def reconcile_day(day: date) -> ReconcileReport:
     report = ReconcileReport(day=day)
     content = download_trade_bill(day)
     trades, report.bill_refunds = parse_trade_bill(content) if content else ([], 0)
-    report.bill_trades = len(trades)
+    _reconcile(report, day, PayProvider.WECHAT, trades, prefix="")
+    if alipay_configured():
+        content = alipay.download_trade_bill(day)
+        lines, refunds = alipay.parse_trade_bill(content) if content else ([], 0)
+        report.bill_refunds += refunds
+        alipay_trades = [
+            BillTrade(
+                transaction_id=trade_no, out_trade_no=out_trade_no, amount_fen=amount, paid_at=""
+            )
+            for trade_no, out_trade_no, amount in lines
+        ]
+        _reconcile(report, day, PayProvider.ALIPAY, alipay_trades, prefix="支付宝 ")
+    return report
+
+
+def _order_of(out_trade_no: str) -> Order | None:
+    attempt = orders.attempt_by_trade_no(out_trade_no)
+    if attempt is not None:
+        return db.session.get(Order, attempt.order_id)
+    return db.session.scalar(select(Order).where(Order.out_trade_no == out_trade_no))
+
+
+def _reconcile(
+    report: ReconcileReport,
+    day: date,
+    provider: PayProvider,
+    trades: list[BillTrade],
+    *,
+    prefix: str,
+) -> None:
+    report.bill_trades += len(trades)
     known = {
         payment.transaction_id: payment
         for payment in db.session.scalars(
@@ -133,33 +166,37 @@ def reconcile_day(day: date) -> ReconcileReport:
         if payment is not None:
             if payment.amount_fen != trade.amount_fen:
                 report.amount_mismatch.append(
-                    f"{trade.out_trade_no}: 账单 {trade.amount_fen} 分，本平台 {payment.amount_fen} 分"
+                    f"{prefix}{trade.out_trade_no}: 账单 {trade.amount_fen} 分，本平台 {payment.amount_fen} 分"
                 )
             else:
                 report.matched += 1
             continue
-        order = db.session.scalar(select(Order).where(Order.out_trade_no == trade.out_trade_no))
+        order = _order_of(trade.out_trade_no)
         if order is None:
-            report.unknown.append(f"{trade.out_trade_no} ({trade.transaction_id})")
+            report.unknown.append(f"{prefix}{trade.out_trade_no} ({trade.transaction_id})")
             continue
         try:
             outcome = checkout.sync_order(order.id, PaymentSource.RECONCILE)
         except ExternalServiceError as error:
             outcome = error.message
-        if outcome in ("paid", "late_paid", "duplicate"):
-            report.fixed.append(trade.out_trade_no)
+        if outcome in checkout.PAID_OUTCOMES:
+            report.fixed.append(prefix + trade.out_trade_no)
         elif outcome == "mismatch":
-            report.amount_mismatch.append(f"{trade.out_trade_no}: 查询结果与订单不符")
+            report.amount_mismatch.append(f"{prefix}{trade.out_trade_no}: 查询结果与订单不符")
         else:
-            report.unresolved.append(f"{trade.out_trade_no}: {outcome}")
+            report.unresolved.append(f"{prefix}{trade.out_trade_no}: {outcome}")
     start = datetime.combine(day, time.min, tzinfo=LOCAL_TZ)
     in_bill = {trade.transaction_id for trade in trades}
+    channels = [channel for channel in PayChannel if channel.provider is provider]
     for transaction_id, out_trade_no in db.session.execute(
         select(Payment.transaction_id, Order.out_trade_no)
         .join(Order, Order.id == Payment.order_id)
-        .where(Payment.success_time >= start, Payment.success_time < start + timedelta(days=1))
+        .where(
+            Payment.success_time >= start,
+            Payment.success_time < start + timedelta(days=1),
+            Payment.channel.in_(channels),
+        )
         .order_by(Payment.success_time)
     ):
         if transaction_id not in in_bill:
-            report.missing_at_wechat.append(f"{out_trade_no} ({transaction_id})")
-    return report
+            report.missing_at_wechat.append(f"{prefix}{out_trade_no} ({transaction_id})")

@@ -1,10 +1,13 @@
-"""Refunds: staff give back a whole order, or one seat of a group order, with a reason.
+"""Refunds: staff give back a whole order, or one seat of a group order, with a reason; a
+second payment of an order already paid is given back whole, by itself.
 
-The refund is recorded first (with its ``out_refund_no``) and sent to WeChat Pay after the
-commit; a failed or unanswered request is sent again with the same ``out_refund_no``, so the
-money goes back once. The result arrives later, by the refund notification or a refund query:
-success revokes the seats' enrollments (their study progress is kept) and updates the order.
-Every refund is in the audit log with the staff member who asked for it.
+The refund is recorded first (with its ``out_refund_no``) and sent to the provider of the
+payment it returns (WeChat Pay, or Alipay's ``alipay.trade.refund`` with the number as
+``out_request_no``) after the commit; a failed or unanswered request is sent again with the
+same number, so the money goes back once. The result arrives later, by WeChat Pay's refund
+notification or a refund query (Alipay answers at once): success revokes the seats'
+enrollments (their study progress is kept) and updates the order. Every refund is in the
+audit log with the staff member who asked for it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from models.orders import (
     OrderKind,
     OrderSeat,
     OrderStatus,
+    PayChannel,
     Payment,
+    PayProvider,
     Refund,
     RefundStatus,
     SeatStatus,
@@ -39,7 +44,7 @@ from services.accounts.identity import normalise_text
 from services.audit import Actor, record_action
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
 from services.paperwork import certificates, invoices
-from services.payments import orders, tasks, wechatpay
+from services.payments import alipay, orders, tasks, wechatpay
 from services.study import rules as study
 
 log = logging.getLogger(__name__)
@@ -115,9 +120,11 @@ def refund_seats(
     actor: Actor,
     action: str,
 ) -> Refund:
-    """Record a refund of ``seats`` and send it to WeChat Pay after commit."""
+    """Record a refund of ``seats`` and send it to the provider after commit."""
+    payment = order_payment(order.id)
     refund = Refund(
         order_id=order.id,
+        payment_id=payment.id if payment is not None else None,
         seat_id=seats[0].id if len(seats) == 1 and order.kind is OrderKind.GROUP else None,
         out_refund_no=orders.merchant_number("RF"),
         amount_fen=order.unit_price_fen * len(seats),
@@ -149,22 +156,86 @@ def refund_seats(
     return refund
 
 
+def refund_payment(
+    order: Order, payment: Payment, *, reason: str, actor: Actor, action: str
+) -> Refund:
+    """Record a refund of a whole payment that opened nothing (a second payment of an order
+    already paid) and send it after commit; no seat changes."""
+    refund = Refund(
+        order_id=order.id,
+        payment_id=payment.id,
+        out_refund_no=orders.merchant_number("RF"),
+        amount_fen=payment.amount_fen,
+        reason=reason[:80],
+        status=RefundStatus.REQUESTED,
+        staff_id=actor.staff_id,
+        created_at=utcnow(),
+    )
+    db.session.add(refund)
+    db.session.flush()
+    record_action(
+        actor,
+        action=action,
+        target_type="order",
+        target_id=order.id,
+        after={
+            "out_refund_no": refund.out_refund_no,
+            "amount_fen": refund.amount_fen,
+            "payment": payment.transaction_id,
+            "channel": payment.channel.value,
+            "reason": refund.reason,
+        },
+    )
+    after_commit(enqueue, tasks.submit_refund, refund.id)
+    return refund
+
+
+def order_payment(order_id: int) -> Payment | None:
+    """The payment that paid the order (not a second one refunded as a duplicate)."""
+    return db.session.scalar(
+        select(Payment)
+        .where(Payment.order_id == order_id, Payment.duplicate.is_(False))
+        .order_by(Payment.id)
+        .limit(1)
+    )
+
+
+def refunded_payment(refund: Refund) -> Payment | None:
+    return refund.payment or order_payment(refund.order_id)
+
+
+def refund_channel(refund: Refund) -> PayChannel:
+    payment = refunded_payment(refund)
+    return payment.channel if payment is not None else PayChannel.WECHAT_JSAPI
+
+
+def payment_trade_no(payment: Payment | None, order: Order) -> str:
+    """The merchant number the provider knows the payment by."""
+    if payment is not None and payment.raw.get("out_trade_no"):
+        return str(payment.raw["out_trade_no"])
+    return order.out_trade_no + (payment.channel.trade_no_suffix if payment else "")
+
+
 def send_refund(refund_id: int) -> str:
     refund = db.session.get(Refund, refund_id)
     if refund is None or refund.status is not RefundStatus.REQUESTED:
         return "skipped"
     order = refund.order
-    transaction_id = db.session.scalar(
-        select(Payment.transaction_id).where(Payment.order_id == order.id)
-    )
+    payment = refunded_payment(refund)
     refund.submitted_at = utcnow()
+    if payment is not None and payment.channel.provider is PayProvider.ALIPAY:
+        return _send_to_alipay(refund, payment, order)
     try:
         code, body = wechatpay.call_wechat_pay(
             "refund",
             out_refund_no=refund.out_refund_no,
-            amount={"refund": refund.amount_fen, "total": order.amount_fen, "currency": "CNY"},
-            transaction_id=transaction_id,
-            out_trade_no=order.out_trade_no,
+            amount={
+                "refund": refund.amount_fen,
+                "total": payment.amount_fen if payment else order.amount_fen,
+                "currency": "CNY",
+            },
+            transaction_id=payment.transaction_id if payment else None,
+            out_trade_no=payment_trade_no(payment, order),
             reason=refund.reason,
             notify_url=refund_notify_url(),
         )
@@ -179,6 +250,36 @@ def send_refund(refund_id: int) -> str:
         log.warning("refund %s to try again: %s", refund.out_refund_no, refund.last_error)
         return "retry"
     log.error("refund %s refused: %s", refund.out_refund_no, refund.last_error)
+    fail_refund(refund, refund.last_error)
+    return "failed"
+
+
+def _send_to_alipay(refund: Refund, payment: Payment, order: Order) -> str:
+    try:
+        answer = alipay.refund(
+            out_trade_no=payment_trade_no(payment, order),
+            trade_no=payment.transaction_id,
+            amount_fen=refund.amount_fen,
+            out_request_no=refund.out_refund_no,
+            reason=refund.reason,
+        )
+    except ExternalServiceError as error:
+        refund.last_error = error.message[:255]
+        raise
+    if answer.get("code") == alipay.SUCCESS_CODE:
+        if answer.get("fund_change") != "Y":
+            # Asked before with this out_request_no: the query says whether the money moved.
+            answer = alipay.query_refund(
+                out_trade_no=payment_trade_no(payment, order), out_request_no=refund.out_refund_no
+            )
+            return apply_refund_state(refund, alipay.refund_state(answer, queried=True))
+        return apply_refund_state(refund, alipay.refund_state(answer, queried=False))
+    sub_code = str(answer.get("sub_code") or answer.get("code"))
+    refund.last_error = f"{sub_code}: {answer.get('sub_msg', '')}"[:255]
+    if sub_code in alipay.RETRY_LATER:
+        log.warning("refund %s to try again: %s", refund.out_refund_no, refund.last_error)
+        return "retry"
+    log.error("refund %s refused by Alipay: %s", refund.out_refund_no, refund.last_error)
     fail_refund(refund, refund.last_error)
     return "failed"
 
@@ -221,6 +322,17 @@ def complete_refund(
     refund.status = RefundStatus.SUCCESS
     refund.succeeded_at = succeeded_at or utcnow()
     refund.last_error = ""
+    if refund.payment is not None and refund.payment.duplicate:
+        # A second payment given back: it opened nothing, the order stays as it is.
+        record_action(
+            WECHAT_PAY_ACTOR,
+            action="order.refund.succeeded",
+            target_type="order",
+            target_id=order.id,
+            after={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen},
+        )
+        db.session.flush()
+        return "refunded"
     seats = list(db.session.scalars(select(OrderSeat).where(OrderSeat.refund_id == refund.id)))
     for seat in seats:
         seat.status = SeatStatus.REFUNDED
@@ -285,6 +397,17 @@ def sync_refund(refund_id: int) -> str:
         return refund.status.value
     if refund.status is RefundStatus.REQUESTED:
         return send_refund(refund_id)
+    payment = refunded_payment(refund)
+    if payment is not None and payment.channel.provider is PayProvider.ALIPAY:
+        answer = alipay.query_refund(
+            out_trade_no=payment_trade_no(payment, refund.order),
+            out_request_no=refund.out_refund_no,
+        )
+        if answer.get("code") != alipay.SUCCESS_CODE:
+            raise ExternalServiceError(
+                f"查询支付宝退款失败（{answer.get('sub_msg') or answer.get('msg')}）。"
+            )
+        return apply_refund_state(refund, alipay.refund_state(answer, queried=True))
     code, body = wechatpay.call_wechat_pay("query_refund", out_refund_no=refund.out_refund_no)
     if code != 200:
         raise ExternalServiceError(f"查询退款失败（{body.get('message') or code}）。")
@@ -315,6 +438,10 @@ class RefundRow:
     @property
     def can_sync(self) -> bool:
         return can_sync(self.refund)
+
+    @property
+    def channel(self) -> PayChannel:
+        return refund_channel(self.refund)
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,30 @@ def _entry_link(**params: str) -> str:
     return base_url() + "/h5/" + ("?" + urlencode(params) if params else "")
 
 
+def _answer_login(openid: str, login_id: str) -> Reply:
+    """The QR code of a PC's login page was scanned (``services.accounts.qr_login``)."""
+    from services.accounts import qr_login
+
+    outcome, learner = qr_login.scanned(login_id, openid)
+    if outcome == "confirmed" and learner is not None:
+        return Reply(
+            "text",
+            f"{learner.name}，您已在电脑上登录公需科目平台。如非本人操作，请立即修改密码。",
+        )
+    if outcome == "unbound":
+        return Reply(
+            "text",
+            "您的微信尚未绑定学习账号：请先"
+            f'<a href="{_entry_link()}">登录并绑定</a>，然后在电脑上刷新二维码再扫一次；'
+            "也可以在电脑上直接用身份证号码和密码登录。",
+        )
+    return Reply("text", "该登录二维码已过期，请在电脑上刷新页面后重新扫码。")
+
+
 def _answer_scene(openid: str, scene: Scene | None) -> Reply:
     welcome = faq_data.load_faq().welcome
+    if scene is not None and scene.kind == "login":
+        return _answer_login(openid, scene.value)
     if scene is not None and scene.kind == "unit":
         unit = followers.unit_by_code(scene.value)
         if unit is not None:

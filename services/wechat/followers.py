@@ -3,7 +3,8 @@
 Scene values of parametric QR codes:
 - ``unit:<code>``: a unit's poster; the follower is tied to the unit, whose name is then
   filled in when they register;
-- ``plan:<id>``: a plan's poster; the reply opens that plan.
+- ``plan:<id>``: a plan's poster; the reply opens that plan;
+- ``login:<one-time id>``: the temporary code of a PC's login page (``services.accounts.qr_login``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SCENE_MAX_LENGTH = 64
 
 @dataclass(frozen=True)
 class Scene:
-    kind: str  # "unit", "plan" or "other"
+    kind: str  # "unit", "plan", "login" or "other"
     value: str
 
     @classmethod
@@ -33,7 +34,7 @@ class Scene:
         if not text:
             return None
         kind, _, value = text.partition(":")
-        if kind in {"unit", "plan"} and value:
+        if kind in {"unit", "plan", "login"} and value:
             return cls(kind, value)
         return cls("other", text)
 
@@ -80,7 +81,7 @@ def record_unsubscribe(openid: str) -> None:
 
 
 def _apply_scene(follower: WechatFollower, scene: Scene | None) -> None:
-    if scene is None:
+    if scene is None or scene.kind == "login":  # a login code says nothing lasting
         return
     follower.last_scene = str(scene)
     if scene.kind == "unit":

@@ -1,4 +1,5 @@
-// Purchase pages: the invoice choice, WeixinJSBridge payment, and polling an order until paid.
+// Purchase pages: the invoice choice, WeixinJSBridge payment, and polling an order until paid
+// (after paying, or while a WeChat Pay QR code waits to be scanned).
 (function () {
   // 立即申请 shows the invoice fields; a unit title shows the unit's name and credit code.
   var choice = document.querySelector('[data-invoice-choice]');
@@ -47,29 +48,32 @@
     if (button.hasAttribute('data-autostart')) { start(); }
   }
 
-  // After paying: ask our server until the order is paid; after a few tries it asks WeChat Pay.
+  // After paying, or while a QR code waits to be scanned: ask our server until the order is
+  // paid; now and then (every few tries, data-query-every) it asks the provider too.
   var waiting = document.querySelector('[data-status-url]');
   if (waiting) {
     var tries = 0;
+    var limit = parseInt(waiting.getAttribute('data-status-tries') || '40', 10);
+    var queryEvery = parseInt(waiting.getAttribute('data-query-every') || '1', 10);
+    var note = waiting.querySelector('[data-pay-waiting]') || waiting;
     var tick = function () {
       tries += 1;
+      var ask = tries > 2 && tries % queryEvery === 0;
       var request = new XMLHttpRequest();
-      request.open('GET', waiting.getAttribute('data-status-url') + (tries > 2 ? '?query=1' : ''));
+      request.open('GET', waiting.getAttribute('data-status-url') + (ask ? '?query=1' : ''));
       request.setRequestHeader('Accept', 'application/json');
       request.onload = function () {
         var data = null;
         try { data = JSON.parse(request.responseText); } catch (e) { data = null; }
-        if (data && data.paid) {
+        if (data && (data.paid || data.status !== 'pending')) {
           location.replace(waiting.getAttribute('data-done-url'));
-        } else if (data && data.status !== 'pending') {
-          location.replace(waiting.getAttribute('data-done-url'));
-        } else if (tries < 40) {
+        } else if (tries < limit) {
           setTimeout(tick, 1500);
         } else {
-          waiting.textContent = '暂未收到支付结果。如已付款，请稍后刷新本页；如有疑问请联系客服 400-023-9229。';
+          note.textContent = '暂未收到支付结果。如已付款，请稍后刷新本页；如有疑问请联系客服 400-023-9229。';
         }
       };
-      request.onerror = function () { if (tries < 40) { setTimeout(tick, 3000); } };
+      request.onerror = function () { if (tries < limit) { setTimeout(tick, 3000); } };
       request.send();
     };
     setTimeout(tick, 1000);

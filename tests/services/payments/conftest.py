@@ -25,12 +25,13 @@ from werkzeug.serving import make_server
 
 from infra.extensions import db
 from infra.pay_client import forget_clients
-from infra.pay_keys import PayKeys
+from infra.pay_keys import AlipayKeys, PayKeys, PlatformCertificate
 from models.orders import Order
 from tests import factories
 from tests.conftest import csrf_from, submit_form
-from tests.wechat_simulator import pay_simulator_settings
+from tests.wechat_simulator import alipay_simulator_settings, pay_simulator_settings
 from wechat_sim import create_sim_app
+from wechat_sim.alipay import AlipaySimulator
 from wechat_sim.pay import PaySimulator
 
 
@@ -49,37 +50,55 @@ class Served:
         self.thread.join(timeout=5)
 
 
-def simulator_app(app: Flask, keys: PayKeys, **settings) -> Flask:
+def simulator_app(app: Flask, keys: PayKeys, alipay_keys: AlipayKeys, **settings) -> Flask:
     return create_sim_app(
         {
             "APPID": app.config["WECHAT_APPID"],
             "WECHAT_PAY_SIM": pay_simulator_settings(app, keys, **settings),
+            "ALIPAY_SIM": alipay_simulator_settings(app, alipay_keys),
         }
     )
 
 
-def point_at_simulator(app: Flask, keys: PayKeys, base_url: str) -> None:
+def point_at_simulator(app: Flask, keys: PayKeys, alipay_keys: AlipayKeys, base_url: str) -> None:
     app.config.update(keys.platform_config())
     app.config["WECHAT_PAY_API_BASE"] = base_url + "/pay"
     app.config["WECHAT_PAY_CASHIER_URL"] = base_url + "/pay/cashier"
+    app.config.update(alipay_keys.platform_config())
+    app.config["ALIPAY_API_BASE"] = base_url + "/alipay/gateway.do"
     with app.app_context():
         forget_clients()
 
 
 @pytest.fixture(scope="session")
-def _sim_server(app: Flask, pay_keys: PayKeys) -> Iterator[Flask]:
-    sim_app = simulator_app(app, pay_keys, delivery="manual")
+def _sim_server(
+    app: Flask,
+    pay_keys: PayKeys,
+    alipay_keys: AlipayKeys,
+    platform_certificate: PlatformCertificate,
+) -> Iterator[Flask]:
+    sim_app = simulator_app(
+        app,
+        pay_keys,
+        alipay_keys,
+        delivery="manual",
+        certificate_private_key=platform_certificate.private_key,
+        certificate_serial=platform_certificate.serial,
+    )
     served = Served(sim_app)
-    point_at_simulator(app, pay_keys, served.base_url)
+    point_at_simulator(app, pay_keys, alipay_keys, served.base_url)
     yield sim_app
     served.stop()
 
 
 @pytest.fixture
 def pay_sim(app: Flask, _sim_server: Flask) -> Iterator[PaySimulator]:
-    """The simulator, empty, delivering notifications to the app through a test client."""
+    """The simulator, empty, delivering notifications to the app through a test client
+    (Alipay's too: they share its queue)."""
     sim: PaySimulator = _sim_server.extensions["wechat_pay_sim"]
+    ali: AlipaySimulator = _sim_server.extensions["alipay_sim"]
     sim.reset()
+    ali.reset()
     notify_client = app.test_client()
 
     def post(url: str, headers: dict[str, str], body: str) -> int:
@@ -87,9 +106,21 @@ def pay_sim(app: Flask, _sim_server: Flask) -> Iterator[PaySimulator]:
             urlsplit(url).path, data=body.encode(), headers=headers
         ).status_code
 
+    def post_form(url: str, fields: dict[str, str]) -> tuple[int, str]:
+        response = notify_client.post(urlsplit(url).path, data=fields)
+        return response.status_code, response.get_data(as_text=True)
+
     sim.transport = post
+    ali.transport = post_form
     yield sim
     sim.reset()
+    ali.reset()
+
+
+@pytest.fixture
+def alipay_sim(pay_sim: PaySimulator, _sim_server: Flask) -> AlipaySimulator:
+    """Alipay's simulator, empty; ``pay_sim.deliver()`` sends its notifications."""
+    return _sim_server.extensions["alipay_sim"]
 
 
 # --- acting like the learner and the payer -------------------------------------------------
@@ -166,8 +197,10 @@ def reload(order: Order) -> Order:
 class LivePay:
     """A platform served on a port with real commits, and a simulator that pushes over HTTP."""
 
-    def __init__(self, platform: Flask, sim: PaySimulator, base_url: str) -> None:
-        self.platform, self.sim, self.base_url = platform, sim, base_url
+    def __init__(
+        self, platform: Flask, sim: PaySimulator, base_url: str, alipay: AlipaySimulator
+    ) -> None:
+        self.platform, self.sim, self.base_url, self.alipay = platform, sim, base_url, alipay
         self.http = requests.Session()
 
     def log_in(self, learner) -> None:
@@ -215,16 +248,18 @@ class LivePay:
 
 
 @pytest.fixture
-def live_pay(app: Flask, pay_keys: PayKeys, make_app) -> Iterator[LivePay]:
-    sim_app = simulator_app(app, pay_keys, delivery="thread", time_scale=0.001, refund_seconds=1)
+def live_pay(app: Flask, pay_keys: PayKeys, alipay_keys: AlipayKeys, make_app) -> Iterator[LivePay]:
+    sim_app = simulator_app(
+        app, pay_keys, alipay_keys, delivery="thread", time_scale=0.001, refund_seconds=1
+    )
     sim_served = Served(sim_app)
     platform = make_app({"APP_ENV": "test", "STORAGE_DIR": app.config["STORAGE_DIR"]})
     platform_served = Served(platform)
     platform.config["PUBLIC_BASE_URL"] = platform_served.base_url
-    point_at_simulator(platform, pay_keys, sim_served.base_url)
+    point_at_simulator(platform, pay_keys, alipay_keys, sim_served.base_url)
     sim = sim_app.extensions["wechat_pay_sim"]
     try:
-        yield LivePay(platform, sim, platform_served.base_url)
+        yield LivePay(platform, sim, platform_served.base_url, sim_app.extensions["alipay_sim"])
     finally:
         sim.stop()
         platform_served.stop()

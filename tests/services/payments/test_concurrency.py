@@ -41,6 +41,52 @@ def test_twenty_concurrent_duplicates_make_one_payment_and_one_enrollment(live_p
 
 
 @pytest.mark.committed
+def test_twenty_concurrent_alipay_duplicates_make_one_payment_and_one_enrollment(live_pay):
+    learner, plan = committed_buyer()
+    live_pay.log_in(learner)
+    page = live_pay.http.get(f"{live_pay.base_url}/h5/plans/{plan.id}/buy", timeout=5)
+    placed = live_pay.http.post(
+        f"{live_pay.base_url}/h5/plans/{plan.id}/buy",
+        data={"csrf_token": csrf_from(page.text), "invoice_choice": "later"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    order_id = int(re.search(r"/h5/pay/(\d+)", placed.headers["Location"]).group(1))
+    offer = live_pay.http.get(f"{live_pay.base_url}/h5/pay/{order_id}", timeout=5)
+    started = live_pay.http.post(
+        f"{live_pay.base_url}/h5/pay/{order_id}",
+        data={"csrf_token": csrf_from(offer.text), "channel": "alipay_page"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert started.status_code == 303, started.text
+    live_pay.alipay.inject("duplicate", 20)
+    cashier = requests.get(started.headers["Location"], timeout=5)
+    assert (
+        requests.post(
+            cashier.url, data={"action": "pay"}, allow_redirects=False, timeout=5
+        ).status_code
+        == 302
+    )
+    out_trade_no = db.session.scalar(select(Order.out_trade_no).where(Order.id == order_id)) + "P"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        deliveries = live_pay.alipay.notifications_for(out_trade_no)
+        if deliveries and deliveries[0].state == "delivered":
+            break
+        time.sleep(0.05)
+    [delivery] = live_pay.alipay.notifications_for(out_trade_no)
+    assert [answer.split()[0] for answer in delivery.attempts[0]["answers"]] == ["200"] * 20
+    db.session.expire_all()
+    assert db.session.get(Order, order_id).status is OrderStatus.PAID
+    assert db.session.scalar(select(func.count(Payment.id))) == 1
+    [enrollment] = db.session.scalars(select(Enrollment)).all()
+    assert enrollment.learner_id == learner.id and enrollment.status is EnrollmentStatus.ACTIVE
+    outcomes = sorted(db.session.scalars(select(PayNotification.outcome)))
+    assert outcomes == ["duplicate"] * 19 + ["paid"]
+
+
+@pytest.mark.committed
 def test_the_learner_sees_the_plan_open_after_paying_over_http(live_pay):
     learner, plan = committed_buyer()
     live_pay.log_in(learner)

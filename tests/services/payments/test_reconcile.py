@@ -44,7 +44,7 @@ def test_reconcile_fixes_payments_we_missed_and_reports_the_rest(client, pay_sim
     assert "2 payments, 0 refunds" in result.output
     assert "matched: 1" in result.output
     assert f"now fixed: 1\n  {missed.out_trade_no}" in result.output
-    assert f"not in WeChat Pay's bill: 1\n  {stray.out_trade_no}" in result.output
+    assert f"not in the provider's bill: 1\n  {stray.out_trade_no}" in result.output
     missed = reload(missed)
     assert missed.status is OrderStatus.PAID
     payment = db.session.scalar(select(Payment).where(Payment.order_id == missed.id))

@@ -328,7 +328,7 @@ def test_the_console_order_page_says_in_chinese_what_became_of_each_notification
     page = staff_client.client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
     payments = page[page.index("<h2>支付</h2>") : page.index("<h2>退款</h2>")]
     assert "支付通知" in payments and "notify" not in payments
-    notes = page[page.index("<h2>微信支付通知") :]
+    notes = page[page.index("<h2>支付通知") :]
     for code in ("transaction", "refund", "paid", "duplicate", "refunded"):
         assert f"<td>{code}</td>" not in notes, code
     for words in ("支付结果", "退款结果", "已入账", "重复通知，未作改动", "退款成功"):

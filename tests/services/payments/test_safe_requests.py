@@ -83,7 +83,7 @@ def test_an_expired_order_is_closed_by_paying_not_by_opening_the_page(client, pa
     order.expires_at = utcnow() - timedelta(minutes=1)
     db.session.flush()
     page = client.get(f"/h5/pay/{order.id}").get_data(as_text=True)
-    assert "订单已超时，请重新下单。" in page and 'method="post"' not in page
+    assert "订单已超时，请重新下单。" in page and f'action="/h5/pay/{order.id}"' not in page
     assert reload(order).status is OrderStatus.PENDING
     closed = start_payment(client, order.id).get_data(as_text=True)
     assert "订单已超时关闭，请重新下单。" in closed
