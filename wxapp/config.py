@@ -80,6 +80,8 @@ TUNABLES: dict[str, Tunable] = {
     # Web
     "TRUSTED_PROXIES": Tunable(minimum=0),
     "PERMANENT_SESSION_LIFETIME": Tunable(minimum=300),
+    "STAFF_SESSION_IDLE_SECONDS": Tunable(minimum=60),
+    "LEARNER_SESSION_IDLE_SECONDS": Tunable(minimum=60),
     "MAX_CONTENT_LENGTH": Tunable(minimum=1024 * 1024),
     "WTF_CSRF_TIME_LIMIT": Tunable(minimum=300),
     "LOG_LEVEL": Tunable(check=_log_level),
@@ -221,6 +223,9 @@ class BaseConfig:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = True
     PERMANENT_SESSION_LIFETIME = timedelta(days=7)
+    # Logins are held in Redis (services/accounts/sessions.py) and end when idle this long.
+    STAFF_SESSION_IDLE_SECONDS = 30 * 60
+    LEARNER_SESSION_IDLE_SECONDS = 2 * 3600
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
 
     WTF_CSRF_TIME_LIMIT = 8 * 3600

@@ -2,43 +2,61 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from flask import Blueprint, current_app, g, redirect, request, session, url_for
 
 from infra.extensions import db
 from models.accounts import Learner
+from services.accounts import sessions
 from services.accounts.learners import session_tag
 from services.errors import PermissionDenied
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("h5", __name__, url_prefix="/h5")
 
 
-_LEARNER_KEYS = ("learner_id", "learner_tag", "reset_learner_id")
+_LEARNER_KEYS = ("learner_id", "learner_tag", "learner_login", "reset_learner_id")
 
 
 def login_learner(learner: Learner) -> None:
+    """A new login (services/accounts/sessions.py): the cookie names it, Redis holds it."""
     logout_learner()
+    login_id = sessions.open_login(sessions.LEARNER, learner.id)
     session.permanent = True
     session["learner_id"] = learner.id
     session["learner_tag"] = session_tag(learner)
+    session["learner_login"] = login_id
 
 
 def logout_learner() -> None:
+    """The login ends on the server too: a copy of the cookie opens nothing after this."""
+    learner_id = session.get("learner_id")
+    if learner_id is not None:
+        try:
+            sessions.close_login(session.get("learner_login"), sessions.LEARNER, learner_id)
+        except redis.exceptions.RedisError as error:
+            # The cookie is cleared anyway; the login's id expires when it has been idle.
+            log.warning("could not close login of learner %s: %s", learner_id, error)
     for key in _LEARNER_KEYS:
         session.pop(key, None)
 
 
 def current_learner() -> Learner | None:
+    """The learner whose login this request carries, if that login is still open."""
     if "learner" not in g:
         learner = None
         learner_id = session.get("learner_id")
         if learner_id is not None:
-            learner = db.session.get(Learner, learner_id)
-            if learner is not None and session.get("learner_tag") != session_tag(learner):
+            if sessions.resume_login(session.get("learner_login"), sessions.LEARNER, learner_id):
+                learner = db.session.get(Learner, learner_id)
+            if learner is None or session.get("learner_tag") != session_tag(learner):
                 learner = None
                 logout_learner()
         g.learner = learner

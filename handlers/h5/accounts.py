@@ -27,7 +27,7 @@ from handlers.h5.forms import (
 from infra.extensions import limiter
 from infra.transaction import commit
 from services.accounts import learners as accounts
-from services.accounts import org
+from services.accounts import org, sessions
 from services.errors import ServiceError, StopValidation, ValidationError
 from services.study import rules as study
 from services.wechat import followers
@@ -104,7 +104,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    learner = current_learner()
+    try:
+        learner = current_learner()
+    except sessions.SessionsUnavailable:
+        learner = None  # the cookie is cleared all the same
     if learner is not None:
         # A page left playing stops counting now: no token of this login counts again.
         try:
@@ -138,9 +141,10 @@ def register():
             apply_errors(form, error)
         else:
             bound = oauth.bind_pending(learner.id)
+            # Before the commit: without a login (Redis down) the account is not created.
+            login_learner(learner)
             commit()
             session.pop(oauth.ENTRY_UNIT, None)
-            login_learner(learner)
             flash("注册成功。", "success")
             return oauth.after_bind(bound, url_for("h5.home"))
     status = 400 if form.is_submitted() else 200

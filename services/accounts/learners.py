@@ -15,7 +15,7 @@ from infra.extensions import db
 from infra.transaction import after_commit
 from models.accounts import AccountSource, Learner
 from models.base import utcnow
-from services.accounts import passwords, sms
+from services.accounts import passwords, sessions, sms
 from services.accounts.identity import normalise_text, parse_id_number, parse_mobile, parse_name
 from services.accounts.org import get_district, get_unit
 from services.errors import StopValidation, ValidationError
@@ -174,7 +174,9 @@ def _set_password(learner: Learner, new: str) -> None:
     learner.password_hash = passwords.hash_password(new)
     learner.must_change_password = False
     db.session.flush()
-    # Other sessions end with the old password (see session_tag), and so does playback.
+    # Every login ends with the old password (the page that changed it opens a new one),
+    # and so does playback.
+    after_commit(sessions.close_all_logins, sessions.LEARNER, learner.id)
     after_commit(study.end_learner_playback, learner.id)
 
 

@@ -3,6 +3,7 @@
 import pytest
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
+from services.accounts import sessions
 from tests.conftest import submit_form
 
 
@@ -38,12 +39,19 @@ BROKEN_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:1/none"
 
 
 def signed_in_without_a_database(app, client, *, staff_id=None, learner_id=None):
-    """A browser that holds a login, on an app whose database does not answer."""
+    """A browser that holds an open login, on an app whose database does not answer."""
+    with app.app_context():
+        if staff_id is not None:
+            staff_login = sessions.open_login(sessions.STAFF, staff_id)
+        if learner_id is not None:
+            learner_login = sessions.open_login(sessions.LEARNER, learner_id)
     with client.session_transaction() as session:
         if staff_id is not None:
             session["staff_id"], session["staff_tag"] = staff_id, "0" * 16
+            session["staff_login"] = staff_login
         if learner_id is not None:
             session["learner_id"], session["learner_tag"] = learner_id, "0" * 16
+            session["learner_login"] = learner_login
 
 
 @pytest.mark.committed  # the broken app must get its own session, not the test's connection
