@@ -236,8 +236,15 @@ class BaseConfig:
     RATELIMIT_STORAGE_URI = ""
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "gx-limit"
-    # Login and password reset: per client address and per account.
-    LOGIN_LIMIT_PER_IP = "30 per minute;300 per hour"
+    # Redis down: count in this process's memory instead (Flask-Limiter logs the switch and
+    # goes back once Redis answers), never an error page; a Redis that hangs gives up soon.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_STORAGE_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    # Failed logins and password resets: per account (an ID number and a phone of the same
+    # account count together) — the real guard — and per client address, high enough for a
+    # whole unit behind one NAT at the deadline.
+    LOGIN_LIMIT_PER_IP = "100 per minute;1000 per hour"
     LOGIN_LIMIT_PER_ACCOUNT = "6 per 5 minutes;20 per hour"
     # The public certificate check, per client address (numbers are not to be enumerated).
     VERIFY_LIMIT_PER_IP = "20 per minute;200 per hour"

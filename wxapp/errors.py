@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -70,6 +71,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def handle_service_error(error: ServiceError):
         return error_response(error.status_code, error.message, error.code)
+
+    @app.errorhandler(redis.exceptions.RedisError)
+    def handle_redis_down(error: redis.exceptions.RedisError):
+        # Logins, text-message codes and caches live in Redis; rate limits fall back to
+        # memory on their own (see RATELIMIT_IN_MEMORY_FALLBACK_ENABLED).
+        log.error("redis unavailable on %s %s: %s", request.method, request.path, error)
+        return error_response(503, _MESSAGES[503], "unavailable")
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):

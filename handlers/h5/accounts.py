@@ -40,11 +40,11 @@ def _failed(response) -> bool:
 
 
 def _login_account_key() -> str:
-    return "account:" + accounts.normalise_account(request.form.get("account"))
+    return "account:" + accounts.limit_key(request.form.get("account"))
 
 
 def _reset_account_key() -> str:
-    return "reset:" + accounts.normalise_account(request.form.get("id_number"))
+    return "reset:" + accounts.limit_key(request.form.get("id_number"))
 
 
 def _ip_limit() -> str:
@@ -92,8 +92,8 @@ def login():
             apply_errors(form, error)
         else:
             bound = oauth.bind_pending(learner.id)
+            login_learner(learner)  # before the commit: without a login, nothing changes
             commit()
-            login_learner(learner)
             if learner.must_change_password:
                 flash("为了账号安全，请先设置新密码。", "error")
                 return redirect(url_for("h5.change_password"))

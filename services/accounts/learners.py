@@ -130,6 +130,18 @@ def find_by_account(raw: str | None) -> Learner | None:
     )
 
 
+def limit_key(raw: str | None) -> str:
+    """What the per-account login limit counts against: the account, whichever of its names
+    (ID number or phone) was typed; a name of no account counts by a digest of itself, so
+    that neither the limiter's keys nor its log lines hold a phone or an ID number."""
+    learner = find_by_account(raw)
+    if learner is not None:
+        return f"learner:{learner.id}"
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, normalise_account(raw).encode(), hashlib.sha256).hexdigest()
+    return "unknown:" + digest[:20]
+
+
 def authenticate(account: str, password: str) -> Learner:
     learner = find_by_account(account)
     if learner is None:
