@@ -93,6 +93,8 @@ TUNABLES: dict[str, Tunable] = {
     "VERIFY_LIMIT_PER_IP": Tunable(check=_rate_limits),
     # Providers and background jobs
     "SMS_PROVIDER": Tunable(),
+    "SMS_DAILY_LIMIT_PER_PHONE": Tunable(minimum=1),
+    "SMS_DAILY_LIMIT_PER_ADDRESS": Tunable(minimum=1),
     "INVOICE_PROVIDER": Tunable(),
     "RQ_QUEUE": Tunable(check=_queue_name),
     # Uploads
@@ -265,6 +267,9 @@ class BaseConfig:
     # Text messages for 首次登录 codes (services/accounts/sms.py). None until a provider is
     # configured: production never writes codes to its log.
     SMS_PROVIDER = ""
+    # Codes sent each day (Beijing time) to one phone, and asked for from one client address.
+    SMS_DAILY_LIMIT_PER_PHONE = 5
+    SMS_DAILY_LIMIT_PER_ADDRESS = 50
 
     # Roster import (附件2): bounds that keep a hostile upload from exhausting a worker.
     ROSTER_MAX_ROWS = 20_000

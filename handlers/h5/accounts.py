@@ -210,7 +210,10 @@ def first_login():
     if form.validate_on_submit():
         try:
             learner = accounts.start_password_reset(
-                field_text(form.name), field_text(form.id_number), field_text(form.phone)
+                field_text(form.name),
+                field_text(form.id_number),
+                field_text(form.phone),
+                client_address=request.remote_addr,
             )
         except ServiceError as error:  # the identity does not match, or no code can be sent
             apply_errors(form, error)

@@ -192,7 +192,9 @@ def _set_password(learner: Learner, new: str) -> None:
     after_commit(study.end_learner_playback, learner.id)
 
 
-def start_password_reset(name: str, id_number: str, phone: str) -> Learner:
+def start_password_reset(
+    name: str, id_number: str, phone: str, *, client_address: str | None = None
+) -> Learner:
     """首次登录, step 1: prove name + ID number + phone; a code goes to that phone."""
     errors: list[ValidationError] = []
     clean_name = _collect(errors, parse_name, name)
@@ -203,7 +205,7 @@ def start_password_reset(name: str, id_number: str, phone: str) -> Learner:
     learner = find_by_id_number(resident.number)
     if learner is None or learner.name != clean_name or learner.phone != clean_phone:
         raise ValidationError(None, RESET_MISMATCH)
-    sms.send_verification_code(clean_phone, "reset", str(learner.id))
+    sms.send_verification_code(clean_phone, "reset", str(learner.id), client_address=client_address)
     return learner
 
 
