@@ -110,6 +110,9 @@ TUNABLES: dict[str, Tunable] = {
     "WECHAT_PAY_NOTIFY_MAX_AGE": Tunable(minimum=30),
     "ORDER_PAY_MINUTES": Tunable(minimum=5, maximum=7 * 24 * 60),
     "GROUP_PURCHASE_MAX_LINES": Tunable(minimum=1),
+    "GROUP_LOOKUP_LIMIT_PER_LEARNER": Tunable(check=_rate_limits),
+    "GROUP_LOOKUP_LIMIT_PER_ADDRESS": Tunable(check=_rate_limits),
+    "GROUP_LOOKUP_AUDIT_LINES": Tunable(minimum=1),
     # The study ledger's rhythm and write-behind
     "STUDY_MEDIA_DIR": Tunable(),
     "STUDY_HEARTBEAT_SECONDS": Tunable(minimum=1),
@@ -312,6 +315,11 @@ class BaseConfig:
     ORDER_PAY_MINUTES = 30
     # Lines a designee may paste into one group purchase.
     GROUP_PURCHASE_MAX_LINES = 2000
+    # Distinct ID numbers a group purchase may look up (services/payments/group_lookups.py),
+    # and the size of a check that is written to the audit log.
+    GROUP_LOOKUP_LIMIT_PER_LEARNER = "2500 per hour;5000 per day"
+    GROUP_LOOKUP_LIMIT_PER_ADDRESS = "5000 per hour;20000 per day"
+    GROUP_LOOKUP_AUDIT_LINES = 200
 
     # Mount the WeChat simulator at /_sim (development only).
     SIMULATOR_MOUNT = False

@@ -43,7 +43,7 @@ from models.orders import (
 )
 from services import catalog
 from services.audit import Actor
-from services.display import mask_name
+from services.display import mask_id_number
 from services.errors import ExternalServiceError
 from services.paperwork import invoices
 from services.payments import orders, refunds, tasks, wechatpay
@@ -145,8 +145,8 @@ def prepare_payment(order_id: int, learner_id: int) -> PayPage:
 
 
 def _seat_learners_holding_plan(order: Order) -> list[str]:
-    """Names (masked: the seats are not paid for) of the order's learners who hold its plan
-    by another order or a review."""
+    """The masked ID numbers (never names: the seats are not paid for) of the order's
+    learners who hold its plan by another order or a review."""
     rows = db.session.execute(
         select(OrderSeat.learner_id, Enrollment.order_id)
         .join(
@@ -161,7 +161,7 @@ def _seat_learners_holding_plan(order: Order) -> list[str]:
     if not ids:
         return []
     seats = {seat.learner_id: seat for seat in order.seats}
-    return [mask_name(seats[learner_id].learner.name) for learner_id in ids]
+    return [mask_id_number(seats[learner_id].learner.id_number) for learner_id in ids]
 
 
 # --- taking a payment in ---------------------------------------------------------------------
