@@ -72,8 +72,16 @@ def signed_in_learner() -> Learner:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only local paths are followed after login."""
-    if target and target.startswith("/") and not target.startswith("//"):
+    """Only local paths are followed after login: not another host (``//host``, ``/\\host``,
+    which browsers read as ``//host``), and nothing with a control character (a newline
+    cannot go into a Location header)."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(char) < 32 or 127 <= ord(char) < 160 for char in target)
+    ):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target
