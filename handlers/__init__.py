@@ -18,6 +18,7 @@ class RowIdConverter(IntegerConverter):
 
 
 NUL_REFUSED = "提交的内容含有不允许的空字符（NUL），请检查后重新输入。"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _holds_nul() -> bool:
@@ -25,10 +26,12 @@ def _holds_nul() -> bool:
     character. (JSON bodies go to the study ledger and WeChat Pay's bodies to their own
     checks, not into text columns as they are.)"""
     texts: list[str] = [request.path]
-    for values in (request.args, request.form):
-        for key, value in values.items(multi=True):
+    for key, value in request.args.items(multi=True):
+        texts += (key, value)
+    if request.mimetype in _FORM_TYPES:  # other bodies are left unread for their views
+        for key, value in request.form.items(multi=True):
             texts += (key, value)
-    texts += (upload.filename or "" for upload in request.files.values())
+        texts += (upload.filename or "" for upload in request.files.values())
     return any("\x00" in text for text in texts)
 
 

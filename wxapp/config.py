@@ -108,6 +108,9 @@ TUNABLES: dict[str, Tunable] = {
     "WECHAT_OAUTH_WECHAT_BROWSER_ONLY": Tunable(),
     # Payments
     "WECHAT_PAY_NOTIFY_MAX_AGE": Tunable(minimum=30),
+    "PAY_NOTIFY_MAX_BYTES": Tunable(minimum=4096),
+    "PAY_NOTIFY_SAMPLE_PER_HOUR": Tunable(minimum=0),
+    "PAY_NOTIFY_SAMPLE_BODY_BYTES": Tunable(minimum=256),
     "ORDER_PAY_MINUTES": Tunable(minimum=5, maximum=7 * 24 * 60),
     "GROUP_PURCHASE_MAX_LINES": Tunable(minimum=1),
     "GROUP_LOOKUP_LIMIT_PER_LEARNER": Tunable(check=_rate_limits),
@@ -311,6 +314,12 @@ class BaseConfig:
     WECHAT_PAY_CASHIER_URL = ""
     # Notifications whose Wechatpay-Timestamp is further than this from our clock are refused.
     WECHAT_PAY_NOTIFY_MAX_AGE = 300
+    # What /pay/notify and /pay/refund-notify read and keep (services/payments/notifications.py):
+    # the largest body, and of notifications that do not verify, a sample an hour per kind
+    # with bodies cut short.
+    PAY_NOTIFY_MAX_BYTES = 64 * 1024
+    PAY_NOTIFY_SAMPLE_PER_HOUR = 10
+    PAY_NOTIFY_SAMPLE_BODY_BYTES = 4096
     # Unpaid orders close after this many minutes (time_expire at WeChat Pay).
     ORDER_PAY_MINUTES = 30
     # Lines a designee may paste into one group purchase.
