@@ -77,5 +77,5 @@ def list_actions(
     if target_type:
         statement = statement.where(AuditLog.target_type == target_type)
     if action:
-        statement = statement.where(AuditLog.action.startswith(action))
+        statement = statement.where(AuditLog.action.startswith(action, autoescape=True))
     return db.paginate(statement, page=page, per_page=PAGE_SIZE, error_out=False)

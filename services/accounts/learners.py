@@ -258,7 +258,10 @@ def search_learners(query: str, *, unit_id: int | None = None, page: int = 1):
         statement = statement.where(Learner.phone == text)
     elif len(text) >= 4 and text[:-1].isdigit():
         statement = statement.where(
-            or_(Learner.id_number.endswith(text), Learner.phone.endswith(text))
+            or_(
+                Learner.id_number.endswith(text, autoescape=True),
+                Learner.phone.endswith(text, autoescape=True),
+            )
         )
     elif text:
         statement = statement.where(Learner.name.contains(text, autoescape=True))
