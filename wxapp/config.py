@@ -218,7 +218,8 @@ class BaseConfig:
 
     SECRET_KEY = ""
     SQLALCHEMY_DATABASE_URI = ""
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    # Statement parameters (phones, ID numbers, names) stay out of database errors and logs.
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = ""
     # Development swaps the Redis client for an in-process stand-in.
     REDIS_STANDIN = False
