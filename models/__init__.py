@@ -20,6 +20,7 @@ from models.orders import (
     SeatStatus,
 )
 from models.org import District, DistrictKind, Unit
+from models.privacy import DeletionRequest, DeletionStatus, PrivacyConsent
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole, StaffUser
 from models.study import ChapterProgress
@@ -33,6 +34,8 @@ __all__ = [
     "Chapter",
     "ChapterProgress",
     "Course",
+    "DeletionRequest",
+    "DeletionStatus",
     "District",
     "DistrictKind",
     "Enrollment",
@@ -55,6 +58,7 @@ __all__ = [
     "PaymentSource",
     "Plan",
     "PlanKind",
+    "PrivacyConsent",
     "Question",
     "Refund",
     "RefundStatus",

@@ -97,6 +97,11 @@ TUNABLES: dict[str, Tunable] = {
     "SMS_DAILY_LIMIT_PER_ADDRESS": Tunable(minimum=1),
     "INVOICE_PROVIDER": Tunable(),
     "RQ_QUEUE": Tunable(check=_queue_name),
+    # Retention (the retention command, docs/operations.md)
+    "RETENTION_ROSTER_PREVIEW_DAYS": Tunable(minimum=1),
+    "RETENTION_ROSTER_FILE_DAYS": Tunable(minimum=1),
+    "RETENTION_VOUCHER_SCREENSHOT_DAYS": Tunable(minimum=1),
+    "RETENTION_PAY_NOTIFY_SAMPLE_DAYS": Tunable(minimum=1),
     # Uploads
     "ROSTER_MAX_ROWS": Tunable(minimum=1),
     "ROSTER_MAX_FILE_BYTES": Tunable(minimum=1024),
@@ -277,6 +282,15 @@ class BaseConfig:
     # Codes sent each day (Beijing time) to one phone, and asked for from one client address.
     SMS_DAILY_LIMIT_PER_PHONE = 5
     SMS_DAILY_LIMIT_PER_ADDRESS = 50
+
+    # How long personal data is kept where nothing else needs it (``flask retention run``,
+    # services/retention.py; the privacy notice quotes these): roster previews never
+    # confirmed (uploads and reports with full ID numbers and phones), the files of imported
+    # rosters, voucher screenshots once reviewed, samples of unverified pay notifications.
+    RETENTION_ROSTER_PREVIEW_DAYS = 7
+    RETENTION_ROSTER_FILE_DAYS = 30
+    RETENTION_VOUCHER_SCREENSHOT_DAYS = 180
+    RETENTION_PAY_NOTIFY_SAMPLE_DAYS = 14
 
     # Roster import (附件2): bounds that keep a hostile upload from exhausting a worker.
     ROSTER_MAX_ROWS = 20_000

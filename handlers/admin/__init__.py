@@ -115,6 +115,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
             ("学员查询", "admin.learners", ("admin.learner",)),
             ("名单导入", "admin.rosters", ("admin.roster", "admin.confirm_roster")),
             ("单位与区县", "admin.units", ("admin.unit",)),
+            ("删除申请", "admin.deletion_requests", ("admin.deletion",)),
         ],
     ),
     (
@@ -196,6 +197,7 @@ from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
     org,
     paperwork,
     people,
+    privacy,
     reports,
     rosters,
 )

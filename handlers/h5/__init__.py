@@ -146,6 +146,7 @@ from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
     invoices,
     makeup,
     manual,
+    my_data,
     orders,
     study,
 )

@@ -23,11 +23,12 @@ from handlers.h5.forms import (
     RegisterForm,
     ResetIdentityForm,
     ResetPasswordForm,
+    SendCodeForm,
 )
 from infra.extensions import limiter
 from infra.transaction import commit
 from services.accounts import learners as accounts
-from services.accounts import org, sessions
+from services.accounts import org, privacy, sessions
 from services.errors import ServiceError, StopValidation, ValidationError
 from services.study import rules as study
 from services.wechat import followers
@@ -135,6 +136,8 @@ def register():
                     confirm_password=field_text(form.confirm_password),
                     unit_id=form.unit_id.data,
                     district_id=form.district_id.data,
+                    privacy_consent=bool(form.privacy_consent.data),
+                    client_address=request.remote_addr,
                 )
             )
         except (ValidationError, StopValidation) as error:
@@ -187,6 +190,9 @@ def change_password():
                 field_text(form.current_password),
                 field_text(form.new_password),
                 field_text(form.confirm_password),
+                privacy_consent=bool(form.privacy_consent.data),
+                code=field_text(form.code),
+                client_address=request.remote_addr,
             )
         except ValidationError as error:
             apply_errors(form, error)
@@ -197,8 +203,35 @@ def change_password():
             return redirect(url_for("h5.home"))
     status = 400 if form.is_submitted() else 200
     return render_template(
-        "accounts/change_password.html", form=form, forced=learner.must_change_password
+        "accounts/change_password.html",
+        form=form,
+        forced=learner.must_change_password,
+        steps=accounts.first_login_steps(learner),
+        code_form=SendCodeForm(),
     ), status
+
+
+@bp.post("/password/code")
+@limiter.limit(_ip_limit, deduct_when=_failed)
+def send_first_login_code():
+    """First login of a roster account: the code goes to the phone on the roster."""
+    learner = current_learner()
+    if learner is None:
+        return redirect(url_for("h5.login", next=url_for("h5.change_password")))
+    form = SendCodeForm()
+    if form.validate_on_submit():
+        try:
+            accounts.send_first_login_code(learner.id, client_address=request.remote_addr)
+        except ValidationError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"验证码已发送到 {accounts.first_login_steps(learner).masked_phone}。", "success")
+    return redirect(url_for("h5.change_password"))
+
+
+@bp.get("/privacy")
+def privacy_notice():
+    return render_template("accounts/privacy.html", notice=privacy.notice())
 
 
 @bp.route("/first-login", methods=["GET", "POST"])

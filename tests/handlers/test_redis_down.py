@@ -58,6 +58,7 @@ def test_registration_creates_nothing_without_a_login_to_open(broken):
             "unit_id": str(unit.id),
             "password": "Secret2022",
             "confirm_password": "Secret2022",
+            "privacy_consent": "y",
         },
     )
     assert response.status_code == 503

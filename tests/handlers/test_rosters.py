@@ -14,6 +14,7 @@ from infra.extensions import db
 from models.accounts import Learner
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole
+from services.accounts.sms import MemorySmsSender
 from tests import factories
 from tests.conftest import csrf_from, submit_form
 from tests.roster_files import (
@@ -98,7 +99,9 @@ def test_upload_preview_confirm_and_download_the_report(client):
     created = db.session.scalars(select(Learner).where(Learner.id_number.in_(good))).all()
     assert {learner.roster_import_id for learner in created} == {record_id}
 
-    with client.get(f"/admin/rosters/{record_id}/report.xlsx") as report:
+    assert client.get(f"/admin/rosters/{record_id}/report.xlsx").status_code == 405
+    report_url = f"/admin/rosters/{record_id}/report.xlsx"
+    with submit_form(client, report_url, {}, page=detail) as report:
         assert report.status_code == 200
         assert (
             report.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -119,6 +122,8 @@ def test_upload_preview_confirm_and_download_the_report(client):
     assert [(entry.action, entry.staff_id, entry.ip) for entry in audit] == [
         ("roster.preview", staff.id, "127.0.0.1"),
         ("roster.import", staff.id, "127.0.0.1"),
+        # The report holds whole ID numbers and phones: who downloaded it is recorded.
+        ("roster.report_download", staff.id, "127.0.0.1"),
     ]
     listing = client.get("/admin/rosters").get_data(as_text=True)
     assert f"/admin/rosters/{record_id}" in listing and "渝中区人民医院名单.xlsx" in listing
@@ -228,16 +233,24 @@ def test_a_roster_account_logs_in_with_the_last_six_characters_and_must_change_i
     # Nothing else opens before the new password is set.
     home = phone.get("/h5/home")
     assert home.status_code == 302 and home.headers["Location"].endswith("/h5/password")
+    # The first login asks for the privacy consent and a code sent to the roster's phone.
+    MemorySmsSender.outbox.clear()
+    sent = submit_form(phone, "/h5/password/code", {}, page="/h5/password")
+    assert sent.status_code == 302
+    [(to, text)] = MemorySmsSender.outbox
+    assert to == "13700001002"
     changed = submit_form(
         phone,
         "/h5/password",
         {
             "current_password": id_number[-6:],
+            "code": re.search(r"\d{6}", text).group(0),
             "new_password": "Xuexi2022a",
             "confirm_password": "Xuexi2022a",
+            "privacy_consent": "y",
         },
     )
-    assert changed.status_code == 302
+    assert changed.status_code == 302, changed.get_data(as_text=True)
     assert phone.get("/h5/home").status_code == 200
     phone.post(
         "/h5/logout", data={"csrf_token": csrf_from(phone.get("/h5/home").get_data(as_text=True))}
