@@ -78,5 +78,5 @@ def request_deletion():
         apply_errors(form, error)
         return _page(form, error.status_code)
     commit()
-    flash("删除申请已提交，工作人员处理后将通知您。", "success")
+    flash("删除申请已提交，工作人员一般在15个工作日内处理。", "success")
     return redirect(url_for("h5.my_data_page"))
