@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, redirect, url_for
+from flask import Flask, g, redirect, request, url_for
 from werkzeug.routing import IntegerConverter
 
 from models.base import MAX_ROW_ID
+from wxapp.errors import error_response
 
 
 class RowIdConverter(IntegerConverter):
@@ -14,6 +15,24 @@ class RowIdConverter(IntegerConverter):
 
     def __init__(self, map, fixed_digits=0, min=None, max=MAX_ROW_ID, signed=False):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+NUL_REFUSED = "提交的内容含有不允许的空字符（NUL），请检查后重新输入。"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _holds_nul() -> bool:
+    """Whether the path, the query, a form field or an upload's file name carries a NUL
+    character. (JSON bodies go to the study ledger and WeChat Pay's bodies to their own
+    checks, not into text columns as they are.)"""
+    texts: list[str] = [request.path]
+    for key, value in request.args.items(multi=True):
+        texts += (key, value)
+    if request.mimetype in _FORM_TYPES:  # other bodies are left unread for their views
+        for key, value in request.form.items(multi=True):
+            texts += (key, value)
+        texts += (upload.filename or "" for upload in request.files.values())
+    return any("\x00" in text for text in texts)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -45,6 +64,14 @@ def register_blueprints(app: Flask) -> None:
         # pushed (commands, tests): nothing cached for one request may serve the next.
         for name in list(g):
             g.pop(name)
+
+    @app.before_request
+    def refuse_nul_characters():
+        # PostgreSQL's text cannot hold NUL: refused here, once, in Chinese, before any
+        # query could fail on it.
+        if _holds_nul():
+            return error_response(400, NUL_REFUSED, "nul_character")
+        return None
 
     @app.get("/")
     def index():

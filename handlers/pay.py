@@ -12,12 +12,21 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from infra.transaction import commit
 from services.payments import notifications
 
 bp = Blueprint("pay", __name__, url_prefix="/pay")
+
+
+@bp.before_request
+def _bound_the_body() -> None:
+    # A notification is a few KB: a larger body is refused (413) before it is read.
+    limit = int(current_app.config["PAY_NOTIFY_MAX_BYTES"])
+    if (request.content_length or 0) > limit:
+        abort(413)
+    request.max_content_length = limit
 
 
 def _answer(answer: notifications.NotificationAnswer):

@@ -25,6 +25,7 @@ from models.orders import (
     SeatStatus,
 )
 from models.org import District, DistrictKind, Unit
+from models.privacy import DeletionRequest, DeletionStatus, PrivacyConsent
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole, StaffUser
 from models.study import ChapterProgress
@@ -40,6 +41,8 @@ __all__ = [
     "Complaint",
     "ComplaintState",
     "Course",
+    "DeletionRequest",
+    "DeletionStatus",
     "District",
     "DistrictKind",
     "Enrollment",
@@ -65,6 +68,7 @@ __all__ = [
     "PaymentSource",
     "Plan",
     "PlanKind",
+    "PrivacyConsent",
     "Question",
     "Refund",
     "RefundStatus",

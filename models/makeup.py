@@ -60,6 +60,8 @@ class MakeupApplication(Model):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     platform: Mapped[str] = mapped_column(String(60), default="")
     screenshot_path: Mapped[str | None] = mapped_column(String(500))
+    # The screenshot (it may show an ID card) deleted after its retention period.
+    screenshot_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Commitment-letter fields (缴费承诺书).
     reason: Mapped[str] = mapped_column(Text, default="")
     signature: Mapped[str] = mapped_column(String(50), default="")

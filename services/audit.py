@@ -14,8 +14,9 @@ from models.staff import AuditLog
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: a staff member in the console, or the system (a command, a job, a rule that
-    runs by itself). The audit log keeps all three parts."""
+    """Who acts: a staff member in the console, a learner whose action is audited, or the
+    system (a command, a job, a rule that runs by itself). The audit log keeps all three
+    parts."""
 
     staff_id: int | None  # None: the system
     label: str  # ``staff:<username>``, ``cli:roster import``, ``system:payments`` …
@@ -24,6 +25,11 @@ class Actor:
     @classmethod
     def staff(cls, staff_id: int, username: str, ip: str | None) -> Actor:
         return cls(staff_id=staff_id, label=f"staff:{username}", ip=ip)
+
+    @classmethod
+    def learner(cls, learner_id: int, ip: str | None) -> Actor:
+        """A learner whose own action is audited (a large 团体购买 check, a data request)."""
+        return cls(staff_id=None, label=f"learner:{learner_id}", ip=ip)
 
     @classmethod
     def system(cls, label: str) -> Actor:
@@ -71,5 +77,5 @@ def list_actions(
     if target_type:
         statement = statement.where(AuditLog.target_type == target_type)
     if action:
-        statement = statement.where(AuditLog.action.startswith(action))
+        statement = statement.where(AuditLog.action.startswith(action, autoescape=True))
     return db.paginate(statement, page=page, per_page=PAGE_SIZE, error_out=False)

@@ -7,8 +7,10 @@ Reading an upload:
 - the XML goes through defusedxml, which refuses entity declarations (billion laughs) and
   external references; openpyxl uses it when it is installed, and ``require_defused_xml``
   makes sure it really does;
-- sheets are streamed in read-only mode and rows are counted against a limit, whatever the
-  sheet's declared dimension says.
+- every sheet's ``<row>`` elements are counted in the inflating stream, before openpyxl
+  opens the workbook (which reads a sheet whole to size it when ``<dimension>`` is
+  missing); then sheets are streamed in read-only mode and rows are counted again against
+  the limit, gaps included, whatever the sheet's declared dimension says.
 Every refusal is a ``SpreadsheetRefused`` with a message for the person who uploaded.
 
 Writing a report: text that a spreadsheet would run as a formula is prefixed with an
@@ -17,6 +19,7 @@ apostrophe, and characters that XML cannot carry are dropped.
 
 from __future__ import annotations
 
+import re
 import warnings
 import zipfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
@@ -47,6 +50,11 @@ _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _MAX_CELL_TEXT = 500
 
 RESAVE = "请在Excel中“另存为”Excel 工作簿（.xlsx）后重新上传。"
+
+# A row element of a sheet, with or without a namespace prefix (``<row …>``, ``<x:row/>``).
+_ROW_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,30}:)?row[\s/>]")  # at most 37 bytes
+_WORKSHEET = re.compile(r"^xl/worksheets/[^/]+\.xml$")
+_STREAM_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,35 @@ def inspect_upload(path: Path, limits: ReadLimits) -> None:
     names = {member.filename for member in members}
     if "[Content_Types].xml" not in names or not any(name.startswith("xl/") for name in names):
         raise SpreadsheetRefused("无法识别该文件，它不是Excel 工作簿（.xlsx）。" + RESAVE)
+    for name in sorted(names):
+        if _WORKSHEET.match(name) and count_row_elements(path, name) > limits.max_rows:
+            raise too_many_rows(limits)
+
+
+def too_many_rows(limits: ReadLimits) -> SpreadsheetRefused:
+    return SpreadsheetRefused(
+        f"表格超过{limits.max_rows}行，已拒绝。请拆分为每份不超过{limits.max_rows}行后分批导入。"
+    )
+
+
+def count_row_elements(path: Path, member: str) -> int:
+    """The ``<row>`` elements of one sheet, counted while it inflates (a megabyte at a time,
+    nothing parsed)."""
+    count = 0
+    tail = b""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member) as stream:
+            while chunk := stream.read(_STREAM_CHUNK):
+                window = tail + chunk
+                # An element starting in the last 64 bytes may go on in the next chunk: it is
+                # counted there, with those bytes carried over.
+                cut = max(len(window) - 64, 0)
+                count += sum(1 for match in _ROW_ELEMENT.finditer(window) if match.start() < cut)
+                tail = window[cut:]
+            count += len(_ROW_ELEMENT.findall(tail))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise SpreadsheetRefused("文件已损坏，无法打开。" + RESAVE) from None
+    return count
 
 
 def _size_text(size: int) -> str:
@@ -179,9 +216,7 @@ def stream_rows(
     sheet: ReadOnlyWorksheet, limits: ReadLimits
 ) -> Generator[tuple[int, tuple[object, ...]]]:
     """(row number, values) for every row, gaps included, refusing past ``max_rows``."""
-    too_many = SpreadsheetRefused(
-        f"表格超过{limits.max_rows}行，已拒绝。请拆分为每份不超过{limits.max_rows}行后分批导入。"
-    )
+    too_many = too_many_rows(limits)
     declared = declared_rows(sheet)
     if declared is not None and declared > limits.max_rows:
         raise too_many

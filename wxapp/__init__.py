@@ -85,12 +85,13 @@ def compose_wsgi(app: Flask) -> None:
     """Everything that answers HTTP, in this one place: the study ingest app's endpoints
     (heartbeats and 防挂机 answers, without Flask's request machinery) and, in development,
     the WeChat simulator, mounted beside the Flask app; then every middleware around all
-    of them. ``app.wsgi_app`` becomes this stack, so gunicorn (``wsgi:app``) and
-    ``app.test_client()`` both go through it."""
+    of them (security headers on every answer, ProxyFix). ``app.wsgi_app`` becomes this
+    stack, so gunicorn (``wsgi:app``) and ``app.test_client()`` both go through it."""
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from handlers.study_ingest import StudyIngest
+    from wxapp.security_headers import SecurityHeaders
 
     mounts: dict[str, WSGIApplication] = dict(StudyIngest(app).mounts())
     if app.config["SIMULATOR_MOUNT"]:
@@ -98,7 +99,7 @@ def compose_wsgi(app: Flask) -> None:
 
         prefix = "/_sim"
         mounts[prefix] = mount(app, prefix).wsgi_app
-    stack: WSGIApplication = DispatcherMiddleware(app.wsgi_app, mounts)
+    stack: WSGIApplication = SecurityHeaders(DispatcherMiddleware(app.wsgi_app, mounts))
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         # Client addresses and scheme as the proxy saw them, for Flask and ingest alike.

@@ -90,6 +90,8 @@ TUNABLES: dict[str, Tunable] = {
     # Web
     "TRUSTED_PROXIES": Tunable(minimum=0),
     "PERMANENT_SESSION_LIFETIME": Tunable(minimum=300),
+    "STAFF_SESSION_IDLE_SECONDS": Tunable(minimum=60),
+    "LEARNER_SESSION_IDLE_SECONDS": Tunable(minimum=60),
     "MAX_CONTENT_LENGTH": Tunable(minimum=1024 * 1024),
     "WTF_CSRF_TIME_LIMIT": Tunable(minimum=300),
     "LOG_LEVEL": Tunable(check=_log_level),
@@ -101,8 +103,15 @@ TUNABLES: dict[str, Tunable] = {
     "VERIFY_LIMIT_PER_IP": Tunable(check=_rate_limits),
     # Providers and background jobs
     "SMS_PROVIDER": Tunable(),
+    "SMS_DAILY_LIMIT_PER_PHONE": Tunable(minimum=1),
+    "SMS_DAILY_LIMIT_PER_ADDRESS": Tunable(minimum=1),
     "INVOICE_PROVIDER": Tunable(),
     "RQ_QUEUE": Tunable(check=_queue_name),
+    # Retention (the retention command, docs/operations.md)
+    "RETENTION_ROSTER_PREVIEW_DAYS": Tunable(minimum=1),
+    "RETENTION_ROSTER_FILE_DAYS": Tunable(minimum=1),
+    "RETENTION_VOUCHER_SCREENSHOT_DAYS": Tunable(minimum=1),
+    "RETENTION_PAY_NOTIFY_SAMPLE_DAYS": Tunable(minimum=1),
     # Uploads
     "ROSTER_MAX_ROWS": Tunable(minimum=1),
     "ROSTER_MAX_FILE_BYTES": Tunable(minimum=1024),
@@ -115,8 +124,14 @@ TUNABLES: dict[str, Tunable] = {
     # Payments
     "WECHAT_PAY_NOTIFY_MAX_AGE": Tunable(minimum=30),
     "WECHAT_PAY_FAILOVER_SECONDS": Tunable(minimum=0),
+    "PAY_NOTIFY_MAX_BYTES": Tunable(minimum=4096),
+    "PAY_NOTIFY_SAMPLE_PER_HOUR": Tunable(minimum=0),
+    "PAY_NOTIFY_SAMPLE_BODY_BYTES": Tunable(minimum=256),
     "ORDER_PAY_MINUTES": Tunable(minimum=5, maximum=7 * 24 * 60),
     "GROUP_PURCHASE_MAX_LINES": Tunable(minimum=1),
+    "GROUP_LOOKUP_LIMIT_PER_LEARNER": Tunable(check=_rate_limits),
+    "GROUP_LOOKUP_LIMIT_PER_ADDRESS": Tunable(check=_rate_limits),
+    "GROUP_LOOKUP_AUDIT_LINES": Tunable(minimum=1),
     # The study ledger's rhythm and write-behind
     "STUDY_MEDIA_DIR": Tunable(),
     "STUDY_HEARTBEAT_SECONDS": Tunable(minimum=1),
@@ -219,7 +234,8 @@ class BaseConfig:
 
     SECRET_KEY = ""
     SQLALCHEMY_DATABASE_URI = ""
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    # Statement parameters (phones, ID numbers, names) stay out of database errors and logs.
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = ""
     # Development swaps the Redis client for an in-process stand-in.
     REDIS_STANDIN = False
@@ -232,6 +248,9 @@ class BaseConfig:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = True
     PERMANENT_SESSION_LIFETIME = timedelta(days=7)
+    # Logins are held in Redis (services/accounts/sessions.py) and end when idle this long.
+    STAFF_SESSION_IDLE_SECONDS = 30 * 60
+    LEARNER_SESSION_IDLE_SECONDS = 2 * 3600
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
 
     WTF_CSRF_TIME_LIMIT = 8 * 3600
@@ -242,8 +261,15 @@ class BaseConfig:
     RATELIMIT_STORAGE_URI = ""
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "gx-limit"
-    # Login and password reset: per client address and per account.
-    LOGIN_LIMIT_PER_IP = "30 per minute;300 per hour"
+    # Redis down: count in this process's memory instead (Flask-Limiter logs the switch and
+    # goes back once Redis answers), never an error page; a Redis that hangs gives up soon.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_STORAGE_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    # Failed logins and password resets: per account (an ID number and a phone of the same
+    # account count together) — the real guard — and per client address, high enough for a
+    # whole unit behind one NAT at the deadline.
+    LOGIN_LIMIT_PER_IP = "100 per minute;1000 per hour"
     LOGIN_LIMIT_PER_ACCOUNT = "6 per 5 minutes;20 per hour"
     # The public certificate check, per client address (numbers are not to be enumerated).
     VERIFY_LIMIT_PER_IP = "20 per minute;200 per hour"
@@ -264,6 +290,18 @@ class BaseConfig:
     # Text messages for 首次登录 codes (services/accounts/sms.py). None until a provider is
     # configured: production never writes codes to its log.
     SMS_PROVIDER = ""
+    # Codes sent each day (Beijing time) to one phone, and asked for from one client address.
+    SMS_DAILY_LIMIT_PER_PHONE = 5
+    SMS_DAILY_LIMIT_PER_ADDRESS = 50
+
+    # How long personal data is kept where nothing else needs it (``flask retention run``,
+    # services/retention.py; the privacy notice quotes these): roster previews never
+    # confirmed (uploads and reports with full ID numbers and phones), the files of imported
+    # rosters, voucher screenshots once reviewed, samples of unverified pay notifications.
+    RETENTION_ROSTER_PREVIEW_DAYS = 7
+    RETENTION_ROSTER_FILE_DAYS = 30
+    RETENTION_VOUCHER_SCREENSHOT_DAYS = 180
+    RETENTION_PAY_NOTIFY_SAMPLE_DAYS = 14
 
     # Roster import (附件2): bounds that keep a hostile upload from exhausting a worker.
     ROSTER_MAX_ROWS = 20_000
@@ -309,10 +347,21 @@ class BaseConfig:
     WECHAT_PAY_CASHIER_URL = ""
     # Notifications whose Wechatpay-Timestamp is further than this from our clock are refused.
     WECHAT_PAY_NOTIFY_MAX_AGE = 300
+    # What /pay/notify and /pay/refund-notify read and keep (services/payments/notifications.py):
+    # the largest body, and of notifications that do not verify, a sample an hour per kind
+    # with bodies cut short.
+    PAY_NOTIFY_MAX_BYTES = 64 * 1024
+    PAY_NOTIFY_SAMPLE_PER_HOUR = 10
+    PAY_NOTIFY_SAMPLE_BODY_BYTES = 4096
     # Unpaid orders close after this many minutes (time_expire at WeChat Pay).
     ORDER_PAY_MINUTES = 30
     # Lines a designee may paste into one group purchase.
     GROUP_PURCHASE_MAX_LINES = 2000
+    # Distinct ID numbers a group purchase may look up (services/payments/group_lookups.py),
+    # and the size of a check that is written to the audit log.
+    GROUP_LOOKUP_LIMIT_PER_LEARNER = "2500 per hour;5000 per day"
+    GROUP_LOOKUP_LIMIT_PER_ADDRESS = "5000 per hour;20000 per day"
+    GROUP_LOOKUP_AUDIT_LINES = 200
 
     # Alipay (开放平台 application, RSA2): unset ALIPAY_APP_ID and Alipay is not offered.
     ALIPAY_APP_ID = ""

@@ -1,13 +1,21 @@
-"""Error pages in Chinese for people, JSON for programs."""
+"""Error pages in Chinese for people, JSON for programs.
+
+An error page needs nothing that may be what failed: ``error.html`` stands alone (no layout
+that looks up the signed-in learner or staff member), and should even it fail, the answer
+is a line of Chinese text. A database that does not answer is a 503 in Chinese.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+import redis
+from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from infra.extensions import db
 from services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -42,14 +50,34 @@ def wants_json() -> bool:
 def error_response(status: int, message: str, code: str = "error"):
     if wants_json():
         return jsonify({"error": code, "message": message}), status
-    layout = "admin/base.html" if request.path.startswith("/admin") else "base.html"
-    return render_template("error.html", layout=layout, status=status, message=message), status
+    try:
+        page = render_template(
+            "error.html", console=request.path.startswith("/admin"), status=status, message=message
+        )
+    except Exception:
+        log.exception("the error page itself failed for %s", request.path)
+        return Response(message, status, mimetype="text/plain"), status
+    return page, status
+
+
+def _unavailable_database(error: BaseException) -> bool:
+    """The database did not answer (down, restarting, out of connections)."""
+    return isinstance(error, OperationalError | InterfaceError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def handle_service_error(error: ServiceError):
         return error_response(error.status_code, error.message, error.code)
+
+    @app.errorhandler(redis.exceptions.RedisError)
+    def handle_redis_down(error: redis.exceptions.RedisError):
+        # Logins, text-message codes and caches live in Redis; rate limits fall back to
+        # memory on their own (see RATELIMIT_IN_MEMORY_FALLBACK_ENABLED).
+        log.error("redis unavailable on %s %s: %s", request.method, request.path, error)
+        return error_response(503, _MESSAGES[503], "unavailable")
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):
@@ -65,5 +93,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
+        try:
+            db.session.rollback()
+        except Exception:  # the connection may be what failed
+            log.debug("rollback after an error failed too", exc_info=True)
+        if _unavailable_database(error):
+            # The driver's own words, without the statement and its parameters.
+            cause = str(getattr(error, "orig", error)).strip().splitlines()[:1]
+            log.error("database unavailable on %s %s: %s", request.method, request.path, cause)
+            return error_response(503, _MESSAGES[503], "unavailable")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, _MESSAGES[500], "internal")

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import redis
 from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
 
 from infra.extensions import db
 from models.staff import StaffRole, StaffUser
+from services.accounts import sessions
 from services.audit import Actor
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -22,22 +27,38 @@ def _staff_tag(staff: StaffUser) -> str:
     return hmac.new(key, staff.password_hash.encode(), hashlib.sha256).hexdigest()[:16]
 
 
+_STAFF_KEYS = ("staff_id", "staff_tag", "staff_login")
+
+
 def login_staff(staff: StaffUser) -> None:
+    """A new login (services/accounts/sessions.py), ended after 30 idle minutes."""
+    logout_staff()
+    login_id = sessions.open_login(sessions.STAFF, staff.id)
     session["staff_id"] = staff.id
     session["staff_tag"] = _staff_tag(staff)
+    session["staff_login"] = login_id
 
 
 def logout_staff() -> None:
-    session.pop("staff_id", None)
-    session.pop("staff_tag", None)
+    """The login ends on the server too: a copy of the cookie opens nothing after this."""
+    staff_id = session.get("staff_id")
+    if staff_id is not None:
+        try:
+            sessions.close_login(session.get("staff_login"), sessions.STAFF, staff_id)
+        except redis.exceptions.RedisError as error:
+            log.warning("could not close login of staff %s: %s", staff_id, error)
+    for key in _STAFF_KEYS:
+        session.pop(key, None)
 
 
 def current_staff() -> StaffUser | None:
+    """The staff member whose login this request carries, if that login is still open."""
     if "staff" not in g:
         staff = None
         staff_id = session.get("staff_id")
         if staff_id is not None:
-            staff = db.session.get(StaffUser, staff_id)
+            if sessions.resume_login(session.get("staff_login"), sessions.STAFF, staff_id):
+                staff = db.session.get(StaffUser, staff_id)
             if (
                 staff is None
                 or not staff.is_active
@@ -94,6 +115,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
             ("学员查询", "admin.learners", ("admin.learner",)),
             ("名单导入", "admin.rosters", ("admin.roster", "admin.confirm_roster")),
             ("单位与区县", "admin.units", ("admin.unit",)),
+            ("删除申请", "admin.deletion_requests", ("admin.deletion",)),
         ],
     ),
     (
@@ -177,6 +199,7 @@ from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
     org,
     paperwork,
     people,
+    privacy,
     reports,
     rosters,
 )

@@ -2,44 +2,62 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from flask import Blueprint, current_app, g, redirect, request, session, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
 from infra.extensions import db
 from models.accounts import Learner
+from services.accounts import sessions
 from services.accounts.learners import session_tag
 from services.errors import PermissionDenied
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("h5", __name__, url_prefix="/h5")
 
 
-_LEARNER_KEYS = ("learner_id", "learner_tag", "reset_learner_id")
+_LEARNER_KEYS = ("learner_id", "learner_tag", "learner_login", "reset_learner_id")
 
 
 def login_learner(learner: Learner) -> None:
+    """A new login (services/accounts/sessions.py): the cookie names it, Redis holds it."""
     logout_learner()
+    login_id = sessions.open_login(sessions.LEARNER, learner.id)
     session.permanent = True
     session["learner_id"] = learner.id
     session["learner_tag"] = session_tag(learner)
+    session["learner_login"] = login_id
 
 
 def logout_learner() -> None:
+    """The login ends on the server too: a copy of the cookie opens nothing after this."""
+    learner_id = session.get("learner_id")
+    if learner_id is not None:
+        try:
+            sessions.close_login(session.get("learner_login"), sessions.LEARNER, learner_id)
+        except redis.exceptions.RedisError as error:
+            # The cookie is cleared anyway; the login's id expires when it has been idle.
+            log.warning("could not close login of learner %s: %s", learner_id, error)
     for key in _LEARNER_KEYS:
         session.pop(key, None)
 
 
 def current_learner() -> Learner | None:
+    """The learner whose login this request carries, if that login is still open."""
     if "learner" not in g:
         learner = None
         learner_id = session.get("learner_id")
         if learner_id is not None:
-            learner = db.session.get(Learner, learner_id)
-            if learner is not None and session.get("learner_tag") != session_tag(learner):
+            if sessions.resume_login(session.get("learner_login"), sessions.LEARNER, learner_id):
+                learner = db.session.get(Learner, learner_id)
+            if learner is None or session.get("learner_tag") != session_tag(learner):
                 learner = None
                 logout_learner()
         g.learner = learner
@@ -55,8 +73,16 @@ def signed_in_learner() -> Learner:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only local paths are followed after login."""
-    if target and target.startswith("/") and not target.startswith("//"):
+    """Only local paths are followed after login: not another host (``//host``, ``/\\host``,
+    which browsers read as ``//host``), and nothing with a control character (a newline
+    cannot go into a Location header)."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(char) < 32 or 127 <= ord(char) < 160 for char in target)
+    ):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target
@@ -115,11 +141,11 @@ def inject_learner() -> dict[str, Any]:
 
 @bp.app_template_global()
 def nav_learner() -> Learner | None:
-    """The learner the page's navigation names; none when the database cannot say (the page
-    is the error page of a failed request)."""
+    """The learner the page's navigation names; none when the database or the login registry
+    cannot say (the page is the error page of a failed request, or a page anyone may open)."""
     try:
         return current_learner()
-    except SQLAlchemyError:
+    except (SQLAlchemyError, sessions.SessionsUnavailable):
         return None
 
 
@@ -131,6 +157,7 @@ from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
     invoices,
     makeup,
     manual,
+    my_data,
     orders,
     study,
 )

@@ -37,12 +37,13 @@ from handlers.h5.forms import (
     RegisterForm,
     ResetIdentityForm,
     ResetPasswordForm,
+    SendCodeForm,
 )
 from infra.extensions import limiter
 from infra.transaction import commit
 from models.base import utcnow
 from services.accounts import learners as accounts
-from services.accounts import org, qr_login
+from services.accounts import org, privacy, qr_login, sessions
 from services.errors import ServiceError, StopValidation, ValidationError
 from services.study import rules as study
 from services.wechat import followers
@@ -55,11 +56,11 @@ def _failed(response) -> bool:
 
 
 def _login_account_key() -> str:
-    return "account:" + accounts.normalise_account(request.form.get("account"))
+    return "account:" + accounts.limit_key(request.form.get("account"))
 
 
 def _reset_account_key() -> str:
-    return "reset:" + accounts.normalise_account(request.form.get("id_number"))
+    return "reset:" + accounts.limit_key(request.form.get("id_number"))
 
 
 def _ip_limit() -> str:
@@ -107,8 +108,8 @@ def login():
             apply_errors(form, error)
         else:
             bound = oauth.bind_pending(learner.id)
+            login_learner(learner)  # before the commit: without a login, nothing changes
             commit()
-            login_learner(learner)
             if learner.must_change_password:
                 flash("为了账号安全，请先设置新密码。", "error")
                 return redirect(url_for("h5.change_password"))
@@ -179,7 +180,10 @@ def qr_login_finish():
 
 @bp.post("/logout")
 def logout():
-    learner = current_learner()
+    try:
+        learner = current_learner()
+    except sessions.SessionsUnavailable:
+        learner = None  # the cookie is cleared all the same
     if learner is not None:
         # A page left playing stops counting now: no token of this login counts again.
         try:
@@ -207,15 +211,18 @@ def register():
                     confirm_password=field_text(form.confirm_password),
                     unit_id=form.unit_id.data,
                     district_id=form.district_id.data,
+                    privacy_consent=bool(form.privacy_consent.data),
+                    client_address=request.remote_addr,
                 )
             )
         except (ValidationError, StopValidation) as error:
             apply_errors(form, error)
         else:
             bound = oauth.bind_pending(learner.id)
+            # Before the commit: without a login (Redis down) the account is not created.
+            login_learner(learner)
             commit()
             session.pop(oauth.ENTRY_UNIT, None)
-            login_learner(learner)
             flash("注册成功。", "success")
             return oauth.after_bind(bound, url_for("h5.home"))
     status = 400 if form.is_submitted() else 200
@@ -258,6 +265,9 @@ def change_password():
                 field_text(form.current_password),
                 field_text(form.new_password),
                 field_text(form.confirm_password),
+                privacy_consent=bool(form.privacy_consent.data),
+                code=field_text(form.code),
+                client_address=request.remote_addr,
             )
         except ValidationError as error:
             apply_errors(form, error)
@@ -268,8 +278,35 @@ def change_password():
             return redirect(url_for("h5.home"))
     status = 400 if form.is_submitted() else 200
     return render_template(
-        "accounts/change_password.html", form=form, forced=learner.must_change_password
+        "accounts/change_password.html",
+        form=form,
+        forced=learner.must_change_password,
+        steps=accounts.first_login_steps(learner),
+        code_form=SendCodeForm(),
     ), status
+
+
+@bp.post("/password/code")
+@limiter.limit(_ip_limit, deduct_when=_failed)
+def send_first_login_code():
+    """First login of a roster account: the code goes to the phone on the roster."""
+    learner = current_learner()
+    if learner is None:
+        return redirect(url_for("h5.login", next=url_for("h5.change_password")))
+    form = SendCodeForm()
+    if form.validate_on_submit():
+        try:
+            accounts.send_first_login_code(learner.id, client_address=request.remote_addr)
+        except ValidationError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"验证码已发送到 {accounts.first_login_steps(learner).masked_phone}。", "success")
+    return redirect(url_for("h5.change_password"))
+
+
+@bp.get("/privacy")
+def privacy_notice():
+    return render_template("accounts/privacy.html", notice=privacy.notice())
 
 
 @bp.route("/first-login", methods=["GET", "POST"])
@@ -281,7 +318,10 @@ def first_login():
     if form.validate_on_submit():
         try:
             learner = accounts.start_password_reset(
-                field_text(form.name), field_text(form.id_number), field_text(form.phone)
+                field_text(form.name),
+                field_text(form.id_number),
+                field_text(form.phone),
+                client_address=request.remote_addr,
             )
         except ServiceError as error:  # the identity does not match, or no code can be sent
             apply_errors(form, error)

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, StringField
+from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -22,6 +22,7 @@ class RegisterForm(FlaskForm):
     district_id = IntegerField("档案所在区县", validators=[Optional()])
     password = PasswordField("设置密码", validators=[required("密码"), Length(max=64)])
     confirm_password = PasswordField("确认密码", validators=[required("确认密码"), Length(max=64)])
+    privacy_consent = BooleanField("同意《个人信息保护说明》")
 
 
 class ChangePasswordForm(FlaskForm):
@@ -30,6 +31,13 @@ class ChangePasswordForm(FlaskForm):
     confirm_password = PasswordField(
         "确认新密码", validators=[required("确认新密码"), Length(max=64)]
     )
+    # At a roster account's first login (services.accounts.learners.first_login_steps).
+    code = StringField("短信验证码", validators=[Optional(), Length(max=10)])
+    privacy_consent = BooleanField("同意《个人信息保护说明》")
+
+
+class SendCodeForm(FlaskForm):
+    pass
 
 
 class ResetIdentityForm(FlaskForm):

@@ -2,7 +2,7 @@
 consumer complaints
 
 Revision ID: 0013_payment_channels
-Revises: 0008_template_receipts
+Revises: 0011_security_privacy
 Create Date: 2026-12-02 01:00:00
 
 """
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "0013_payment_channels"
-down_revision = "0008_template_receipts"
+down_revision = "0011_security_privacy"
 branch_labels = None
 depends_on = None
 

@@ -15,9 +15,10 @@ from infra.extensions import db
 from infra.transaction import after_commit
 from models.accounts import AccountSource, Learner
 from models.base import utcnow
-from services.accounts import passwords, sms
+from services.accounts import passwords, privacy, sessions, sms
 from services.accounts.identity import normalise_text, parse_id_number, parse_mobile, parse_name
 from services.accounts.org import get_district, get_unit
+from services.display import mask_phone
 from services.errors import StopValidation, ValidationError
 from services.study import rules as study
 
@@ -34,6 +35,9 @@ class Registration:
     confirm_password: str
     unit_id: int | None = None
     district_id: int | None = None
+    # The separate consent to the privacy notice (its own box on the form).
+    privacy_consent: bool = False
+    client_address: str | None = None
 
 
 def _collect(errors: list[ValidationError], func, *args, **kwargs):
@@ -81,6 +85,8 @@ def register_learner(data: Registration) -> Learner:
         )
     if phone and find_by_phone(phone):
         errors.append(ValidationError("phone", "该手机号码已被其他账号使用。"))
+    if not data.privacy_consent:
+        errors.append(ValidationError("privacy_consent", privacy.CONSENT_REQUIRED))
     if errors:
         raise StopValidation(errors)
 
@@ -105,6 +111,7 @@ def register_learner(data: Registration) -> Learner:
         raise StopValidation(
             [ValidationError("id_number", "该身份证号码或手机号码已注册，请直接登录。")]
         ) from None
+    privacy.record_consent(learner.id, privacy.REGISTER, given=True, ip=data.client_address)
     return learner
 
 
@@ -130,6 +137,18 @@ def find_by_account(raw: str | None) -> Learner | None:
     )
 
 
+def limit_key(raw: str | None) -> str:
+    """What the per-account login limit counts against: the account, whichever of its names
+    (ID number or phone) was typed; a name of no account counts by a digest of itself, so
+    that neither the limiter's keys nor its log lines hold a phone or an ID number."""
+    learner = find_by_account(raw)
+    if learner is not None:
+        return f"learner:{learner.id}"
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, normalise_account(raw).encode(), hashlib.sha256).hexdigest()
+    return "unknown:" + digest[:20]
+
+
 def authenticate(account: str, password: str) -> Learner:
     learner = find_by_account(account)
     if learner is None:
@@ -149,15 +168,71 @@ def initial_password(learner: Learner) -> str | None:
     return learner.id_number[-6:] if learner.password_hash is None else None
 
 
-def change_password(learner_id: int, current: str, new: str, confirm: str) -> Learner:
+@dataclass(frozen=True)
+class FirstLogin:
+    """What choosing a new password also asks of this account: at a roster account's first
+    login, the separate consent to the privacy notice, and (when a text-message provider is
+    configured) a code sent to the phone on the roster, so that the ID number's last 6
+    characters alone do not open the account."""
+
+    needs_consent: bool
+    needs_code: bool
+    masked_phone: str
+
+
+def first_login_steps(learner: Learner) -> FirstLogin:
+    return FirstLogin(
+        needs_consent=learner.must_change_password and not privacy.has_current_consent(learner.id),
+        needs_code=learner.password_hash is None
+        and bool(learner.phone)
+        and sms.provider_configured(),
+        masked_phone=mask_phone(learner.phone),
+    )
+
+
+FIRST_LOGIN_CODE = "first-login"
+
+
+def send_first_login_code(learner_id: int, *, client_address: str | None = None) -> Learner:
     learner = db.session.get(Learner, learner_id)
     if learner is None:
         raise ValidationError(None, "账号不存在。")
+    if not first_login_steps(learner).needs_code or learner.phone is None:
+        raise ValidationError("code", "该账号无需短信验证码。")
+    sms.send_verification_code(
+        learner.phone, FIRST_LOGIN_CODE, str(learner.id), client_address=client_address
+    )
+    return learner
+
+
+def change_password(
+    learner_id: int,
+    current: str,
+    new: str,
+    confirm: str,
+    *,
+    privacy_consent: bool = False,
+    code: str = "",
+    client_address: str | None = None,
+) -> Learner:
+    learner = db.session.get(Learner, learner_id)
+    if learner is None:
+        raise ValidationError(None, "账号不存在。")
+    steps = first_login_steps(learner)
     if not passwords.verify_password(
         learner.password_hash, current, initial=initial_password(learner)
     ):
         raise ValidationError("current_password", "当前密码不正确。")
     _check_new_password(new, confirm, id_number=learner.id_number)
+    if steps.needs_consent and not privacy_consent:
+        raise ValidationError("privacy_consent", privacy.CONSENT_REQUIRED)
+    if steps.needs_code:
+        if not code.strip():
+            raise ValidationError("code", "请填写短信验证码（点击“获取验证码”发送到您的手机）。")
+        # Checked after everything else: a code works once.
+        sms.check_verification_code(FIRST_LOGIN_CODE, str(learner.id), code)
+    if steps.needs_consent:
+        privacy.record_consent(learner.id, privacy.FIRST_LOGIN, given=True, ip=client_address)
     _set_password(learner, new)
     return learner
 
@@ -174,11 +249,15 @@ def _set_password(learner: Learner, new: str) -> None:
     learner.password_hash = passwords.hash_password(new)
     learner.must_change_password = False
     db.session.flush()
-    # Other sessions end with the old password (see session_tag), and so does playback.
+    # Every login ends with the old password (the page that changed it opens a new one),
+    # and so does playback.
+    after_commit(sessions.close_all_logins, sessions.LEARNER, learner.id)
     after_commit(study.end_learner_playback, learner.id)
 
 
-def start_password_reset(name: str, id_number: str, phone: str) -> Learner:
+def start_password_reset(
+    name: str, id_number: str, phone: str, *, client_address: str | None = None
+) -> Learner:
     """首次登录, step 1: prove name + ID number + phone; a code goes to that phone."""
     errors: list[ValidationError] = []
     clean_name = _collect(errors, parse_name, name)
@@ -189,7 +268,7 @@ def start_password_reset(name: str, id_number: str, phone: str) -> Learner:
     learner = find_by_id_number(resident.number)
     if learner is None or learner.name != clean_name or learner.phone != clean_phone:
         raise ValidationError(None, RESET_MISMATCH)
-    sms.send_verification_code(clean_phone, "reset", str(learner.id))
+    sms.send_verification_code(clean_phone, "reset", str(learner.id), client_address=client_address)
     return learner
 
 
@@ -242,7 +321,10 @@ def search_learners(query: str, *, unit_id: int | None = None, page: int = 1):
         statement = statement.where(Learner.phone == text)
     elif len(text) >= 4 and text[:-1].isdigit():
         statement = statement.where(
-            or_(Learner.id_number.endswith(text), Learner.phone.endswith(text))
+            or_(
+                Learner.id_number.endswith(text, autoescape=True),
+                Learner.phone.endswith(text, autoescape=True),
+            )
         )
     elif text:
         statement = statement.where(Learner.name.contains(text, autoescape=True))

@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import logging
 import secrets
+from datetime import datetime
 from typing import ClassVar, Protocol
 
 from flask import current_app
 
 from infra.redis_client import as_text, get_redis
-from services.display import mask_phone
+from services.display import LOCAL_TZ, mask_phone
 from services.errors import ServiceError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,56 @@ def _digest(code: str) -> str:
     return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
 
 
-def send_verification_code(phone: str, purpose: str, subject: str) -> None:
-    """Send a 6-digit code valid for 5 minutes; one per minute per phone."""
+def provider_configured() -> bool:
+    return current_app.config["SMS_PROVIDER"] in PROVIDERS
+
+
+def _pseudonym(text: str) -> str:
+    """Phones and addresses are named in Redis keys by a digest, never as they are."""
+    return _digest("sms-key:" + text)[:20]
+
+
+def _spend_daily_quota(kind: str, who: str, limit: int) -> bool:
+    """Counts one send against today's (Beijing time) quota; False, counting nothing, when
+    it is used up."""
+    redis = get_redis()
+    day = datetime.now(LOCAL_TZ).strftime("%Y%m%d")
+    key = f"sms:day:{kind}:{_pseudonym(who)}:{day}"
+    sent = redis.incr(key)
+    redis.expire(key, 2 * 86400)
+    if sent > limit:
+        redis.decr(key)
+        return False
+    return True
+
+
+def _give_back_daily_quota(kind: str, who: str) -> None:
+    day = datetime.now(LOCAL_TZ).strftime("%Y%m%d")
+    get_redis().decr(f"sms:day:{kind}:{_pseudonym(who)}:{day}")
+
+
+def send_verification_code(
+    phone: str, purpose: str, subject: str, *, client_address: str | None = None
+) -> None:
+    """Send a 6-digit code valid for 5 minutes: one per minute per phone, and each day at
+    most ``SMS_DAILY_LIMIT_PER_PHONE`` to a phone and ``SMS_DAILY_LIMIT_PER_ADDRESS`` asked
+    from one client address (texts cost money and bother their receiver)."""
     sender = get_sender()
     redis = get_redis()
-    if not redis.set(f"sms:cooldown:{phone}", 1, nx=True, ex=RESEND_AFTER_SECONDS):
+    config = current_app.config
+    if not redis.set(f"sms:cooldown:{_pseudonym(phone)}", 1, nx=True, ex=RESEND_AFTER_SECONDS):
         raise ValidationError("code", "验证码已发送，请1分钟后再试。")
+    if not _spend_daily_quota("phone", phone, int(config["SMS_DAILY_LIMIT_PER_PHONE"])):
+        raise ValidationError(
+            None, "今天向该手机号码发送的验证码已达上限，请明天再试；如需帮助请联系在线客服。"
+        )
+    if client_address and not _spend_daily_quota(
+        "address", client_address, int(config["SMS_DAILY_LIMIT_PER_ADDRESS"])
+    ):
+        _give_back_daily_quota("phone", phone)
+        raise ValidationError(
+            None, "今天从您所在网络发送的验证码已达上限，请明天再试；如需帮助请联系在线客服。"
+        )
     code = f"{secrets.randbelow(10**6):06d}"
     key = f"sms:code:{purpose}:{subject}"
     redis.delete(key)

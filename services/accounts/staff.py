@@ -7,10 +7,11 @@ import re
 from sqlalchemy import select
 
 from infra.extensions import db
+from infra.transaction import after_commit
 from models.base import utcnow
 from models.org import Unit
 from models.staff import StaffRole, StaffUser
-from services.accounts import passwords
+from services.accounts import passwords, sessions
 from services.accounts.identity import normalise_text
 from services.audit import Actor, record_action
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -115,6 +116,9 @@ def set_active(staff_id: int, active: bool, *, actor: Actor) -> StaffUser:
     before = {"is_active": staff.is_active}
     staff.is_active = active
     db.session.flush()
+    if not active:
+        # Removed from the console now, in every browser it is open in.
+        after_commit(sessions.close_all_logins, sessions.STAFF, staff.id)
     record_action(
         actor,
         action="staff.activate" if active else "staff.deactivate",
@@ -131,6 +135,7 @@ def reset_password(staff_id: int, new_password: str, *, actor: Actor) -> StaffUs
     passwords.check_policy(new_password)
     staff.password_hash = passwords.hash_password(new_password)
     db.session.flush()
+    after_commit(sessions.close_all_logins, sessions.STAFF, staff.id)
     record_action(
         actor,
         action="staff.reset_password",

@@ -47,6 +47,11 @@ def clean_screenshot(data: bytes) -> bytes:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ScreenshotRejected("只能上传图片（JPG、PNG格式的缴费截图）。") from None
     picture.thumbnail((STORED_LONG_SIDE, STORED_LONG_SIDE * 4))
+    # Only the pixels go on: a converted image keeps the source's ``info`` (its JPEG comment,
+    # which Pillow writes out again, an HTML page with a script in it perhaps), a new one
+    # holds nothing but what is drawn into it.
+    clean = Image.new("RGB", picture.size)
+    clean.paste(picture)
     out = io.BytesIO()
-    picture.save(out, "JPEG", quality=88, optimize=True)
+    clean.save(out, "JPEG", quality=88, optimize=True)
     return out.getvalue()

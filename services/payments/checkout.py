@@ -51,7 +51,7 @@ from models.orders import (
 )
 from services import catalog
 from services.audit import Actor
-from services.display import mask_name
+from services.display import mask_id_number
 from services.errors import ExternalServiceError
 from services.paperwork import invoices
 from services.payments import alipay, orders, refunds, tasks, wechatpay
@@ -257,8 +257,8 @@ def _prepay_at_wechat(
 
 
 def _seat_learners_holding_plan(order: Order) -> list[str]:
-    """Names (masked: the seats are not paid for) of the order's learners who hold its plan
-    by another order or a review."""
+    """The masked ID numbers (never names: the seats are not paid for) of the order's
+    learners who hold its plan by another order or a review."""
     rows = db.session.execute(
         select(OrderSeat.learner_id, Enrollment.order_id)
         .join(
@@ -273,7 +273,7 @@ def _seat_learners_holding_plan(order: Order) -> list[str]:
     if not ids:
         return []
     seats = {seat.learner_id: seat for seat in order.seats}
-    return [mask_name(seats[learner_id].learner.name) for learner_id in ids]
+    return [mask_id_number(seats[learner_id].learner.id_number) for learner_id in ids]
 
 
 # --- taking a payment in ---------------------------------------------------------------------

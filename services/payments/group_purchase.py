@@ -27,6 +27,7 @@ from services.accounts.identity import normalise_text, parse_id_number
 from services.errors import ValidationError
 from services.paperwork import invoices
 from services.payments import orders
+from services.payments.group_lookups import Asker, record_large_check, spend_lookups
 
 NO_ACCOUNT = "该身份证号码尚未注册账号：请本人先注册，或把名单发给工作人员统一注册。"
 ALREADY_HELD = "已拥有该学习计划（已购买或已开通补学），无需再买。"
@@ -41,7 +42,6 @@ class CheckedLine:
     text: str  # as typed, trimmed
     id_number: str | None = None  # normalised, when valid
     learner_id: int | None = None
-    learner_name: str | None = None
     problem: str | None = None
 
 
@@ -63,8 +63,12 @@ class GroupCheck:
         return len(self.valid) * self.plan.price_fen
 
 
-def check_lines(plan_id: int, text: str | None, *, now: datetime | None = None) -> GroupCheck:
-    """Check every pasted line against the plan (a constant number of queries)."""
+def check_lines(
+    plan_id: int, text: str | None, *, asker: Asker, now: datetime | None = None
+) -> GroupCheck:
+    """Check every pasted line against the plan (a constant number of queries). The valid
+    numbers count against the asker's lookups (``group_lookups``); a valid line says only
+    that the number is registered, never whose it is."""
     now = now or utcnow()
     plan = catalog.plan_for_sale(plan_id, now)
     raw_lines = [
@@ -95,15 +99,15 @@ def check_lines(plan_id: int, text: str | None, *, now: datetime | None = None) 
         parsed.append((number, line, resident_number, None))
 
     numbers = list(first_line)
+    spend_lookups(asker, numbers)
+    record_large_check(asker, plan_id=plan.id, numbers=len(numbers))
     learners = {
-        id_number: (learner_id, name)
-        for learner_id, id_number, name in db.session.execute(
-            select(Learner.id, Learner.id_number, Learner.name).where(
-                Learner.id_number.in_(numbers)
-            )
+        id_number: learner_id
+        for learner_id, id_number in db.session.execute(
+            select(Learner.id, Learner.id_number).where(Learner.id_number.in_(numbers))
         )
     }
-    learner_ids = [learner_id for learner_id, _ in learners.values()]
+    learner_ids = list(learners.values())
     holding = set(
         db.session.scalars(
             select(Enrollment.learner_id).where(
@@ -128,13 +132,12 @@ def check_lines(plan_id: int, text: str | None, *, now: datetime | None = None) 
 
     checked = []
     for number, line, id_number, problem in parsed:
-        learner_id = name = None
+        learner_id = None
         if problem is None:
-            found = learners.get(id_number) if id_number is not None else None
-            if found is None:
+            learner_id = learners.get(id_number) if id_number is not None else None
+            if learner_id is None:
                 problem = NO_ACCOUNT
             else:
-                learner_id, name = found
                 if learner_id in holding:
                     problem = ALREADY_HELD
                 elif learner_id in in_open_orders:
@@ -145,7 +148,6 @@ def check_lines(plan_id: int, text: str | None, *, now: datetime | None = None) 
                 text=line[:60],
                 id_number=id_number,
                 learner_id=learner_id if problem is None else None,
-                learner_name=name,
                 problem=problem,
             )
         )
@@ -158,11 +160,12 @@ def place_group_order(
     plan_id: int,
     text: str | None,
     invoice: invoices.InvoiceRequest | None,
+    asker: Asker,
     now: datetime | None = None,
 ) -> Order:
     """One order for every valid seat, checked again as it is placed."""
     now = now or utcnow()
-    check = check_lines(plan_id, text, now=now)
+    check = check_lines(plan_id, text, asker=asker, now=now)
     seats = check.valid
     if not seats:
         raise ValidationError(

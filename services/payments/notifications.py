@@ -1,20 +1,28 @@
 """Providers' notifications: WeChat Pay's ``POST /pay/notify`` (payments of every WeChat
 channel), ``POST /pay/refund-notify`` (refunds) and ``POST /pay/complaint-notify`` (consumer
-complaints), and Alipay's ``POST /pay/alipay/notify``.
-Each is kept for audit with its outcome; one that verifies is taken in exactly like a query's
-answer, through the same ``checkout.record_payment`` as every channel, so a duplicate, late or
-concurrent notification changes nothing.
+complaints), and Alipay's ``POST /pay/alipay/notify``. One that verifies is taken in exactly
+like a query's answer, through the same ``checkout.record_payment`` as every channel, so a
+duplicate, late or concurrent notification changes nothing.
+
+Every notification whose signature verifies is kept for audit with its outcome. Anyone can
+post to these URLs, so of the others (unknown serial, bad signature, stale timestamp) only
+a sample is kept: at most ``PAY_NOTIFY_SAMPLE_PER_HOUR`` of each kind an hour, their bodies
+cut to ``PAY_NOTIFY_SAMPLE_BODY_BYTES``; the retention command deletes them after
+``PAY_NOTIFY_SAMPLE_RETENTION_DAYS``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
+import redis
 from flask import current_app
 from sqlalchemy import select
 
 from infra.extensions import db
+from infra.redis_client import get_redis
 from models.base import utcnow
 from models.orders import PaymentSource, PayNotification, Refund
 from services.payments import alipay, checkout, complaints, refunds, wechatpay
@@ -49,24 +57,57 @@ class NotificationAnswer:
         return self.status < 300
 
 
+# Refused before the signature was found good: anyone may have sent these.
+UNVERIFIED_OUTCOMES = frozenset({"wrong_serial", "bad_signature", "stale"})
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL's text and JSON cannot hold NUL."""
+    return text.replace("\x00", "\ufffd")
+
+
 def keep_notification(kind: str, headers: NotificationHeaders, body: str) -> PayNotification:
-    """The raw notification, kept for audit whatever becomes of it (the caller adds it to
-    the session once its outcome is known)."""
+    """The raw notification, kept for audit (``_store`` decides, once its outcome is
+    known)."""
     return PayNotification(
         kind=kind,
-        headers={name: headers.get(name, "")[:512] for name in _NOTIFICATION_HEADERS},
-        body=body[:65536],
+        headers={name: _storable(headers.get(name, "")[:512]) for name in _NOTIFICATION_HEADERS},
+        body=_storable(body[:65536]),
         outcome="received",
         received_at=utcnow(),
     )
+
+
+def _sampled(kind: str) -> bool:
+    """Whether this hour's sample of unverified notifications of ``kind`` has room."""
+    key = f"pay-notify-sample:{kind}:{int(time.time()) // 3600}"
+    try:
+        client = get_redis()
+        taken = client.incr(key)
+        client.expire(key, 7200)
+    except redis.exceptions.RedisError as error:
+        log.warning("unverified %s notification not kept (Redis unavailable): %s", kind, error)
+        return False
+    return taken <= int(current_app.config["PAY_NOTIFY_SAMPLE_PER_HOUR"])
+
+
+def _store(record: PayNotification) -> None:
+    """One INSERT with its outcome: always for a verified notification, for an unverified
+    one only within the hour's sample (and cut short)."""
+    if record.outcome in UNVERIFIED_OUTCOMES:
+        if not _sampled(record.kind):
+            return
+        limit = int(current_app.config["PAY_NOTIFY_SAMPLE_BODY_BYTES"])
+        record.body = record.body.encode()[:limit].decode(errors="ignore")
+    db.session.add(record)
+    db.session.flush()
 
 
 def receive_transaction_notification(headers: NotificationHeaders, body: str) -> NotificationAnswer:
     """``POST /pay/notify``: a payment result from WeChat Pay."""
     record = keep_notification("transaction", headers, body)
     answer = _take_in_transaction(record, headers, body)
-    db.session.add(record)  # one INSERT, with its outcome
-    db.session.flush()
+    _store(record)
     return answer
 
 
@@ -117,8 +158,7 @@ def receive_complaint_notification(headers: NotificationHeaders, body: str) -> N
             complaints.record_notified(complaint_id, str(resource.get("action_type") or ""))
             record.outcome, record.detail = "received", f"投诉单 {complaint_id}"
             answer = NotificationAnswer(204)
-    db.session.add(record)
-    db.session.flush()
+    _store(record)
     return answer
 
 
@@ -126,8 +166,7 @@ def receive_refund_notification(headers: NotificationHeaders, body: str) -> Noti
     """``POST /pay/refund-notify``: a refund result from WeChat Pay."""
     record = keep_notification("refund", headers, body)
     answer = _take_in_refund(record, headers, body)
-    db.session.add(record)
-    db.session.flush()
+    _store(record)
     return answer
 
 
@@ -186,7 +225,7 @@ def receive_alipay_notification(fields: dict[str, str], body: str) -> AlipayAnsw
     record = PayNotification(
         kind="alipay",
         headers={},
-        body=body[:65536],
+        body=_storable(body)[:65536],
         outcome="received",
         received_at=utcnow(),
         event_id=str(fields.get("notify_id") or "")[:64] or None,
@@ -194,8 +233,7 @@ def receive_alipay_notification(fields: dict[str, str], body: str) -> AlipayAnsw
         out_trade_no=str(fields.get("out_trade_no") or "")[:32] or None,
     )
     answer = _take_in_alipay(record, fields)
-    db.session.add(record)
-    db.session.flush()
+    _store(record)
     return answer
 
 
@@ -207,7 +245,7 @@ def _refuse_alipay(record: PayNotification, outcome: str, problem: str, status: 
 
 def _take_in_alipay(record: PayNotification, fields: dict[str, str]) -> AlipayAnswer:
     if not fields.get("sign"):
-        return _refuse_alipay(record, "malformed", "缺少 sign")
+        return _refuse_alipay(record, "bad_signature", "缺少 sign", 401)
     if not alipay.verify_notification(fields):
         return _refuse_alipay(record, "bad_signature", "支付宝通知验签失败", 401)
     if fields.get("app_id") != current_app.config["ALIPAY_APP_ID"]:

@@ -41,7 +41,7 @@ from models.orders import (
 )
 from services import catalog
 from services.accounts.identity import normalise_text
-from services.display import LOCAL_TZ, mask_name
+from services.display import LOCAL_TZ
 from services.errors import Conflict, NotFound, PermissionDenied
 from services.paperwork import invoices
 from services.payments import refunds, tasks
@@ -238,12 +238,11 @@ def _seats_with_learners(order_id: int) -> list[OrderSeat]:
 
 
 def seat_names(seats: list[OrderSeat]) -> dict[int, str]:
-    """Whom each seat is for, as the buyer sees it: in full once paid for, masked before, so
-    that typing an ID number into a group order does not reveal whose it is."""
+    """Whom each seat is for, as the buyer sees it: the name once paid for, before that only
+    that the number is registered, so that typing ID numbers into a group order does not
+    reveal whose they are."""
     return {
-        seat.id: mask_name(seat.learner.name)
-        if seat.status is SeatStatus.PENDING
-        else seat.learner.name
+        seat.id: "已注册" if seat.status is SeatStatus.PENDING else seat.learner.name
         for seat in seats
     }
 

@@ -85,10 +85,10 @@ def test_a_designee_buys_seats_for_colleagues_and_follows_them(live_platform, br
     expect(failures.nth(3)).to_contain_text("第 6 行")
     expect(failures.nth(3).locator(".pay-problem")).to_contain_text("已拥有该学习计划")
     h5.get_by_text("可以购买的学员（2 人）").click()
-    # Names show masked: pasting an ID number must not reveal whose it is.
-    expect(h5.locator(".pay-valid")).to_contain_text("陈*")
-    expect(h5.locator(".pay-valid")).to_contain_text("赵*")
-    expect(h5.locator(".pay-valid")).not_to_contain_text("陈静")
+    # No names before payment: pasting an ID number must not reveal whose it is.
+    expect(h5.locator(".pay-valid")).to_contain_text("已注册")
+    expect(h5.locator(".pay-valid")).not_to_contain_text("陈")
+    expect(h5.locator(".pay-valid")).not_to_contain_text("赵")
     expect(h5.locator(".pay-price").last).to_contain_text("2 人 × ¥30.00 = ¥60.00")
     snap(h5, shots, "group-01-checked")
 

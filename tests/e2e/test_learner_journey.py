@@ -85,6 +85,10 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
     h5.fill("#phone", "13912345678")
     h5.fill("#password", "Wangfang2022")
     h5.fill("#confirm_password", "Wangfang2022")
+    # The separate consent to the privacy notice, never ticked in advance.
+    expect(h5.locator("#privacy_consent")).not_to_be_checked()
+    h5.locator("label[for=privacy_consent] .weui-cell__hd").click()
+    expect(h5.locator("#privacy_consent")).to_be_checked()
     snap(h5, shots, "journey-03-register")
     h5.get_by_role("button", name="注册").click()
     registered = h5.locator(".h5-flash").first

@@ -107,6 +107,7 @@ def test_an_unbound_wechat_is_bound_at_registration(client, wechat_sim):
         "unit_id": str(unit.id),
         "password": "Secret2022",
         "confirm_password": "Secret2022",
+        "privacy_consent": "y",
     }
     response = submit_form(client, "/h5/register", data)
     assert response.status_code == 302

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import openpyxl
 import pytest
@@ -13,9 +14,16 @@ from infra.extensions import db
 from models.accounts import Learner
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole
+from services.accounts.sms import MemorySmsSender
 from tests import factories
 from tests.conftest import csrf_from, submit_form
-from tests.roster_files import roster_bytes, zip_bomb
+from tests.roster_files import (
+    SHEET_NS,
+    header_rows_xml,
+    replace_member,
+    roster_bytes,
+    zip_bomb,
+)
 
 
 def log_in_staff(client, role: StaffRole = StaffRole.STAFF):
@@ -91,7 +99,9 @@ def test_upload_preview_confirm_and_download_the_report(client):
     created = db.session.scalars(select(Learner).where(Learner.id_number.in_(good))).all()
     assert {learner.roster_import_id for learner in created} == {record_id}
 
-    with client.get(f"/admin/rosters/{record_id}/report.xlsx") as report:
+    assert client.get(f"/admin/rosters/{record_id}/report.xlsx").status_code == 405
+    report_url = f"/admin/rosters/{record_id}/report.xlsx"
+    with submit_form(client, report_url, {}, page=detail) as report:
         assert report.status_code == 200
         assert (
             report.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -112,6 +122,8 @@ def test_upload_preview_confirm_and_download_the_report(client):
     assert [(entry.action, entry.staff_id, entry.ip) for entry in audit] == [
         ("roster.preview", staff.id, "127.0.0.1"),
         ("roster.import", staff.id, "127.0.0.1"),
+        # The report holds whole ID numbers and phones: who downloaded it is recorded.
+        ("roster.report_download", staff.id, "127.0.0.1"),
     ]
     listing = client.get("/admin/rosters").get_data(as_text=True)
     assert f"/admin/rosters/{record_id}" in listing and "渝中区人民医院名单.xlsx" in listing
@@ -221,16 +233,24 @@ def test_a_roster_account_logs_in_with_the_last_six_characters_and_must_change_i
     # Nothing else opens before the new password is set.
     home = phone.get("/h5/home")
     assert home.status_code == 302 and home.headers["Location"].endswith("/h5/password")
+    # The first login asks for the privacy consent and a code sent to the roster's phone.
+    MemorySmsSender.outbox.clear()
+    sent = submit_form(phone, "/h5/password/code", {}, page="/h5/password")
+    assert sent.status_code == 302
+    [(to, text)] = MemorySmsSender.outbox
+    assert to == "13700001002"
     changed = submit_form(
         phone,
         "/h5/password",
         {
             "current_password": id_number[-6:],
+            "code": re.search(r"\d{6}", text).group(0),
             "new_password": "Xuexi2022a",
             "confirm_password": "Xuexi2022a",
+            "privacy_consent": "y",
         },
     )
-    assert changed.status_code == 302
+    assert changed.status_code == 302, changed.get_data(as_text=True)
     assert phone.get("/h5/home").status_code == 200
     phone.post(
         "/h5/logout", data={"csrf_token": csrf_from(phone.get("/h5/home").get_data(as_text=True))}
@@ -239,3 +259,46 @@ def test_a_roster_account_logs_in_with_the_last_six_characters_and_must_change_i
     assert old.status_code == 401
     new = submit_form(phone, "/h5/login", {"account": "13700001002", "password": "Xuexi2022a"})
     assert new.status_code == 302 and new.headers["Location"].endswith("/h5/home")
+
+
+def test_rows_are_counted_in_the_stream_before_openpyxl_opens_the_sheet(
+    client, tmp_path, monkeypatch
+):
+    """The issue's sheet: no <dimension>, 1,850,000 empty rows (openpyxl used to parse it
+    whole, 6-7 s of a worker, to size it)."""
+    path = tmp_path / "名单.xlsx"
+    path.write_bytes(roster_bytes([("张三", factories.valid_id_number(), "13700001001", "男")]))
+    rows = "".join(f'<row r="{number}"/>' for number in range(4, 1_850_001))
+    sheet = (
+        f"<worksheet {SHEET_NS}><sheetData>{header_rows_xml()}{rows}</sheetData></worksheet>"
+    ).encode()
+    replace_member(path, "xl/worksheets/sheet1.xml", sheet)
+    opened = []
+    original = openpyxl.load_workbook
+    monkeypatch.setattr(
+        openpyxl, "load_workbook", lambda *a, **k: opened.append(1) or original(*a, **k)
+    )
+    log_in_staff(client)
+    before = import_count()
+    token = csrf_from(client.get("/admin/rosters").get_data(as_text=True))
+    # The body is built in memory: the test client would spool it to a temporary file.
+    boundary = "----roster-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="名单.xlsx"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    started = time.perf_counter()
+    response = client.post(
+        "/admin/rosters", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 400
+    assert "表格超过20000行" in response.get_data(as_text=True)
+    assert opened == []  # refused before openpyxl saw the file
+    assert import_count() == before
+    assert elapsed < 3, elapsed  # counting 31 MB of XML, not parsing it

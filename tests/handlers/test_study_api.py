@@ -631,9 +631,11 @@ def test_credit_is_written_behind_and_a_chapter_resumes_from_postgresql(app, pla
         48,
     )
     assert progress.finished_at is None
-    # Redis forgets everything: the next session resumes from what PostgreSQL holds.
+    # Redis forgets everything (logins too): the next session resumes from what PostgreSQL
+    # holds.
     get_redis().flushdb()
     assert player.beat(position=60).status_code == 410
+    log_in(player.client, setting.learner)
     restarted = player.start()
     assert restarted["resume_position"] == 48
     assert restarted["covered_seconds"] == 48

@@ -1,6 +1,9 @@
 // The chat page: menu taps, typed text and "scans" go to the simulator, which pushes them to
 // the platform as WeChat would; replies and later messages appear as bubbles.
 (function () {
+  document.querySelectorAll('[data-submit-on-change]').forEach(function (field) {
+    field.addEventListener('change', function () { field.form.submit(); });
+  });
   var phone = document.querySelector('[data-chat]');
   if (!phone) return;
   var user = phone.getAttribute('data-user');

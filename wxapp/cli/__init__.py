@@ -6,13 +6,14 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from wxapp.cli import demo, jobs, pay, reminders, roster, staff, study, wechat
+    from wxapp.cli import demo, jobs, pay, reminders, retention, roster, staff, study, wechat
 
     for group in (
         demo.group,
         jobs.group,
         pay.group,
         reminders.group,
+        retention.group,
         roster.group,
         staff.group,
         study.group,
