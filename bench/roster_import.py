@@ -28,6 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import infra  # noqa: F401  (keeps openpyxl on defusedxml; must precede openpyxl)
+
+# isort: split
 from openpyxl import Workbook
 from sqlalchemy import delete, select
 
