@@ -11,7 +11,7 @@ from typing import Any
 import qrcode
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from wechat_sim.state import ACCESS_TOKEN_SECONDS, SimState, Token
+from wechat_sim.state import ACCESS_TOKEN_SECONDS, QuotaRefusal, SimState
 
 bp = Blueprint("sim_api", __name__)
 
@@ -82,13 +82,18 @@ def stable_token():
     refusal = check_app(data.get("appid"), data.get("secret"))
     if refusal:
         return refusal
-    sim = state()
-    with sim.lock:
-        current: Token | None = sim.stable_token
-        if data.get("force_refresh") or current is None or sim.check_token(current.value):
-            current = sim.stable_token = sim.issue_token()
+    force = data.get("force_refresh", False)
+    if not isinstance(force, bool):
+        return error(40097, "invalid args: force_refresh")
+    try:
+        current = state().stable(
+            force_refresh=force,
+            seconds=current_app.config.get("TOKEN_SECONDS", ACCESS_TOKEN_SECONDS),
+        )
+    except QuotaRefusal as refused:
+        return error(refused.errcode, refused.errmsg)
     return jsonify(
-        {"access_token": current.value, "expires_in": int(current.expires_at - time.time())}
+        {"access_token": current.value, "expires_in": int(current.expires_at - time.time() + 0.5)}
     )
 
 
