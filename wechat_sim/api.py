@@ -11,6 +11,7 @@ from typing import Any
 import qrcode
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from wechat_sim import fields
 from wechat_sim.state import ACCESS_TOKEN_SECONDS, QuotaRefusal, SimState
 
 bp = Blueprint("sim_api", __name__)
@@ -217,14 +218,27 @@ def template_send():
         return error(40037, "invalid template_id")
     if touser not in sim.subscribed:
         return error(43004, "require subscribe")
-    msgid = sim.record_template(
-        {
-            "touser": touser,
-            "template_id": data["template_id"],
-            "url": data.get("url"),
-            "data": data["data"],
-        }
-    )
+    problem = fields.refusal(data["data"])
+    if problem:
+        return error(*problem)
+    client_msg_id = data.get("client_msg_id")
+    if client_msg_id is not None and (
+        not isinstance(client_msg_id, str) or not 0 < len(client_msg_id) <= 64
+    ):
+        return error(40097, "invalid args: client_msg_id")
+    try:
+        msgid = sim.send_template(
+            {
+                "touser": touser,
+                "template_id": data["template_id"],
+                "url": data.get("url"),
+                "data": data["data"],
+                "client_msg_id": client_msg_id,
+            },
+            client_msg_id,
+        )
+    except QuotaRefusal as refused:
+        return error(refused.errcode, refused.errmsg)
     return ok(msgid=msgid)
 
 

@@ -91,6 +91,12 @@ class SimState:
     menu: dict[str, Any] | None = None
     qrcodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     template_messages: list[dict[str, Any]] = field(default_factory=list)
+    template_quota: int = TEMPLATE_DAILY_QUOTA
+    # (openid, client_msg_id) → (msgid, when): a repeated id within ten minutes is not sent again.
+    client_msg_ids: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    template_calls: int = 0
+    # Days added to the clock for the daily quotas (``next_day``), as if midnight had passed.
+    days_ahead: int = 0
     custom_messages: list[dict[str, Any]] = field(default_factory=list)
     # Seconds every API call waits before answering (a slow WeChat, for tests).
     api_delay: float = 0.0
@@ -195,6 +201,31 @@ class SimState:
             msgid = 1000000 + len(self.template_messages) + 1
             self.template_messages.append({**message, "msgid": msgid, "at": time.time()})
             return msgid
+
+    def send_template(self, message: dict[str, Any], client_msg_id: str | None) -> int:
+        """The msgid of a template message WeChat accepts: the first one's for a repeated
+        ``client_msg_id``; raises ``QuotaRefusal`` (45009) past the day's quota."""
+        with self.lock:
+            self.template_calls += 1
+            now = time.time()
+            key = (message["touser"], client_msg_id or "")
+            if client_msg_id and key in self.client_msg_ids:
+                msgid, at = self.client_msg_ids[key]
+                if now - at < CLIENT_MSG_ID_SECONDS:
+                    return msgid
+            today = _midnight(now + self.days_ahead * 86400)
+            sent_today = sum(1 for m in self.template_messages if m["day"] == today)
+            if sent_today >= self.template_quota:
+                raise QuotaRefusal(45009, "reach max api daily quota limit")
+            msgid = self.record_template({**message, "day": today})
+            if client_msg_id:
+                self.client_msg_ids[key] = (msgid, now)
+            return msgid
+
+    def next_day(self) -> None:
+        """Midnight passes: the daily quotas start again."""
+        with self.lock:
+            self.days_ahead += 1
 
     def record_custom(self, message: dict[str, Any]) -> None:
         with self.lock:
