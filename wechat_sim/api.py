@@ -242,6 +242,37 @@ def template_send():
     return ok(msgid=msgid)
 
 
+@bp.post("/cgi-bin/message/subscribe/bizsend")
+def subscribe_bizsend():
+    refusal = token_refusal()
+    if refusal:
+        return refusal
+    data = json_body()
+    if data is None or not isinstance(data.get("data"), dict):
+        return error(47001, "data format error")
+    sim = state()
+    touser = data.get("touser")
+    if touser not in sim.users:
+        return error(40003, "invalid openid")
+    if data.get("template_id") not in set(current_app.config.get("TEMPLATE_IDS") or ()):
+        return error(40037, "invalid template_id")
+    problem = fields.refusal(data["data"])
+    if problem:
+        return error(*problem)
+    try:
+        msgid = sim.send_subscribed(
+            {
+                "touser": touser,
+                "template_id": data["template_id"],
+                "page": data.get("page"),
+                "data": data["data"],
+            }
+        )
+    except QuotaRefusal as refused:
+        return error(refused.errcode, refused.errmsg)
+    return ok(msgid=msgid)
+
+
 @bp.post("/cgi-bin/message/custom/send")
 def custom_send():
     refusal = token_refusal()

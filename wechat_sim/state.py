@@ -95,6 +95,9 @@ class SimState:
     # (openid, client_msg_id) → (msgid, when): a repeated id within ten minutes is not sent again.
     client_msg_ids: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
     template_calls: int = 0
+    # 订阅通知: consents given on the subscribemsg page, (openid, template_id) → notices allowed.
+    subscribe_consents: dict[tuple[str, str], int] = field(default_factory=dict)
+    subscribe_messages: list[dict[str, Any]] = field(default_factory=list)
     # Days added to the clock for the daily quotas (``next_day``), as if midnight had passed.
     days_ahead: int = 0
     custom_messages: list[dict[str, Any]] = field(default_factory=list)
@@ -220,6 +223,22 @@ class SimState:
             msgid = self.record_template({**message, "day": today})
             if client_msg_id:
                 self.client_msg_ids[key] = (msgid, now)
+            return msgid
+
+    def consent(self, openid: str, template_id: str) -> None:
+        with self.lock:
+            key = (openid, template_id)
+            self.subscribe_consents[key] = self.subscribe_consents.get(key, 0) + 1
+
+    def send_subscribed(self, message: dict[str, Any]) -> int:
+        """A 订阅通知: one per consent; raises ``QuotaRefusal`` (43101) without one."""
+        with self.lock:
+            key = (message["touser"], message["template_id"])
+            if self.subscribe_consents.get(key, 0) < 1:
+                raise QuotaRefusal(43101, "user refuse to accept the msg")
+            self.subscribe_consents[key] -= 1
+            msgid = 2000000 + len(self.subscribe_messages) + 1
+            self.subscribe_messages.append({**message, "msgid": msgid, "at": time.time()})
             return msgid
 
     def next_day(self) -> None:

@@ -486,6 +486,7 @@ SIMULATOR_TEMPLATE_IDS = {
         "review_result",
         "invoice_issued",
         "deadline_reminder",
+        "deadline_subscription",
     )
 }
 

@@ -34,6 +34,8 @@ class MessageKind(enum.StrEnum):
     REVIEW_RESULT = "review_result"
     INVOICE_ISSUED = "invoice_issued"
     DEADLINE_REMINDER = "deadline_reminder"
+    # A 订阅通知 (subscription message) to a learner who has not bought but asked for it.
+    DEADLINE_SUBSCRIPTION = "deadline_subscription"
 
 
 def queue_message(
@@ -156,6 +158,29 @@ def deadline_reminder(
         },
         path=path,
         dedupe_key=f"reminder:{round_key}:{learner_id}",
+        paced=True,
+    )
+
+
+def deadline_subscription(
+    *,
+    learner_id: int,
+    subscription_id: int,
+    plan_title: str,
+    deadline: datetime,
+    path: str,
+) -> TemplateMessage | None:
+    """The one notice a learner's consent allows (``subscriptions``)."""
+    return queue_message(
+        learner_id=learner_id,
+        kind=MessageKind.DEADLINE_SUBSCRIPTION,
+        data={
+            "thing1": plan_title,
+            "time2": deadline,
+            "thing3": "学习即将截止，报名后请尽快完成学习",
+        },
+        path=path,
+        dedupe_key=f"subscription:{subscription_id}",
         paced=True,
     )
 

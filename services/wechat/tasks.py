@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 QUOTA_SPENT = 45009  # reach max api daily quota limit
 QUOTA_SPENT_NOTE = "45009：微信今日模板消息额度已用完，次日续发"
-PACED_KINDS = ("deadline_reminder",)
+PACED_KINDS = ("deadline_reminder", "deadline_subscription")
+# 订阅通知 go through bizsend: no client_msg_id there, WeChat lets one through per consent.
+SUBSCRIPTION_KINDS = ("deadline_subscription",)
 CHUNK = 100
 
 
@@ -117,17 +119,19 @@ def deliver(message: TemplateMessage, *, today: date) -> Outcome:
         return Outcome.DONE
     url = current_app.config["PUBLIC_BASE_URL"] + message.payload["path"]
     message.openid = openid
+    if message.kind in SUBSCRIPTION_KINDS:
+        endpoint = "message/subscribe/bizsend"
+        body = {"touser": openid, "template_id": template_id, "page": url}
+    else:
+        endpoint = "message/template/send"
+        body = {
+            "touser": openid,
+            "template_id": template_id,
+            "url": url,
+            "client_msg_id": client_msg_id(message),
+        }
     try:
-        result = get_wechat_client().post(
-            "message/template/send",
-            data={
-                "touser": openid,
-                "template_id": template_id,
-                "url": url,
-                "data": message.payload["data"],
-                "client_msg_id": client_msg_id(message),
-            },
-        )
+        result = get_wechat_client().post(endpoint, data={**body, "data": message.payload["data"]})
     except WeChatClientException as exc:
         if exc.errcode == QUOTA_SPENT:
             log.warning("WeChat's template quota is spent for today; message %s waits", message.id)
