@@ -85,7 +85,18 @@ def queue_reminders(plan: Plan, targets: list[ReminderTarget], *, today: date) -
     """Queue one reminder per target for today's round; returns how many were new. They are
     sent after commit, paced under the day's quota."""
     queued = 0
+    still_waiting = set(
+        db.session.scalars(
+            select(TemplateMessage.learner_id).where(
+                TemplateMessage.kind == notify.MessageKind.DEADLINE_REMINDER.value,
+                TemplateMessage.status == TemplateMessageStatus.QUEUED,
+                TemplateMessage.learner_id.in_([target.learner_id for target in targets]),
+            )
+        )
+    )
     for target in targets:
+        if target.learner_id in still_waiting:
+            continue  # an earlier round's reminder still waits for the quota: not two
         if target.earned_hours is None:
             queued += _queue_subscribed_notice(plan, target.learner_id)
             continue

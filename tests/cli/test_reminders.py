@@ -128,3 +128,19 @@ def test_reminders_need_the_years_plan(runner):
     result = runner.invoke(args=["reminders", "send", "--year", "2019"])
     assert result.exit_code != 0
     assert "2019年度没有公需科目学习计划" in result.output
+
+
+def test_a_new_round_adds_nothing_for_a_reminder_still_waiting(
+    app, runner, wechat_sim, monkeypatch
+):
+    monkeypatch.setitem(app.config, "WECHAT_REMINDER_DAILY_QUOTA", 1)
+    plan = factories.plan(year=2022)
+    _buyers(plan, wechat_sim, 2)
+    runner.invoke(args=["reminders", "send", "--year", "2022"])
+    # The next round (another day) while one reminder of the first still waits.
+    targets = [t for batch in reminders.reminder_targets(plan) for t in batch]
+    tomorrow = datetime.now(LOCAL_TZ).date() + timedelta(days=1)
+    assert reminders.queue_reminders(plan, targets, today=tomorrow) == 1  # only the one sent
+    commit()
+    openids = [m["touser"] for m in wechat_sim.state.template_messages]
+    assert len(openids) == len(set(openids)) == 2
