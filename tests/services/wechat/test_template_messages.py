@@ -207,6 +207,13 @@ def _send_every_kind(learner, plan) -> dict[str, TemplateMessage | None]:
             path="/h5/invoices",
         ),
     }
+    messages[notify.MessageKind.DEADLINE_SUBSCRIPTION] = notify.deadline_subscription(
+        learner_id=learner.id,
+        subscription_id=1,
+        plan_title=LONG_TITLE,
+        deadline=plan.study_ends_at,
+        path=f"/h5/plans/{plan.id}",
+    )
     enrollment = db.session.scalar(select(Enrollment).where(Enrollment.learner_id == learner.id))
     enrollment.earned_hours = 28
     reminders.queue_reminders(
@@ -221,7 +228,11 @@ def _send_every_kind(learner, plan) -> dict[str, TemplateMessage | None]:
     return messages
 
 
-def test_every_template_fits_wechats_limits_with_the_longest_texts(wechat_sim):
+def test_every_template_fits_wechats_limits_with_the_longest_texts(app, wechat_sim):
+    # The learner consented to the 订阅通知 on WeChat's page (its one notice goes by bizsend).
+    wechat_sim.state.consent(
+        "oDEMO_zhangwei", app.config["WECHAT_TEMPLATE_IDS"]["deadline_subscription"]
+    )
     plan = factories.plan(year=2022)
     plan.title = LONG_TITLE
     learner = bound_learner()
@@ -241,6 +252,7 @@ def test_every_template_fits_wechats_limits_with_the_longest_texts(wechat_sim):
     assert by_kind["review_result"]["thing3"]["value"] == "上传的缴费凭证看不清楚，缴费金额与单位…"
     assert by_kind["invoice_issued"]["thing1"]["value"].endswith("…")
     assert len(wechat_sim.state.template_messages) == 5
+    assert len(wechat_sim.state.subscribe_messages) == 1
 
 
 def test_the_simulator_refuses_what_wechat_refuses(wechat_sim):
