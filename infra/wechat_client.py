@@ -1,10 +1,15 @@
 """The official account's API clients (wechatpy), pointed at ``WECHAT_API_BASE`` and friends.
 
-WeChat allows one valid access_token (and jsapi_ticket) per account at a time, and fetching a
-new one retires the old one five minutes later. So the token lives in Redis for every worker
-and machine, and only one of them refreshes it, under a Redis lock. A 40001 ("not the latest
+The access token comes from ``/cgi-bin/stable_token`` (POST JSON). In its normal mode that
+endpoint answers the account's current token for as long as it is valid, so every worker, and
+any other system holding the same appid, gets the same token; only a forced refresh
+(``force_refresh: true``, which WeChat allows 20 times a day and once per 30 s) replaces it,
+and that retires the previous token. So the token still lives in Redis for every worker and
+machine, and only one of them refreshes it, under a Redis lock. A 40001 ("not the latest
 token") makes a worker ask for a refresh *of the token it used*: if another worker already
-replaced it, the new one is taken from Redis and nothing is fetched.
+replaced it, the new one is taken from Redis and nothing is fetched; otherwise the normal mode
+is asked first (another system may have refreshed it) and only when WeChat still answers the
+refused token is the refresh forced.
 
 wechatpy 1.8.18 keeps the token's expiry per client instance and hard-codes the token and
 ``showqrcode`` URLs; the subclasses below replace exactly those parts.
@@ -60,7 +65,7 @@ class SharedCredential:
         self,
         redis: Redis,
         key: str,
-        fetch: Callable[[], tuple[str, int]],
+        fetch: Callable[[str | None], tuple[str, int]],
         *,
         lock_seconds: float = 15,
         wait_seconds: float = 8,
@@ -79,12 +84,14 @@ class SharedCredential:
         return self.cached() or self.refresh(stale=None)
 
     def refresh(self, stale: str | None) -> str:
-        """A fresh value; ``stale`` is the one that failed (``None``: there was none)."""
+        """A fresh value; ``stale`` is the one that failed (``None``: there was none).
+
+        ``fetch`` is given ``stale`` too: it must not answer that value again."""
         with _RedisLock(self.redis, self.key + ":lock", self.lock_seconds, self.wait_seconds):
             current = self.cached()
             if current and current != stale:
                 return current  # another worker refreshed it while we waited
-            value, expires_in = self.fetch()
+            value, expires_in = self.fetch(stale)
             ttl = max(int(expires_in) - EXPIRY_MARGIN_SECONDS, 60)
             self.redis.set(self.key, value, ex=ttl)
             log.info("refreshed %s (valid %s s)", self.key, ttl)
@@ -181,10 +188,23 @@ class PlatformWeChatClient(WeChatClient):
         """Kept for wechatpy callers: refresh unconditionally, share the result."""
         return {"access_token": self.token.refresh(stale=self.token.cached())}
 
-    def _fetch_token(self) -> tuple[str, int]:
-        response = self._http.get(
-            self.api_base + "/cgi-bin/token",
-            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+    def _fetch_token(self, stale: str | None) -> tuple[str, int]:
+        value, expires_in = self._stable_token(force_refresh=False)
+        if stale is not None and value == stale:
+            # WeChat still holds the token it refused (40001): only now is a forced refresh due.
+            log.info("WeChat still answers the refused token; forcing a refresh")
+            value, expires_in = self._stable_token(force_refresh=True)
+        return value, expires_in
+
+    def _stable_token(self, *, force_refresh: bool) -> tuple[str, int]:
+        response = self._http.post(
+            self.api_base + "/cgi-bin/stable_token",
+            json={
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret,
+                "force_refresh": force_refresh,
+            },
             timeout=self.timeout,
         )
         result = self._handle_result(response)
@@ -192,7 +212,7 @@ class PlatformWeChatClient(WeChatClient):
             raise WeChatClientException(None, "no access_token in answer", client=self)
         return result["access_token"], int(result.get("expires_in", 7200))
 
-    def _fetch_jsapi_ticket(self) -> tuple[str, int]:
+    def _fetch_jsapi_ticket(self, stale: str | None) -> tuple[str, int]:
         result = self.jsapi.get_ticket("jsapi")
         return result["ticket"], int(result.get("expires_in", 7200))
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import JSONType, Model, UTCDateTime, enum_type, utcnow
@@ -50,3 +50,28 @@ class TemplateMessage(Model):
     error: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ReminderSubscription(Model):
+    """A learner's consent, given on WeChat's 订阅通知 page, to one deadline notice for a plan
+    they have not bought. WeChat lets one notice through per consent; ``used_at`` is set when
+    that notice is queued, and a new consent may follow."""
+
+    __tablename__ = "reminder_subscriptions"
+    __table_args__ = (
+        Index(
+            "uq_reminder_subscriptions_open",
+            "learner_id",
+            "plan_id",
+            unique=True,
+            postgresql_where=text("used_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    openid: Mapped[str] = mapped_column(String(64))
+    template_id: Mapped[str] = mapped_column(String(64))
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

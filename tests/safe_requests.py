@@ -27,6 +27,9 @@ IDEMPOTENT_GETS = {
     # The certificate's files are drawn on the first request and kept: the same bytes after.
     "h5.certificate_png": "tests/handlers/test_safe_requests.py",
     "h5.certificate_pdf": "tests/handlers/test_safe_requests.py",
+    # WeChat's 订阅通知 consent page comes back by GET (its protocol); a learner holds at most
+    # one open consent per plan, so a repeated answer records nothing more.
+    "h5.deadline_notice_answer": "tests/handlers/test_deadline_notice.py",
 }
 
 _WRITES = {"INSERT", "UPDATE", "DELETE"}

@@ -11,7 +11,8 @@ from typing import Any
 import qrcode
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from wechat_sim.state import ACCESS_TOKEN_SECONDS, SimState, Token
+from wechat_sim import fields
+from wechat_sim.state import ACCESS_TOKEN_SECONDS, QuotaRefusal, SimState
 
 bp = Blueprint("sim_api", __name__)
 
@@ -82,13 +83,18 @@ def stable_token():
     refusal = check_app(data.get("appid"), data.get("secret"))
     if refusal:
         return refusal
-    sim = state()
-    with sim.lock:
-        current: Token | None = sim.stable_token
-        if data.get("force_refresh") or current is None or sim.check_token(current.value):
-            current = sim.stable_token = sim.issue_token()
+    force = data.get("force_refresh", False)
+    if not isinstance(force, bool):
+        return error(40097, "invalid args: force_refresh")
+    try:
+        current = state().stable(
+            force_refresh=force,
+            seconds=current_app.config.get("TOKEN_SECONDS", ACCESS_TOKEN_SECONDS),
+        )
+    except QuotaRefusal as refused:
+        return error(refused.errcode, refused.errmsg)
     return jsonify(
-        {"access_token": current.value, "expires_in": int(current.expires_at - time.time())}
+        {"access_token": current.value, "expires_in": int(current.expires_at - time.time() + 0.5)}
     )
 
 
@@ -212,14 +218,58 @@ def template_send():
         return error(40037, "invalid template_id")
     if touser not in sim.subscribed:
         return error(43004, "require subscribe")
-    msgid = sim.record_template(
-        {
-            "touser": touser,
-            "template_id": data["template_id"],
-            "url": data.get("url"),
-            "data": data["data"],
-        }
-    )
+    problem = fields.refusal(data["data"])
+    if problem:
+        return error(*problem)
+    client_msg_id = data.get("client_msg_id")
+    if client_msg_id is not None and (
+        not isinstance(client_msg_id, str) or not 0 < len(client_msg_id) <= 64
+    ):
+        return error(40097, "invalid args: client_msg_id")
+    try:
+        msgid = sim.send_template(
+            {
+                "touser": touser,
+                "template_id": data["template_id"],
+                "url": data.get("url"),
+                "data": data["data"],
+                "client_msg_id": client_msg_id,
+            },
+            client_msg_id,
+        )
+    except QuotaRefusal as refused:
+        return error(refused.errcode, refused.errmsg)
+    return ok(msgid=msgid)
+
+
+@bp.post("/cgi-bin/message/subscribe/bizsend")
+def subscribe_bizsend():
+    refusal = token_refusal()
+    if refusal:
+        return refusal
+    data = json_body()
+    if data is None or not isinstance(data.get("data"), dict):
+        return error(47001, "data format error")
+    sim = state()
+    touser = data.get("touser")
+    if touser not in sim.users:
+        return error(40003, "invalid openid")
+    if data.get("template_id") not in set(current_app.config.get("TEMPLATE_IDS") or ()):
+        return error(40037, "invalid template_id")
+    problem = fields.refusal(data["data"])
+    if problem:
+        return error(*problem)
+    try:
+        msgid = sim.send_subscribed(
+            {
+                "touser": touser,
+                "template_id": data["template_id"],
+                "page": data.get("page"),
+                "data": data["data"],
+            }
+        )
+    except QuotaRefusal as refused:
+        return error(refused.errcode, refused.errmsg)
     return ok(msgid=msgid)
 
 

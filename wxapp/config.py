@@ -121,6 +121,7 @@ TUNABLES: dict[str, Tunable] = {
     "WECHAT_DEDUPE_SECONDS": Tunable(minimum=20),
     "WECHAT_REPLY_WAIT_SECONDS": Tunable(minimum=0.5, maximum=4.5),
     "WECHAT_OAUTH_WECHAT_BROWSER_ONLY": Tunable(),
+    "WECHAT_REMINDER_DAILY_QUOTA": Tunable(minimum=0),
     # Payments
     "WECHAT_PAY_NOTIFY_MAX_AGE": Tunable(minimum=30),
     "WECHAT_PAY_FAILOVER_SECONDS": Tunable(minimum=0),
@@ -328,6 +329,9 @@ class BaseConfig:
     WECHAT_OAUTH_WECHAT_BROWSER_ONLY = True
     # Template ids by message kind (see services/wechat/notify.py); WECHAT_TEMPLATE_<KIND> in the environment.
     WECHAT_TEMPLATE_IDS: dict[str, str] = {}
+    # Deadline reminders sent a day at most, leaving the rest of WeChat's template quota
+    # (100 000 a day by default) to payment, certificate and invoice messages.
+    WECHAT_REMINDER_DAILY_QUOTA = 50_000
 
     WECHAT_PAY_MCHID = ""
     WECHAT_PAY_APIV3_KEY = ""
@@ -482,6 +486,7 @@ SIMULATOR_TEMPLATE_IDS = {
         "review_result",
         "invoice_issued",
         "deadline_reminder",
+        "deadline_subscription",
     )
 }
 

@@ -159,5 +159,6 @@ from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
     manual,
     my_data,
     orders,
+    reminders,
     study,
 )

@@ -6,13 +6,20 @@ from flask import render_template
 
 from handlers.h5 import bp, learner_required, signed_in_learner
 from services import catalog
+from services.wechat import subscriptions
 
 
 @bp.get("/plans")
 @learner_required
 def plans():
-    current, makeup = catalog.list_plans(signed_in_learner().id)
-    return render_template("catalog/plans.html", current=current, makeup=makeup)
+    learner_id = signed_in_learner().id
+    current, makeup = catalog.list_plans(learner_id)
+    return render_template(
+        "catalog/plans.html",
+        current=current,
+        makeup=makeup,
+        deadline_notices=subscriptions.subscribed_plan_ids(learner_id),
+    )
 
 
 @bp.get("/plans/<int:plan_id>")

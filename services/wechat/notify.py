@@ -2,14 +2,17 @@
 issued, deadline reminder.
 
 Each message is built here from the fact it reports, recorded as a ``TemplateMessage``
-(whose unique ``dedupe_key`` makes every message at-most-once), and sent by a job (``tasks.send_template_message``) after
-the transaction that produced it commits. Learners without a bound WeChat are skipped.
+(whose unique ``dedupe_key`` makes every message at-most-once), and sent by a job
+(``tasks.send_template_message``) after the transaction that produced it commits; deadline
+reminders are paced by ``tasks.send_queued_messages`` instead. Every keyword is fitted to
+WeChat's limits (``template_fields``). Learners without a bound WeChat are skipped.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,8 +22,8 @@ from infra.extensions import db
 from infra.jobs import enqueue
 from infra.transaction import after_commit
 from models.wechat import TemplateMessage, TemplateMessageStatus
-from services.display import local_time, yuan
-from services.wechat import tasks
+from services.display import yuan
+from services.wechat import tasks, template_fields
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +34,23 @@ class MessageKind(enum.StrEnum):
     REVIEW_RESULT = "review_result"
     INVOICE_ISSUED = "invoice_issued"
     DEADLINE_REMINDER = "deadline_reminder"
-
-
-def _field(value: Any, limit: int = 20) -> dict[str, str]:
-    """WeChat truncates template fields; keep them short and plain."""
-    text = str(value)
-    return {"value": text if len(text) <= limit else text[: limit - 1] + "…"}
+    # A 订阅通知 (subscription message) to a learner who has not bought but asked for it.
+    DEADLINE_SUBSCRIPTION = "deadline_subscription"
 
 
 def queue_message(
-    *, learner_id: int, kind: MessageKind, data: dict[str, Any], path: str, dedupe_key: str
+    *,
+    learner_id: int,
+    kind: MessageKind,
+    data: dict[str, Any],
+    path: str,
+    dedupe_key: str,
+    paced: bool = False,
 ) -> TemplateMessage | None:
-    """Record the message and send it after commit; ``None`` if this key was queued before."""
+    """Record the message and send it after commit; ``None`` if this key was queued before.
+
+    A ``paced`` message (a deadline reminder) is not sent on its own: the reminders' run sends
+    the queued ones within the day's quota (``tasks.send_queued_messages``)."""
     if db.session.scalar(
         select(TemplateMessage.id).where(TemplateMessage.dedupe_key == dedupe_key)
     ):
@@ -51,7 +59,7 @@ def queue_message(
         learner_id=learner_id,
         kind=kind.value,
         dedupe_key=dedupe_key,
-        payload={"data": data, "path": path},
+        payload={"data": template_fields.fit_all(data), "path": path},
     )
     try:
         with db.session.begin_nested():
@@ -59,7 +67,8 @@ def queue_message(
             db.session.flush()
     except IntegrityError:
         return None  # queued by a concurrent transaction
-    after_commit(enqueue, tasks.send_template_message, message.id)
+    if not paced:
+        after_commit(enqueue, tasks.send_template_message, message.id)
     return message
 
 
@@ -70,10 +79,10 @@ def payment_received(
         learner_id=learner_id,
         kind=MessageKind.PAYMENT_RECEIVED,
         data={
-            "thing1": _field(plan_title),
-            "amount2": _field(f"¥{yuan(amount_fen)}"),
-            "time3": _field(local_time(paid_at)),
-            "thing4": _field("缴费成功，现在可以开始学习了"),
+            "thing1": plan_title,
+            "amount2": f"¥{yuan(amount_fen)}",
+            "time3": paid_at,
+            "thing4": "缴费成功，现在可以开始学习了",
         },
         path=path,
         dedupe_key=f"payment:{order_id}:{learner_id}",
@@ -87,9 +96,9 @@ def certificate_ready(
         learner_id=learner_id,
         kind=MessageKind.CERTIFICATE_READY,
         data={
-            "thing1": _field(plan_title),
-            "number2": _field(hours),
-            "thing3": _field("学时已达要求，可打印合格证书"),
+            "thing1": plan_title,
+            "number2": hours,
+            "thing3": "学时已达要求，可打印合格证书",
         },
         path=path,
         dedupe_key=f"certificate:{certificate_key}",
@@ -103,11 +112,11 @@ def review_result(
         learner_id=learner_id,
         kind=MessageKind.REVIEW_RESULT,
         data={
-            "thing1": _field(f"{year}年度公需科目补学申请"),
-            "phrase2": _field("审核通过" if approved else "未通过"),
-            "thing3": _field(
-                "已免费开通，可以开始补学" if approved else (reason or "请查看原因后重新提交")
-            ),
+            "thing1": f"{year}年度公需科目补学申请",
+            "phrase2": "审核通过" if approved else "未通过",
+            "thing3": "已免费开通，可以开始补学"
+            if approved
+            else (reason or "请查看原因后重新提交"),
         },
         path=path,
         dedupe_key=f"review:{application_id}",
@@ -121,9 +130,9 @@ def invoice_issued(
         learner_id=learner_id,
         kind=MessageKind.INVOICE_ISSUED,
         data={
-            "thing1": _field(title),
-            "amount2": _field(f"¥{yuan(amount_fen)}"),
-            "thing3": _field("电子发票已开具，可在“我的发票”查看下载"),
+            "thing1": title,
+            "amount2": f"¥{yuan(amount_fen)}",
+            "thing3": "电子发票已开具，可在“我的发票”查看下载",
         },
         path=path,
         dedupe_key=f"invoice:{invoice_id}",
@@ -134,7 +143,7 @@ def deadline_reminder(
     *,
     learner_id: int,
     plan_title: str,
-    deadline_text: str,
+    deadline_text: str | datetime,
     progress_text: str,
     path: str,
     round_key: str,
@@ -143,12 +152,36 @@ def deadline_reminder(
         learner_id=learner_id,
         kind=MessageKind.DEADLINE_REMINDER,
         data={
-            "thing1": _field(plan_title),
-            "time2": _field(deadline_text),
-            "thing3": _field(progress_text),
+            "thing1": plan_title,
+            "time2": deadline_text,
+            "thing3": progress_text,
         },
         path=path,
         dedupe_key=f"reminder:{round_key}:{learner_id}",
+        paced=True,
+    )
+
+
+def deadline_subscription(
+    *,
+    learner_id: int,
+    subscription_id: int,
+    plan_title: str,
+    deadline: datetime,
+    path: str,
+) -> TemplateMessage | None:
+    """The one notice a learner's consent allows (``subscriptions``)."""
+    return queue_message(
+        learner_id=learner_id,
+        kind=MessageKind.DEADLINE_SUBSCRIPTION,
+        data={
+            "thing1": plan_title,
+            "time2": deadline,
+            "thing3": "学习即将截止，报名后请尽快完成学习",
+        },
+        path=path,
+        dedupe_key=f"subscription:{subscription_id}",
+        paced=True,
     )
 
 

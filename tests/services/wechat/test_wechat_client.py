@@ -148,3 +148,63 @@ def test_the_cached_ticket_survives_until_near_its_expiry(wechat_sim):
     time.sleep(0.01)
     assert client.jsapi.get_jsapi_ticket() == first
     assert len(wechat_sim.state.jsapi_tickets) == 1
+
+
+# --- stable_token -------------------------------------------------------------------
+def test_the_token_comes_from_stable_token_in_its_normal_mode(wechat_sim):
+    client = get_wechat_client()
+    client.menu.get()
+    sim = wechat_sim.state
+    assert sim.stable_calls == 1
+    assert sim.forced_refreshes == []
+    assert client.access_token == sim.stable_token.value
+    assert sim.tokens[client.access_token].stable  # not a /cgi-bin/token one
+
+
+def test_another_systems_forced_refresh_is_picked_up_without_forcing_again(wechat_sim):
+    client = get_wechat_client()
+    first = client.access_token
+    sim = wechat_sim.state
+    sim.force_refresh_grace = 0
+    sim.stable(force_refresh=True)  # another system holding the same appid forced a refresh
+    assert client.menu.get() is None  # 40001, then the normal mode's new token: the call went
+    assert client.access_token != first
+    assert client.access_token == sim.stable_token.value
+    assert len(sim.forced_refreshes) == 1  # only the other system's
+
+
+def test_a_forced_refresh_only_when_wechat_still_answers_the_refused_token(wechat_sim):
+    client = get_wechat_client()
+    first = client.access_token
+    sim = wechat_sim.state
+    sim.refuse_token(first)
+    assert client.menu.get() is None  # went through with the forced token
+    assert len(sim.forced_refreshes) == 1
+    assert client.access_token != first
+    assert sim.stable_calls == 3  # first fetch, normal mode answering the same, forced
+
+
+def test_the_previous_token_works_during_the_grace_after_a_forced_refresh(wechat_sim):
+    sim = wechat_sim.state
+    old = sim.stable(force_refresh=False).value
+    sim.force_refresh_grace = 0.3
+    sim.stable(force_refresh=True)
+    assert sim.check_token(old) is None
+    time.sleep(0.4)
+    assert sim.check_token(old)[0] == 40001
+
+
+def test_forced_refreshes_are_limited_as_wechat_limits_them(wechat_sim):
+    client = get_wechat_client()
+    sim = wechat_sim.state
+    sim.refuse_token(client.access_token)
+    client.menu.get()  # one forced refresh
+    sim.refuse_token(client.access_token)
+    with pytest.raises(WeChatClientException) as caught:
+        client.menu.get()  # within 30 s of the last one
+    assert caught.value.errcode == 45011
+    # Twenty a day: the day's count is refused with WeChat's daily-quota code.
+    sim.forced_refreshes[:] = [time.time() - 31] * 20
+    with pytest.raises(WeChatClientException) as caught:
+        client.menu.get()
+    assert caught.value.errcode == 45009
