@@ -157,6 +157,13 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
 
 
 @bp.app_template_global()
+def may_use(endpoint: str) -> bool:
+    """Whether the logged-in staff member may use the console page or action at ``endpoint``."""
+    staff = current_staff()
+    return staff is not None and may_open(staff, endpoint)
+
+
+@bp.app_template_global()
 def admin_nav() -> list[tuple[str, list[tuple[str, str, bool]]]]:
     """The navigation this staff member may use, with the current page marked."""
     staff = current_staff()
