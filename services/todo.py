@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 
 from infra.extensions import db
 from models.base import utcnow
@@ -39,11 +39,11 @@ QUEUES: tuple[Queue, ...] = (
 )
 
 
-def _count(model, *conditions: ColumnElement[bool]):
+def _count(model: type, *conditions: ColumnElement[bool]) -> ScalarSelect[int]:
     return select(func.count()).select_from(model).where(*conditions).scalar_subquery()
 
 
-def _counters() -> dict[str, object]:
+def _counters() -> dict[str, ScalarSelect[int]]:
     silent_since = utcnow() - timedelta(minutes=REFUND_SILENT_MINUTES)
     pending_makeup = MakeupApplication.status == ReviewStatus.PENDING
     return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -72,7 +74,7 @@ def logout():
 
 
 # Each queue of the to-do list and the page that works it (only those this staff member may open).
-_TODO_PAGES: dict[str, tuple[str, dict[str, str]]] = {
+_TODO_PAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "vouchers": ("admin.makeup_queue", {}),
     "commitments": ("admin.makeup_queue", {}),
     "invoices": ("admin.invoices_list", {"status": "requested"}),
