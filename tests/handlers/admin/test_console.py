@@ -188,7 +188,7 @@ def test_staff_accounts_are_managed_by_admins_and_audited(client, login_staff):
     ).all()
     assert actions == ["staff.create", "staff.deactivate"]
     log = client.get("/admin/audit").get_data(as_text=True)
-    assert "staff.deactivate" in log
+    assert "<td>停用工作人员账号</td>" in log and "<td>工作人员 #" in log
     # A deactivated account cannot log in.
     other = client.application.test_client()
     response = submit_form(
