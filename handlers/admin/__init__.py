@@ -113,6 +113,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         "学员与单位",
         [
             ("学员查询", "admin.learners", ("admin.learner",)),
+            ("未完成学员", "admin.unfinished_learners", ("admin.unfinished",)),
             ("名单导入", "admin.rosters", ("admin.roster", "admin.confirm_roster")),
             ("单位与区县", "admin.units", ("admin.unit",)),
             ("删除申请", "admin.deletion_requests", ("admin.deletion",)),
