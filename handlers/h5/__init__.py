@@ -156,6 +156,7 @@ from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
     accounts,
     catalog,
     certificates,
+    downloads,
     group_purchase,
     invoices,
     makeup,
