@@ -61,6 +61,9 @@ ACTIONS: dict[str, str] = {
     "staff.reset_password": "重置工作人员密码",
     "unit.create": "新增单位",
     "unit.update": "修改单位",
+    "wechat.menu_push": "推送公众号菜单",
+    "wechat.poster": "生成二维码海报",
+    "reminders.send": "发送截止提醒",
 }
 
 TARGETS: dict[str, str] = {
@@ -77,6 +80,8 @@ TARGETS: dict[str, str] = {
     "roster_import": "名单导入",
     "staff_user": "工作人员",
     "unit": "单位",
+    "wechat_menu": "公众号菜单",
+    "wechat_qrcode": "二维码",
     "roster_previews": "未确认的名单预检",
     "roster_files": "已导入名单的文件",
     "voucher_screenshots": "补学缴费凭证截图",
@@ -85,6 +90,12 @@ TARGETS: dict[str, str] = {
 
 FIELDS: dict[str, str] = {
     "amount_fen": "金额（元）",
+    "buttons": "菜单",
+    "caption": "海报文字",
+    "expires": "有效期",
+    "not_finished": "未完成人数",
+    "queued": "发送条数",
+    "round": "提醒日期",
     "channel": "支付渠道",
     "chapter_threshold_percent": "章节完成比例（%）",
     "complaint_id": "投诉单号",

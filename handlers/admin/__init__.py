@@ -147,6 +147,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         ],
     ),
     ("统计", [("统计报表", "admin.report", ("admin.report",))]),
+    ("公众号", [("菜单、海报与提醒", "admin.wechat_desk", ("admin.wechat",))]),
     (
         "系统",
         [
@@ -210,4 +211,5 @@ from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
     privacy,
     reports,
     rosters,
+    wechat,
 )
