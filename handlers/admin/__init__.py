@@ -165,6 +165,11 @@ def may_use(endpoint: str) -> bool:
     return staff is not None and may_open(staff, endpoint)
 
 
+# Pages in the navigation of some roles only: the desk opens a unit's 未完成学员 from the
+# list of units; a unit admin's is their own unit's.
+NAV_ROLES: dict[str, tuple[StaffRole, ...]] = {"admin.unfinished_learners": (StaffRole.UNIT_ADMIN,)}
+
+
 @bp.app_template_global()
 def admin_nav() -> list[tuple[str, list[tuple[str, str, bool]]]]:
     """The navigation this staff member may use, with the current page marked."""
@@ -178,6 +183,7 @@ def admin_nav() -> list[tuple[str, list[tuple[str, str, bool]]]]:
             (label, endpoint, here.startswith(current))
             for label, endpoint, current in items
             if may_open(staff, endpoint)
+            and (endpoint not in NAV_ROLES or staff.role in NAV_ROLES[endpoint])
         ]
         if visible:
             groups.append((title, visible))

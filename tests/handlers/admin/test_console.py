@@ -280,10 +280,10 @@ def test_each_role_sees_the_pages_it_may_open_and_every_link_opens(client, login
         },
         StaffRole.STAFF: {"名单导入", "学习计划与课程", "补学审核", "证书", "发票", "单位与区县"},
         StaffRole.FINANCE: {"订单", "退款", "发票", "统计报表"},
-        StaffRole.UNIT_ADMIN: {"学员查询", "统计报表"},
+        StaffRole.UNIT_ADMIN: {"学员查询", "未完成学员", "统计报表"},
     }
     hidden = {
-        StaffRole.STAFF: {"订单", "退款", "工作人员账号", "操作日志"},
+        StaffRole.STAFF: {"订单", "退款", "工作人员账号", "操作日志", "未完成学员"},
         StaffRole.FINANCE: {"名单导入", "学习计划与课程", "补学审核", "工作人员账号"},
         StaffRole.UNIT_ADMIN: {
             "名单导入",
