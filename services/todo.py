@@ -14,6 +14,7 @@ from models.invoices import Invoice, InvoiceStatus
 from models.makeup import MakeupApplication, MakeupKind, ReviewStatus
 from models.orders import Complaint, ComplaintState, Refund, RefundStatus
 from models.privacy import DeletionRequest, DeletionStatus
+from services import unit_progress
 
 # A sent refund whose result has not come for this long is worth asking about
 # (what ``pay sync-refunds`` follows up; see services/payments/refunds.refunds_to_sync).
@@ -37,6 +38,7 @@ QUEUES: tuple[Queue, ...] = (
     Queue("complaints", "需关注", "消费者投诉未处理完"),
     Queue("deletions", "需关注", "个人信息删除申请"),
 )
+UNIT_UNFINISHED = Queue("unit_unfinished", "本单位", "未完成学员")
 
 
 def _count(model: type, *conditions: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -84,3 +86,8 @@ def waiting_work(keys: Iterable[str]) -> list[Waiting]:
         select(*(counters[queue.key].label(queue.key) for queue in queues))
     ).one()
     return [Waiting(queue, int(getattr(row, queue.key))) for queue in queues]
+
+
+def unit_waiting_work(unit_id: int, year: int) -> Waiting:
+    """A unit admin's queue: the unit's learners who have not finished the year."""
+    return Waiting(UNIT_UNFINISHED, unit_progress.count_unfinished(unit_id, year))

@@ -122,6 +122,11 @@ def unfinished(unit_id: int, year: int, *, page: int = 1) -> StragglerPage:
     return StragglerPage(unit, year, plan, rows, found)
 
 
+def count_unfinished(unit_id: int, year: int) -> int:
+    statement = _statement(unit_id, year_plan(year)).order_by(None)
+    return db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+
+
 SPREADSHEET_HEADERS = [
     "姓名",
     "身份证号码",

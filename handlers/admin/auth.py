@@ -21,6 +21,7 @@ from handlers.forms import apply_errors, field_text
 from handlers.h5 import safe_next
 from infra.extensions import limiter
 from infra.transaction import commit
+from models.staff import StaffRole
 from services import reports, todo
 from services.accounts import staff as staff_service
 from services.errors import ValidationError
@@ -98,6 +99,13 @@ def dashboard():
         for item in waiting
     ]
     year = reports.default_year()
+    if staff.role is StaffRole.UNIT_ADMIN and staff.unit_id is not None:
+        todo_links.append(
+            (
+                todo.unit_waiting_work(staff.unit_id, year),
+                url_for("admin.unfinished_learners", year=year),
+            )
+        )
     totals = reports.build_report(year, unit_id=staff_service.unit_scope(staff)).total
     return render_template(
         "admin/dashboard.html",

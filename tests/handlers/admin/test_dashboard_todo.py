@@ -122,8 +122,13 @@ def test_an_admin_sees_every_queue_and_each_link_opens(client, login_staff):
         assert client.get(link).status_code == 200
 
 
-def test_a_unit_admin_has_no_desk_queues(client, login_staff):
+def test_a_unit_admin_has_no_desk_queues_but_the_units_unfinished(client, login_staff):
     make_waiting_work()
-    login_staff(StaffRole.UNIT_ADMIN, unit_obj=factories.unit())
-    page = client.get("/admin/").get_data(as_text=True)
-    assert "补学缴费凭证" not in page and "退款待核对" not in page
+    unit = factories.unit()
+    plan = factories.plan(year=utcnow().year)
+    factories.learner(unit_obj=unit)
+    factories.completed_enrollment(factories.learner(unit_obj=unit), plan)
+    factories.learner()  # another unit's
+    login_staff(StaffRole.UNIT_ADMIN, unit_obj=unit)
+    year = utcnow().year
+    assert todo_of(client) == {"未完成学员": (1, f"/admin/unfinished?year={year}")}
