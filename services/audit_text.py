@@ -223,6 +223,14 @@ class AuditLine:
     target: str
     changes: list[Change]
 
+    @property
+    def learner_id(self) -> int | None:
+        """The learner the entry is about, for a link to their page."""
+        entry = self.entry
+        if entry.target_type == "learner" and entry.target_id.isdigit():
+            return int(entry.target_id)
+        return None
+
 
 def action_text(action: str) -> str:
     return ACTIONS.get(action, action)

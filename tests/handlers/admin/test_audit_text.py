@@ -38,7 +38,8 @@ def test_the_log_shows_names_and_readable_values_not_codes_and_json(client, logi
     )
     log = client.get("/admin/audit").get_data(as_text=True)
     body = log.split("<tbody>")[1]
-    assert "<td>修改学员手机号码</td>" in body and f"<td>学员 #{learner.id}</td>" in body
+    assert "<td>修改学员手机号码</td>" in body
+    assert f'<a href="/admin/learners/{learner.id}">学员 #{learner.id}</a>' in body
     assert "<dt>手机号码</dt>" in body and "<del>139****5678</del> → <ins>139****1111</ins>" in body
     assert "<td>解除学员微信绑定</td>" in body
     assert (
