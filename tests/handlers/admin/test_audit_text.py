@@ -62,3 +62,14 @@ def test_values_read_as_words_yuan_and_local_times():
     assert audit_text.value_text("channel", "wechat_jsapi") != "wechat_jsapi"
     assert audit_text.actor_text("cli:roster import") == "命令行（roster import）"
     assert audit_text.actor_text("system:payments") == "系统（payments）"
+
+
+def test_the_providers_events_read_as_words():
+    from models.orders import event_label
+
+    assert event_label("TRANSACTION.SUCCESS") == "支付成功"
+    assert event_label("REFUND.SUCCESS") == "退款成功"
+    assert event_label("REFUND.ABNORMAL") == "退款异常"
+    assert event_label("trade_status_sync:TRADE_SUCCESS") == "支付成功"
+    assert event_label("trade_status_sync:TRADE_CLOSED") == "交易关闭"
+    assert event_label(None) == ""
