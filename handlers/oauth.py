@@ -74,9 +74,9 @@ def callback():
         return render_template("oauth/snapshot.html")
     learner = bindings.sign_in(identity.openid)
     if learner is not None:
-        commit()
         session.pop(PENDING_OPENID, None)
         login_learner(learner)
+        commit()
         if learner.must_change_password:
             return redirect(url_for("h5.change_password"))
         return redirect(target)

@@ -268,6 +268,30 @@ _NOTIFICATION_OUTCOMES = {
 }
 
 
+# The providers' event and trade states, as staff read them (WeChat Pay's event_type;
+# Alipay's ``notify_type:trade_status``).
+_EVENT_LABELS = {
+    "TRANSACTION.SUCCESS": "支付成功",
+    "REFUND.SUCCESS": "退款成功",
+    "REFUND.ABNORMAL": "退款异常",
+    "REFUND.CLOSED": "退款关闭",
+    "COMPLAINT.CREATE": "新投诉",
+    "COMPLAINT.STATE_CHANGE": "投诉状态变化",
+    "TRADE_SUCCESS": "支付成功",
+    "TRADE_FINISHED": "交易完结",
+    "TRADE_CLOSED": "交易关闭",
+    "WAIT_BUYER_PAY": "等待付款",
+}
+
+
+def event_label(event_type: str | None) -> str:
+    """``TRANSACTION.SUCCESS`` → 支付成功; ``trade_status_sync:TRADE_SUCCESS`` → 支付成功."""
+    if not event_type:
+        return ""
+    state = event_type.rpartition(":")[2]
+    return _EVENT_LABELS.get(state) or _EVENT_LABELS.get(event_type) or event_type
+
+
 class PayNotification(Model):
     """Every notification as received, whatever became of it, for audit."""
 
@@ -292,6 +316,10 @@ class PayNotification(Model):
     @property
     def outcome_label(self) -> str:
         return _NOTIFICATION_OUTCOMES.get(self.outcome, self.outcome)
+
+    @property
+    def event_label(self) -> str:
+        return event_label(self.event_type)
 
 
 class RefundStatus(enum.StrEnum):

@@ -113,6 +113,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         "学员与单位",
         [
             ("学员查询", "admin.learners", ("admin.learner",)),
+            ("未完成学员", "admin.unfinished_learners", ("admin.unfinished",)),
             ("名单导入", "admin.rosters", ("admin.roster", "admin.confirm_roster")),
             ("单位与区县", "admin.units", ("admin.unit",)),
             ("删除申请", "admin.deletion_requests", ("admin.deletion",)),
@@ -146,6 +147,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         ],
     ),
     ("统计", [("统计报表", "admin.report", ("admin.report",))]),
+    ("公众号", [("菜单、海报与提醒", "admin.wechat_desk", ("admin.wechat",))]),
     (
         "系统",
         [
@@ -154,6 +156,18 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         ],
     ),
 ]
+
+
+@bp.app_template_global()
+def may_use(endpoint: str) -> bool:
+    """Whether the logged-in staff member may use the console page or action at ``endpoint``."""
+    staff = current_staff()
+    return staff is not None and may_open(staff, endpoint)
+
+
+# Pages in the navigation of some roles only: the desk opens a unit's 未完成学员 from the
+# list of units; a unit admin's is their own unit's.
+NAV_ROLES: dict[str, tuple[StaffRole, ...]] = {"admin.unfinished_learners": (StaffRole.UNIT_ADMIN,)}
 
 
 @bp.app_template_global()
@@ -169,6 +183,7 @@ def admin_nav() -> list[tuple[str, list[tuple[str, str, bool]]]]:
             (label, endpoint, here.startswith(current))
             for label, endpoint, current in items
             if may_open(staff, endpoint)
+            and (endpoint not in NAV_ROLES or staff.role in NAV_ROLES[endpoint])
         ]
         if visible:
             groups.append((title, visible))
@@ -202,4 +217,5 @@ from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
     privacy,
     reports,
     rosters,
+    wechat,
 )

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from handlers.admin import bp, login_staff, logout_staff, signed_in_staff, staff_required
+from handlers.admin import (
+    bp,
+    login_staff,
+    logout_staff,
+    may_open,
+    signed_in_staff,
+    staff_required,
+)
 from handlers.forms import apply_errors, field_text
 from handlers.h5 import safe_next
 from infra.extensions import limiter
 from infra.transaction import commit
-from services import reports
+from models.staff import StaffRole
+from services import reports, todo
 from services.accounts import staff as staff_service
 from services.errors import ValidationError
 
@@ -64,11 +74,38 @@ def logout():
     return redirect(url_for("admin.login"))
 
 
+# Each queue of the to-do list and the page that works it (only those this staff member may open).
+_TODO_PAGES: dict[str, tuple[str, dict[str, Any]]] = {
+    "vouchers": ("admin.makeup_queue", {}),
+    "commitments": ("admin.makeup_queue", {}),
+    "invoices": ("admin.invoices_list", {"status": "requested"}),
+    "reversals": ("admin.invoices_list", {"status": "reversing"}),
+    "refunds_to_sync": ("admin.refunds", {}),
+    "failed_refunds": ("admin.refunds", {"status": "failed"}),
+    "complaints": ("admin.complaints_list", {}),
+    "deletions": ("admin.deletion_requests", {}),
+}
+
+
 @bp.get("/")
 @staff_required()
 def dashboard():
     staff = signed_in_staff()
+    waiting = todo.waiting_work(
+        key for key, (endpoint, _) in _TODO_PAGES.items() if may_open(staff, endpoint)
+    )
+    todo_links = [
+        (item, url_for(_TODO_PAGES[item.queue.key][0], **_TODO_PAGES[item.queue.key][1]))
+        for item in waiting
+    ]
     year = reports.default_year()
+    if staff.role is StaffRole.UNIT_ADMIN and staff.unit_id is not None:
+        todo_links.append(
+            (
+                todo.unit_waiting_work(staff.unit_id, year),
+                url_for("admin.unfinished_learners", year=year),
+            )
+        )
     totals = reports.build_report(year, unit_id=staff_service.unit_scope(staff)).total
     return render_template(
         "admin/dashboard.html",
@@ -77,4 +114,5 @@ def dashboard():
         deadline=reports.study_deadline(year),
         totals=totals,
         show_revenue=reports.shows_revenue(staff.role),
+        todo_links=todo_links,
     )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from flask import render_template, request, url_for
+from collections import Counter
+
+from flask import flash, redirect, render_template, request, url_for
 
 from handlers.admin import bp, staff_required
 from handlers.admin.actions import console_action
 from handlers.forms import page_arg
 from handlers.h5 import safe_next
+from infra.extensions import db
+from infra.transaction import commit
 from models.orders import OrderKind, OrderStatus, RefundStatus
 from models.staff import StaffRole
 from services import catalog
+from services.errors import ExternalServiceError, ServiceError
 from services.payments import orders, refunds
 
 finance_staff = staff_required(StaffRole.FINANCE)
@@ -68,7 +73,11 @@ def refunds_list():
     status = request.args.get("status", "")
     listing = refunds.search_refunds(status, page_arg())
     return render_template(
-        "admin/orders/refunds.html", listing=listing, status=status, statuses=list(RefundStatus)
+        "admin/orders/refunds.html",
+        listing=listing,
+        status=status,
+        statuses=list(RefundStatus),
+        waiting=len(refunds.refunds_to_sync()),
     )
 
 
@@ -84,6 +93,32 @@ def refund_sync(refund_id: int):
     )
 
 
+@bp.post("/refunds/sync")
+@finance_staff
+def refunds_sync_all():
+    """What the scheduled follow-up does, now: send the refunds that did not get through and
+    ask the provider about those whose result has not come, each committed on its own."""
+    counts: Counter[str] = Counter()
+    for refund_id in refunds.refunds_to_sync():
+        try:
+            outcome = refunds.sync_refund(refund_id)
+        except ExternalServiceError:
+            commit()  # keeps the error noted on the refund
+            outcome = "unreachable"
+        except ServiceError:
+            db.session.rollback()
+            outcome = "failed"
+        else:
+            commit()
+        counts[_OUTCOMES.get(outcome, outcome)] += 1
+    if counts:
+        summary = "，".join(f"{label} {count} 笔" for label, count in counts.most_common())
+        flash(f"已核对 {counts.total()} 笔退款：{summary}。", "success")
+    else:
+        flash("没有需要核对的退款。", "success")
+    return redirect(url_for("admin.refunds"))
+
+
 _OUTCOMES = {
     "refunded": "退款成功",
     "duplicate": "退款成功",
@@ -92,4 +127,5 @@ _OUTCOMES = {
     "failed": "退款失败",
     "skipped": "无需处理",
     "success": "退款成功",
+    "unreachable": "暂时联系不上支付平台，稍后再试",
 }

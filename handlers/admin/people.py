@@ -12,6 +12,7 @@ from handlers.admin import bp, signed_in_staff, staff_required
 from handlers.admin.actions import console_action
 from handlers.forms import field_text, page_arg
 from models.staff import StaffRole
+from services.accounts import learner_desk
 from services.accounts import learners as accounts
 from services.accounts import staff as staff_service
 from services.accounts.learner_overview import learner_overview
@@ -104,4 +105,65 @@ def staff_reset_password(staff_id: int):
         done="密码已重置。",
         then=url_for("admin.staff_accounts"),
         refused=url_for("admin.staff_accounts"),
+    )
+
+
+# --- the help desk's actions on one learner ---------------------------------------------------
+
+
+class LearnerPhoneForm(FlaskForm):
+    phone = StringField(
+        "新手机号码", validators=[InputRequired("请填写新手机号码。"), Length(max=20)]
+    )
+
+
+class DeskActionForm(FlaskForm):
+    """A button: only the CSRF token."""
+
+
+def _desk_action(learner_id: int, form: FlaskForm, perform, done: str):
+    page = url_for("admin.learner_detail", learner_id=learner_id)
+    unit_id = staff_service.unit_scope(signed_in_staff())
+    return console_action(
+        lambda actor: perform(learner_id, actor=actor, unit_id=unit_id),
+        form=form,
+        done=done,
+        then=page,
+        refused=page,
+    )
+
+
+@bp.post("/learners/<int:learner_id>/password")
+@staff_required(StaffRole.STAFF)
+def learner_reset_password(learner_id: int):
+    return _desk_action(
+        learner_id,
+        DeskActionForm(),
+        learner_desk.reset_to_initial_password,
+        "已将密码重置为初始密码（身份证号码后6位），学员下次登录时须设置新密码。",
+    )
+
+
+@bp.post("/learners/<int:learner_id>/phone")
+@staff_required(StaffRole.STAFF)
+def learner_change_phone(learner_id: int):
+    form = LearnerPhoneForm()
+    return _desk_action(
+        learner_id,
+        form,
+        lambda learner_id, **kwargs: learner_desk.change_phone(
+            learner_id, field_text(form.phone), **kwargs
+        ),
+        "手机号码已修改。",
+    )
+
+
+@bp.post("/learners/<int:learner_id>/wechat/unbind")
+@staff_required(StaffRole.STAFF)
+def learner_unbind_wechat(learner_id: int):
+    return _desk_action(
+        learner_id,
+        DeskActionForm(),
+        learner_desk.unbind_wechat,
+        "已解除微信绑定，学员下次从微信进入时重新登录即可绑定。",
     )

@@ -9,12 +9,13 @@ from flask import abort, render_template, send_file, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
-from handlers.admin import bp, current_actor, staff_required
+from handlers.admin import bp, current_actor, signed_in_staff, staff_required
 from handlers.admin.actions import console_action
+from handlers.h5.downloads import download
 from infra.transaction import commit
 from models.roster import RosterImport
 from models.staff import StaffRole
-from services.accounts import roster, unmasking
+from services.accounts import roster, roster_template, unmasking
 from services.audit import Actor
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -96,4 +97,19 @@ def roster_report(import_id: int):
         as_attachment=True,
         download_name=f"名单导入报告-{record.id}.xlsx",
         max_age=0,
+    )
+
+
+@bp.get("/forms/roster.xlsx")
+@staff_required(StaffRole.STAFF, StaffRole.UNIT_ADMIN)
+def roster_template_download():
+    """附件2 for a unit admin (their district and unit filled in) or the desk (blank)."""
+    unit = signed_in_staff().unit
+    return download(
+        roster_template.template_bytes(
+            district=unit.district.name if unit else "", unit_name=unit.name if unit else ""
+        ),
+        XLSX_MIMETYPE,
+        roster_template.FILENAME,
+        "roster-template.xlsx",
     )

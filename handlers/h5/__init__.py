@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from infra.extensions import db
 from models.accounts import Learner
 from services.accounts import sessions
+from services.accounts.learner_desk import record_login
 from services.accounts.learners import session_tag
 from services.errors import PermissionDenied
 
@@ -27,8 +28,10 @@ _LEARNER_KEYS = ("learner_id", "learner_tag", "learner_login", "reset_learner_id
 
 
 def login_learner(learner: Learner) -> None:
-    """A new login (services/accounts/sessions.py): the cookie names it, Redis holds it."""
+    """A new login (services/accounts/sessions.py): the cookie names it, Redis holds it.
+    It records 最近登录; the caller commits after it."""
     logout_learner()
+    record_login(learner)
     login_id = sessions.open_login(sessions.LEARNER, learner.id)
     session.permanent = True
     session["learner_id"] = learner.id
@@ -153,6 +156,7 @@ from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
     accounts,
     catalog,
     certificates,
+    downloads,
     group_purchase,
     invoices,
     makeup,

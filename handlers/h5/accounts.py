@@ -172,6 +172,7 @@ def qr_login_finish():
         return redirect(url_for("h5.login", next=request.form.get("next", "")))
     session.pop(_QR_SESSION, None)
     login_learner(learner)
+    commit()
     if learner.must_change_password:
         flash("为了账号安全，请先设置新密码。", "error")
         return redirect(url_for("h5.change_password"))
@@ -274,6 +275,7 @@ def change_password():
         else:
             commit()
             login_learner(learner)
+            commit()
             flash("密码已修改。", "success")
             return redirect(url_for("h5.home"))
     status = 400 if form.is_submitted() else 200
@@ -353,6 +355,7 @@ def reset_password():
         else:
             commit()
             login_learner(learner)
+            commit()
             flash("密码已重置。", "success")
             return redirect(url_for("h5.home"))
     status = 400 if form.is_submitted() else 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, StringField, TextAreaField
@@ -35,9 +35,13 @@ class CommitmentForm(FlaskForm):
 @learner_required
 def makeup_applications():
     learner = signed_in_learner()
+    years = makeup.learner_overview(learner.id)
+    chosen = request.args.get("year", type=int)
     return render_template(
         "makeup/list.html",
-        years=makeup.learner_overview(learner.id),
+        years=years,
+        selected=next((item for item in years if item.plan.year == chosen), None),
+        opened_plans={item.plan.id for item in years if item.opened},
         applications=makeup.learner_applications(learner.id),
     )
 

@@ -12,6 +12,7 @@ from models.accounts import Learner
 from models.certificates import Certificate
 from models.enrollments import Enrollment
 from models.orders import Order, OrderKind, OrderSeat
+from services.accounts.learner_desk import ChapterRecord, chapter_records
 from services.errors import NotFound
 
 
@@ -37,6 +38,7 @@ class LearnerOverview:
     enrollments: list[Enrollment]
     orders: list[LearnerOrder]
     certificates: list[Certificate]
+    chapters: list[ChapterRecord]
 
 
 def learner_overview(learner_id: int, *, unit_id: int | None = None) -> LearnerOverview:
@@ -69,4 +71,4 @@ def learner_overview(learner_id: int, *, unit_id: int | None = None) -> LearnerO
             .order_by(Certificate.issued_at.desc())
         )
     )
-    return LearnerOverview(learner, enrollments, orders, certificates)
+    return LearnerOverview(learner, enrollments, orders, certificates, chapter_records(learner.id))

@@ -14,7 +14,6 @@ from sqlalchemy.orm import joinedload
 from infra.extensions import db
 from infra.transaction import after_commit
 from models.accounts import AccountSource, Learner
-from models.base import utcnow
 from services.accounts import passwords, privacy, sessions, sms
 from services.accounts.identity import normalise_text, parse_id_number, parse_mobile, parse_name
 from services.accounts.org import get_district, get_unit
@@ -158,8 +157,6 @@ def authenticate(account: str, password: str) -> Learner:
         learner.password_hash, password, initial=initial_password(learner)
     ):
         raise ValidationError(None, LOGIN_FAILED)
-    learner.last_login_at = utcnow()
-    db.session.flush()
     return learner
 
 

@@ -142,6 +142,7 @@ class YearOverview:
     plan: Plan
     latest: MakeupApplication | None
     refusal: str | None
+    opened: bool = False  # the learner may study the year now (bought or approved)
 
     @property
     def can_apply(self) -> bool:
@@ -161,6 +162,7 @@ def learner_overview(learner_id: int) -> list[YearOverview]:
             plan,
             latest.get(plan.id),
             _refusal(plan, opened=plan.id in opened, pending=plan.year in pending_years),
+            opened=plan.id in opened,
         )
         for plan in plans
     ]

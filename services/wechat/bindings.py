@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 
 from infra.extensions import db
 from models.accounts import Learner, WechatBinding
-from models.base import utcnow
 from services.accounts import passwords
 from services.accounts.learners import initial_password
 from services.errors import Conflict, ValidationError
@@ -41,14 +40,10 @@ def _binding_of_learner(learner_id: int) -> WechatBinding | None:
 
 
 def sign_in(openid: str) -> Learner | None:
-    """The account bound to this WeChat, its login recorded (OAuth's silent login)."""
-    learner = db.session.scalar(
+    """The account bound to this WeChat (OAuth's silent login)."""
+    return db.session.scalar(
         select(Learner).join(WechatBinding).where(WechatBinding.openid == openid)
     )
-    if learner is not None:
-        learner.last_login_at = utcnow()
-        db.session.flush()
-    return learner
 
 
 def bind_openid(learner_id: int, openid: str) -> BindOutcome:

@@ -114,7 +114,8 @@ def test_the_console_main_pages(live_platform, browser, shots):
     expect(console.locator("h1")).to_have_text("张伟")
     sections = console.locator(".admin-table")
     expect(sections.nth(0)).to_contain_text("30 / 30")
-    expect(sections.nth(1)).to_contain_text("已支付")
-    expect(sections.nth(2)).to_contain_text("有效")
+    expect(sections.nth(1)).to_contain_text("尚无学习记录")  # the chapter study records
+    expect(sections.nth(2)).to_contain_text("已支付")
+    expect(sections.nth(3)).to_contain_text("有效")
     expect(console.locator(".admin-facts")).not_to_contain_text(people["张伟"].id_number)
     snap(console, shots, "console-06-learner-detail")

@@ -62,8 +62,11 @@ def test_a_staff_member_approves_a_voucher_and_the_year_opens_free(live_platform
     h5.goto(base + "/h5/")
     h5.get_by_role("button", name="刘洋").click()
     h5.get_by_role("link", name="补学申请").click()
-    year = h5.locator(".paper-row", has_text="2019年度公需科目")
-    year.get_by_role("link", name="提交缴费凭证").click()
+    expect(h5.locator(".makeup-actions")).to_have_count(0)  # first the year, then its actions
+    h5.locator(".makeup-years").get_by_role("link", name="2019年度公需科目").click()
+    expect(h5.locator(".makeup-year")).to_contain_text("2019")
+    snap(h5, shots, "makeup-00-year-chosen")
+    h5.locator(".makeup-actions").get_by_role("link", name="提交缴费凭证").click()
     expect(h5.locator(".h5-brand__title")).to_have_text("2019年公需科目缴费凭证")
     expect(h5.locator(".weui-cells").first).to_contain_text(learner.id_number)
     h5.fill("#order_no", "JX2019052000123")
@@ -76,7 +79,7 @@ def test_a_staff_member_approves_a_voucher_and_the_year_opens_free(live_platform
     snap(h5, shots, "makeup-01-voucher-form")
     h5.get_by_role("button", name="提交审核").click()
     expect(h5.locator(".h5-flash").first).to_contain_text("工作人员将在3个工作日内审核")
-    record = h5.locator(".weui-cells").last
+    record = h5.locator(".makeup-applications")
     expect(record).to_contain_text("2019年度 · 缴费凭证")
     expect(record).to_contain_text("待审核")
     snap(h5, shots, "makeup-02-submitted")
@@ -126,7 +129,10 @@ def test_a_staff_member_approves_a_voucher_and_the_year_opens_free(live_platform
 
     # --- The learner finds 2019 open in 课程培训; WeChat brought the result -------------------
     h5.goto(base + "/h5/makeup")
-    expect(h5.locator(".weui-cells").last).to_contain_text("已通过")
+    mine = h5.locator(".makeup-applications")
+    expect(mine).to_contain_text("已通过")
+    expect(mine.get_by_role("link")).to_have_attribute("href", f"/h5/study/plans/{plan.id}")
+    snap(h5, shots, "makeup-05a-opened-row")
     h5.get_by_role("link", name="返回我的").click()
     h5.locator(".h5-tabbar").get_by_role("link", name="课程培训").click()
     card = h5.locator(".study-plan-card")

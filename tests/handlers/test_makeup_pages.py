@@ -3,6 +3,7 @@ import io
 from sqlalchemy import func, select
 
 from infra.extensions import db
+from models.catalog import Plan, PlanKind
 from models.enrollments import Enrollment, EnrollmentSource
 from models.makeup import MakeupApplication, ReviewStatus
 from models.staff import StaffRole
@@ -27,7 +28,9 @@ def test_from_the_voucher_form_to_the_unlocked_plan(client):
     plan = factories.makeup_plan(2019)
     log_in(client, learner)
     page = client.get("/h5/makeup").get_data(as_text=True)
-    assert "2019年度公需科目" in page and "提交缴费凭证" in page
+    assert "2019年度公需科目" in page and "请选择要补学的年度" in page
+    page = client.get("/h5/makeup?year=2019").get_data(as_text=True)
+    assert "提交缴费凭证" in page
     form = client.get(f"/h5/makeup/{plan.id}/voucher").get_data(as_text=True)
     assert learner.id_number in form and learner.phone in form
 
@@ -167,7 +170,7 @@ def test_a_rejection_reaches_the_learner_with_its_reason(client):
     submit_form(staff_client, f"{detail}/reject", {"reason": "截图看不清订单编号"}, page=detail)
     db.session.refresh(application)
     assert application.status is ReviewStatus.REJECTED
-    page = client.get("/h5/makeup").get_data(as_text=True)
+    page = client.get("/h5/makeup?year=2019").get_data(as_text=True)
     assert "截图看不清订单编号" in page and "提交缴费凭证" in page
 
 
@@ -217,3 +220,51 @@ def test_the_make_up_page_asks_the_same_of_the_database_for_one_year_or_many(cli
         factories.makeup_plan(year)
         counts.append(statements_for(client, "/h5/makeup"))
     assert counts[0] == counts[-1]
+
+
+def test_the_makeup_page_chooses_a_year_then_offers_its_actions(client):
+    learner = factories.learner(name="李娜")
+    log_in(client, learner)
+    for year in (2019, 2018, 2017):
+        factories.makeup_plan(year)
+    page = client.get("/h5/makeup").get_data(as_text=True)
+    assert page.count("/h5/makeup?year=") == 3 and "makeup-actions" not in page
+    chosen = client.get("/h5/makeup?year=2018").get_data(as_text=True)
+    actions = chosen.split('class="weui-btn-area makeup-actions"')[1].split("</div>")[0]
+    plan_2018 = db.session.scalar(
+        select(Plan).where(Plan.year == 2018, Plan.kind == PlanKind.MAKEUP)
+    )
+    assert f"/h5/makeup/{plan_2018.id}/voucher" in actions
+    assert f"/h5/makeup/{plan_2018.id}/commitment" in actions
+    assert "2019" not in actions and 'aria-current="page"' in chosen
+    # A year that is not offered shows the list alone.
+    assert "makeup-actions" not in client.get("/h5/makeup?year=2030").get_data(as_text=True)
+
+
+def test_own_applications_come_first_and_an_opened_year_links_to_its_study(client):
+    learner = factories.learner(name="李娜")
+    plan = factories.makeup_plan(2019)
+    factories.makeup_plan(2018)
+    log_in(client, learner)
+    submit_form(
+        client, f"/h5/makeup/{plan.id}/voucher", voucher_form(factories.image_bytes()),
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    application = db.session.scalar(select(MakeupApplication))
+    page = client.get("/h5/makeup").get_data(as_text=True)
+    assert page.index("我的申请") < page.index("请选择要补学的年度")
+    assert f"/h5/study/plans/{plan.id}" not in page  # pending: nothing to study yet
+
+    staff_client = client.application.test_client()
+    log_in_staff(staff_client, factories.staff(StaffRole.STAFF))
+    detail = f"/admin/makeup/{application.id}"
+    submit_form(staff_client, f"{detail}/approve", {}, page=detail)
+    page = client.get("/h5/makeup").get_data(as_text=True)
+    mine = page.split('class="weui-cells makeup-applications"')[1].split("</div>\n</div>")[0]
+    assert f'href="/h5/study/plans/{plan.id}"' in mine and "已开通" in mine
+    years = page.split('class="weui-cells makeup-years"')[1]
+    assert "已开通" in years
+    chosen = client.get("/h5/makeup?year=2019").get_data(as_text=True)
+    actions = chosen.split('class="weui-btn-area makeup-actions"')[1].split("</div>")[0]
+    assert "进入学习" in actions and "提交缴费凭证" not in actions
+    assert client.get(f"/h5/study/plans/{plan.id}").status_code == 200

@@ -1,0 +1,76 @@
+"""The official account as the console manages it: push the menu, make a QR poster, send a
+round of deadline reminders. Each reuses the module that does the work (``menu``,
+``posters``, ``reminders``) and leaves a line in the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.audit import Actor, record_action
+from services.errors import ValidationError
+from services.wechat import menu, posters
+from services.wechat.followers import Scene
+
+
+def menu_names(data: dict[str, Any] | None) -> list[str]:
+    """``继续教育：公需科目、我的证书`` per top button, to show and to record."""
+    lines = []
+    for button in (data or {}).get("button", []):
+        subs = [sub.get("name", "") for sub in button.get("sub_button", []) or []]
+        lines.append(button.get("name", "") + ("：" + "、".join(subs) if subs else ""))
+    return lines
+
+
+def push_menu(*, actor: Actor) -> dict[str, Any]:
+    pushed = menu.push_menu()
+    record_action(
+        actor,
+        action="wechat.menu_push",
+        target_type="wechat_menu",
+        target_id="-",
+        after={"buttons": menu_names(pushed)},
+    )
+    return pushed
+
+
+@dataclass(frozen=True)
+class Poster:
+    filename: str
+    png: bytes
+    code: posters.QrCode
+
+
+def make_poster(raw_scene: str, temporary_days: int | None, *, actor: Actor) -> Poster:
+    """A unit's or a plan's QR code from WeChat and its printable poster."""
+    scene = Scene.parse(raw_scene)
+    if scene is None or scene.kind not in ("unit", "plan"):
+        raise ValidationError(
+            "scene", "请选择单位或培训项目：场景值为 unit:<单位代码> 或 plan:<编号>。"
+        )
+    text = posters.poster_text(scene)
+    posters.fonts(48)  # before WeChat spends a code on a poster that cannot be drawn
+    code = posters.create_qrcode(scene, temporary_days)
+    png = posters.render_poster(code, text)
+    record_action(
+        actor,
+        action="wechat.poster",
+        target_type="wechat_qrcode",
+        target_id=code.scene,
+        after={"caption": text.caption, "expires": code.expires_at_text or "永久"},
+    )
+    name = str(scene).replace(":", "-") + ("-temporary" if temporary_days else "") + ".png"
+    return Poster(f"poster-{name}", png, code)
+
+
+def record_reminder_round(
+    actor: Actor, plan_id: int, *, today: date, not_finished: int, queued: int
+) -> None:
+    record_action(
+        actor,
+        action="reminders.send",
+        target_type="plan",
+        target_id=plan_id,
+        after={"round": today.isoformat(), "not_finished": not_finished, "queued": queued},
+    )
