@@ -109,9 +109,7 @@ class Invoice(Model):
     # 红字确认单 of a unit title's reversal, and whether it reached the learner's card wallet.
     fapiao_apply_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     fapiao_status: Mapped[str | None] = mapped_column(String(30))
-    red_confirm_status: Mapped[RedConfirmStatus | None] = mapped_column(
-        enum_type(RedConfirmStatus)
-    )
+    red_confirm_status: Mapped[RedConfirmStatus | None] = mapped_column(enum_type(RedConfirmStatus))
     red_confirm_number: Mapped[str | None] = mapped_column(String(40))
     card_status: Mapped[str | None] = mapped_column(String(20))
     provider_error: Mapped[str] = mapped_column(String(300), default="", server_default="")
