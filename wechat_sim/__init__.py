@@ -58,6 +58,7 @@ def _register_pay(app: Flask) -> None:
     from wechat_sim import (
         alipay,
         complaints,  # noqa: F401  (consumer complaints: routes on pay.bp)
+        fapiao,  # noqa: F401  (数电 e-invoices: routes on pay.bp)
         pay,
     )
 

@@ -8,6 +8,7 @@ from flask import Flask
 def register_commands(app: Flask) -> None:
     from wxapp.cli import (
         demo,
+        invoices,
         jobs,
         pay,
         registry,
@@ -21,6 +22,7 @@ def register_commands(app: Flask) -> None:
 
     for group in (
         demo.group,
+        invoices.group,
         jobs.group,
         pay.group,
         registry.group,
