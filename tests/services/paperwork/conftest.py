@@ -40,3 +40,7 @@ def registry_sim(app: Flask, _registry_server, monkeypatch) -> Iterator[Registry
         monkeypatch.setitem(app.config, key, value)
     yield sim
     sim.reset()
+
+
+# WeChat Pay's simulator (its fapiao API), shared with the payment tests.
+from tests.services.payments.conftest import _sim_server, pay_sim  # noqa: E402,F401
