@@ -17,7 +17,7 @@ from handlers.private_files import send_private
 from models.invoices import InvoiceStatus
 from models.registry import RegistryStatus
 from models.staff import StaffRole
-from services.paperwork import certificates, invoices, makeup, registry
+from services.paperwork import certificates, fapiao, invoices, makeup, registry
 
 REVIEWERS = (StaffRole.STAFF,)
 INVOICE_DESK = (StaffRole.STAFF, StaffRole.FINANCE)
@@ -180,6 +180,18 @@ def invoice_reverse(invoice_id: int):
         form=form,
         done="红冲已登记。",
         then=url_for("admin.invoices_list", status=InvoiceStatus.REVERSING.value),
+        refused=url_for("admin.invoice_detail", invoice_id=invoice_id),
+    )
+
+
+@bp.post("/invoices/<int:invoice_id>/retry-reversal")
+@staff_required(*INVOICE_DESK)
+def invoice_retry_reversal(invoice_id: int):
+    return console_action(
+        lambda actor: fapiao.retry_reversal(invoice_id, actor=actor),
+        form=ReverseInvoiceForm(),
+        done="已通过微信支付重新发起红冲。",
+        then=url_for("admin.invoice_detail", invoice_id=invoice_id),
         refused=url_for("admin.invoice_detail", invoice_id=invoice_id),
     )
 

@@ -360,6 +360,33 @@ def reverse(invoice_id: int) -> None:
     db.session.flush()
 
 
+def retry_reversal(invoice_id: int, *, actor: Actor) -> Invoice:
+    """Staff ask WeChat Pay for the reversal again (a new 红字确认单) after the buyer declined
+    the last one or let it lapse."""
+    from services.audit import record_action
+    from services.errors import Conflict
+    from services.paperwork import tasks
+    from services.paperwork.invoices import get_invoice
+
+    invoice = get_invoice(invoice_id)
+    if invoice.status is not InvoiceStatus.REVERSING or invoice.fapiao_status != "REVERSE_FAILED":
+        raise Conflict("该发票没有需要重新发起的红冲。")
+    before = {"red_confirm_status": invoice.red_confirm_status and invoice.red_confirm_status.value}
+    invoice.fapiao_status = "ISSUED"
+    invoice.provider = PROVIDER
+    db.session.flush()
+    record_action(
+        actor,
+        action="invoice.retry_reversal",
+        target_type="invoice",
+        target_id=invoice.id,
+        before=before,
+        after={"fapiao_status": invoice.fapiao_status},
+    )
+    after_commit(enqueue, tasks.reverse_fapiao, invoice.id)
+    return invoice
+
+
 def open_invoice_ids(limit: int = 500) -> list[tuple[int, str]]:
     """What ``invoices sync`` follows up: (invoice id, "issue" | "sync" | "reverse")."""
     from services.paperwork.invoices import PAID_STATES

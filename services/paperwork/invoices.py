@@ -589,6 +589,15 @@ class StaffInvoice:
         return reversal_refusal(self.invoice) is None
 
     @property
+    def can_retry_reversal(self) -> bool:
+        """A reversal through WeChat Pay whose 红字确认单 the buyer declined or let lapse."""
+        return (
+            self.can_record_reversal
+            and self.invoice.fapiao_apply_id is not None
+            and self.invoice.fapiao_status == "REVERSE_FAILED"
+        )
+
+    @property
     def is_group(self) -> bool:
         return self.invoice.order.kind is OrderKind.GROUP
 

@@ -11,12 +11,14 @@ from infra.extensions import db
 from infra.transaction import commit
 from models.invoices import InvoiceStatus, RedConfirmStatus
 from models.orders import OrderStatus, PayNotification
+from models.staff import StaffRole
 from models.wechat import TemplateMessage
 from services import stored_files
 from services.accounts.identity import credit_code_check_character
 from services.audit import Actor
 from services.paperwork import fapiao, invoices
 from tests import factories
+from tests.conftest import submit_form
 from wechat_sim.fapiao import (
     RED_CONFIRM_SECONDS,
     buyer_answers_red_confirmation,
@@ -273,3 +275,47 @@ def test_a_staff_desk_invoice_is_reversed_at_the_desk(wechat_fapiao, app, monkey
     db.session.refresh(invoice)
     assert invoice.status is InvoiceStatus.REVERSING and invoice.provider == "staff"
     assert wechat_fapiao.fapiaos == {}
+
+
+def test_staff_see_a_declined_confirmation_and_ask_for_the_reversal_again(wechat_fapiao, app):
+    sim = wechat_fapiao
+    learner, order = paid_learner()
+    invoice = issued(sim, learner, order, unit_title())
+    order.refunded_fen = order.amount_fen
+    order.status = OrderStatus.REFUNDED
+    invoices.reverse_for_refund(order.id)
+    commit()
+    settle(sim, 1)
+    buyer_answers_red_confirmation(sim, invoice.fapiao_apply_id, confirm=False)
+    settle(sim, 1)
+
+    staff = factories.staff(StaffRole.FINANCE)
+    console = app.test_client()
+    submit_form(
+        console, "/admin/login", {"username": staff.username, "password": factories.PASSWORD}
+    )
+    page = console.get(f"/admin/invoices/{invoice.id}").get_data(as_text=True)
+    assert "购方拒绝红字确认单" in page and "重新发起红冲" in page
+    assert invoice.fapiao_apply_id in page
+    response = submit_form(
+        console,
+        f"/admin/invoices/{invoice.id}/retry-reversal",
+        {},
+        page=f"/admin/invoices/{invoice.id}",
+    )
+    assert response.status_code == 302
+    assert sim.fapiaos[invoice.fapiao_apply_id].status == "REVERSE_CONFIRMING"
+    settle(sim, 1)
+    buyer_answers_red_confirmation(sim, invoice.fapiao_apply_id, confirm=True)
+    settle(sim)
+    db.session.refresh(invoice)
+    assert invoice.status is InvoiceStatus.REVERSED
+    assert invoice.red_confirm_status is RedConfirmStatus.CONFIRMED
+    again = submit_form(
+        console,
+        f"/admin/invoices/{invoice.id}/retry-reversal",
+        {},
+        page=f"/admin/invoices/{invoice.id}",
+    )
+    assert again.status_code == 302  # refused with a message: nothing to retry
+    assert sim.fapiaos[invoice.fapiao_apply_id].status == "REVERSED"
