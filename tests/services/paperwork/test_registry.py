@@ -312,3 +312,32 @@ def test_the_simulated_registry_checks_signature_age_and_replays(registry_sim, a
     assert again.json()["code"] == "DUPLICATE"
     assert registry_sim.records[("completion", certificate.number)]["hours"] == 30
     assert db.session.scalar(select(func.count()).select_from(RegistryRecord)) == 1
+
+
+def test_production_checks_the_registry_and_invoice_settings(monkeypatch):
+    from tests.test_config import production_environment
+    from wxapp import create_app
+    from wxapp.config import ConfigurationError
+
+    production_environment(monkeypatch, REGISTRY_ADAPTER="https")
+    with pytest.raises(ConfigurationError) as caught:
+        create_app()
+    assert "REGISTRY_ENDPOINT, REGISTRY_PLATFORM_ID, REGISTRY_SECRET" in str(caught.value)
+    production_environment(
+        monkeypatch,
+        REGISTRY_ADAPTER="https",
+        REGISTRY_ENDPOINT="http://registry.example.cn/api/records",
+        REGISTRY_PLATFORM_ID="GX-500000",
+        REGISTRY_SECRET="a-shared-secret",
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        create_app()
+    assert "REGISTRY_ENDPOINT must be an https:// address" in str(caught.value)
+    production_environment(monkeypatch, REGISTRY_ADAPTER="ftp")
+    with pytest.raises(ConfigurationError) as caught:
+        create_app()
+    assert "REGISTRY_ADAPTER" in str(caught.value)
+    production_environment(monkeypatch, INVOICE_PROVIDER="baiwang")
+    with pytest.raises(ConfigurationError) as caught:
+        create_app()
+    assert "INVOICE_PROVIDER" in str(caught.value)
