@@ -289,6 +289,7 @@ def registry_list():
         counts=registry.status_counts(),
         records=registry.staff_records(status, query),
         batches=registry.recent_batches(),
+        excel_waiting=registry.excel_waiting(),
         adapter=registry.adapter(),
         record_id_text=registry.record_id_text,
         form=RegistryActionForm(),

@@ -276,11 +276,18 @@ def _retry_later(record: RegistryRecord, error: str, now: datetime) -> None:
     record.next_attempt_at = now + timedelta(seconds=wait)
 
 
-def _waits_for_completion(record: RegistryRecord) -> bool:
+def _completion_wait(record: RegistryRecord) -> int | None:
+    """Seconds a withdrawal waits before asking again, while the registry has not accepted
+    the completion it withdraws; None when it may go now. A completion refused or failed
+    waits for staff, so its withdrawal asks only daily."""
     if record.kind is not RegistryKind.WITHDRAWAL:
-        return False
+        return None
     completion = _existing(RegistryKind.COMPLETION, record.certificate_number)
-    return completion is not None and completion.status is not RegistryStatus.ACCEPTED
+    if completion is None or completion.status is RegistryStatus.ACCEPTED:
+        return None
+    if completion.status in (RegistryStatus.REJECTED, RegistryStatus.FAILED):
+        return 86400
+    return RETRY_SCHEDULE[0]
 
 
 def send(record_id: int, *, now: datetime | None = None) -> RegistryStatus | None:
@@ -296,10 +303,11 @@ def send(record_id: int, *, now: datetime | None = None) -> RegistryStatus | Non
         return None
     if record.status not in (RegistryStatus.PENDING, RegistryStatus.RETRYING):
         return record.status
-    if _waits_for_completion(record):
+    wait = _completion_wait(record)
+    if wait is not None:
         record.last_error = "等待该证书的学时登记被省平台接收后再撤销"
         record.status = RegistryStatus.RETRYING
-        record.next_attempt_at = now + timedelta(seconds=RETRY_SCHEDULE[0])
+        record.next_attempt_at = now + timedelta(seconds=wait)
         db.session.flush()
         return record.status
     record.attempts += 1
@@ -521,6 +529,19 @@ def status_counts() -> dict[RegistryStatus, int]:
         )
     }
     return {status: int(counts.get(status, 0)) for status in RegistryStatus}
+
+
+def excel_waiting() -> int:
+    """Excel records not yet in a batch."""
+    return int(
+        db.session.scalar(
+            select(func.count()).where(
+                RegistryRecord.adapter == RegistryAdapter.EXCEL,
+                RegistryRecord.status == RegistryStatus.PENDING,
+            )
+        )
+        or 0
+    )
 
 
 def recent_batches(limit: int = 20) -> list[Batch]:

@@ -150,7 +150,7 @@ def test_staff_make_download_and_confirm_a_batch_in_the_console(app):
         console, "/admin/login", {"username": staff.username, "password": factories.PASSWORD}
     )
     page = console.get("/admin/registry").get_data(as_text=True)
-    assert certificate.number in page and "待上报" in page
+    assert certificate.number in page and "生成上报批次（1条待上报）" in page
     made = submit_form(console, "/admin/registry/batches", {}, page="/admin/registry")
     assert made.status_code == 302
     [record] = records()
@@ -287,6 +287,22 @@ def test_a_withdrawal_waits_until_its_completion_was_accepted(registry_sim):
     assert completion.status is RegistryStatus.ACCEPTED
     assert withdrawal.status is RegistryStatus.ACCEPTED
     assert not registry_sim.registered(certificate.number)
+
+
+def test_a_withdrawal_of_a_refused_completion_waits_a_day_for_staff(registry_sim):
+    learner, plan, _ = certified()
+    completion = records()[0]
+    completion.payload = {**completion.payload, "hours": 0}  # the registry refuses it
+    db.session.flush()
+    commit()
+    registry.queue_withdrawal(learner.id, plan.id, reason="撤销")
+    commit()
+    completion, withdrawal = records()
+    db.session.refresh(completion)
+    db.session.refresh(withdrawal)
+    assert completion.status is RegistryStatus.REJECTED and "hours" in completion.last_error
+    assert withdrawal.status is RegistryStatus.RETRYING and withdrawal.attempts == 0
+    assert withdrawal.next_attempt_at - utcnow() > timedelta(hours=23)
 
 
 def test_the_simulated_registry_checks_signature_age_and_replays(registry_sim, app):
