@@ -239,7 +239,8 @@ def _download(invoice: Invoice, blue: dict[str, Any]) -> bytes | None:
         code, content = call_wechat_pay(
             "fapiao_download_file",
             url=files[0]["download_url"],
-            # The buyer's openid when bound; WeChat Pay lets the merchant fetch without one.
+            # wechatpayv3 insists on both: the buyer's openid (a learner may have no WeChat
+            # bound) and the invoice code (a 数电 invoice may have none); "-" stands for none.
             openid=_openid(invoice) or "-",
             invoice_code=blue.get("fapiao_code") or "-",
             invoice_no=blue.get("fapiao_number"),

@@ -319,3 +319,14 @@ def test_staff_see_a_declined_confirmation_and_ask_for_the_reversal_again(wechat
     )
     assert again.status_code == 302  # refused with a message: nothing to retry
     assert sim.fapiaos[invoice.fapiao_apply_id].status == "REVERSED"
+
+
+def test_a_signature_probe_on_a_query_is_asked_again(wechat_fapiao):
+    sim = wechat_fapiao
+    learner, order = paid_learner()
+    invoice = ask(learner, order, personal())
+    sim.signtest_answers = 1  # the next answer (the query after the callback) is a probe
+    settle(sim)
+    db.session.refresh(invoice)
+    assert sim.signtest_answers == 0
+    assert invoice.status is InvoiceStatus.ISSUED  # the query was asked again, then trusted
