@@ -68,6 +68,14 @@ def unit_title():
     )
 
 
+def learner_page(learner, invoice) -> str:
+    from flask import current_app
+
+    browser = current_app.test_client()
+    submit_form(browser, "/h5/login", {"account": learner.phone, "password": factories.PASSWORD})
+    return browser.get(f"/h5/invoices/{invoice.id}").get_data(as_text=True)
+
+
 def settle(sim, seconds=5.0):
     """Let WeChat Pay's side move on, then deliver its callbacks (and their follow-ups)."""
     sim.advance(seconds)
@@ -103,6 +111,7 @@ def test_an_application_is_issued_downloaded_and_put_in_the_card_wallet(wechat_f
     pdf = stored_files.read(invoice.pdf_path)
     assert pdf.startswith(b"%PDF-") and sent.fapiao_number.encode() in pdf
     assert invoice.card_status == "INSERTED" and sent.card_status == "INSERTED"
+    assert "已存入" in learner_page(learner, invoice)
     assert sim.fapiao_files  # the file was uploaded before the card was inserted
     message = db.session.scalar(
         select(TemplateMessage).where(TemplateMessage.learner_id == learner.id)
@@ -171,6 +180,8 @@ def test_a_units_reversal_waits_for_the_red_letter_confirmation(wechat_fapiao):
     assert invoice.status is InvoiceStatus.REVERSING
     assert invoice.red_confirm_status is RedConfirmStatus.AWAITING_BUYER
     assert invoice.red_confirm_number == sim.fapiaos[invoice.fapiao_apply_id].red_confirm_number
+    page = learner_page(learner, invoice)
+    assert "红字确认单待购方确认" in page and "请联系单位财务确认" in page
     buyer_answers_red_confirmation(sim, invoice.fapiao_apply_id, confirm=True)
     settle(sim)
     db.session.refresh(invoice)
