@@ -1,5 +1,6 @@
 """Providers' notifications: WeChat Pay's ``POST /pay/notify`` (payments),
-``POST /pay/refund-notify`` and ``POST /pay/complaint-notify``, and Alipay's
+``POST /pay/refund-notify``, ``POST /pay/complaint-notify`` and ``POST /pay/fapiao-notify``
+(数电 invoices), and Alipay's
 ``POST /pay/alipay/notify``.
 
 WeChat Pay retries anything but 200/204 on its schedule, so a refusal answers 4xx with
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from infra.transaction import commit
+from services.paperwork import fapiao
 from services.payments import notifications
 
 bp = Blueprint("pay", __name__, url_prefix="/pay")
@@ -58,6 +60,13 @@ def complaint_notify():
     answer = notifications.receive_complaint_notification(
         request.headers, request.get_data(as_text=True)
     )
+    commit()
+    return _answer(answer)
+
+
+@bp.post("/fapiao-notify")
+def fapiao_notify():
+    answer = fapiao.receive_notification(request.headers, request.get_data(as_text=True))
     commit()
     return _answer(answer)
 

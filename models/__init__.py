@@ -4,7 +4,13 @@ from models.accounts import AccountSource, Gender, Learner, WechatBinding
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.certificates import Certificate, CertificateStatus
 from models.enrollments import Enrollment, EnrollmentSource, EnrollmentStatus
-from models.invoices import Invoice, InvoiceStatus, InvoiceTitleType, ReissueReason
+from models.invoices import (
+    Invoice,
+    InvoiceStatus,
+    InvoiceTitleType,
+    RedConfirmStatus,
+    ReissueReason,
+)
 from models.makeup import MakeupApplication, MakeupKind, ReviewStatus
 from models.orders import (
     Complaint,
@@ -26,6 +32,12 @@ from models.orders import (
 )
 from models.org import District, DistrictKind, Unit
 from models.privacy import DeletionRequest, DeletionStatus, PrivacyConsent
+from models.registry import (
+    RegistryAdapter,
+    RegistryKind,
+    RegistryRecord,
+    RegistryStatus,
+)
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole, StaffUser
 from models.study import ChapterProgress
@@ -70,8 +82,13 @@ __all__ = [
     "PlanKind",
     "PrivacyConsent",
     "Question",
+    "RedConfirmStatus",
     "Refund",
     "RefundStatus",
+    "RegistryAdapter",
+    "RegistryKind",
+    "RegistryRecord",
+    "RegistryStatus",
     "ReissueReason",
     "ReviewStatus",
     "RosterImport",

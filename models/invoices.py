@@ -49,6 +49,24 @@ class ReissueReason(enum.StrEnum):
         return "修改重开" if self is ReissueReason.CHANGE else "退款后重开"
 
 
+class RedConfirmStatus(enum.StrEnum):
+    """The 红字确认单 of a 数电 reversal: a unit that booked the invoice must confirm it."""
+
+    AWAITING_BUYER = "awaiting_buyer"  # 待购方确认
+    CONFIRMED = "confirmed"  # 购方已确认: the red-letter invoice follows
+    DECLINED = "declined"  # 购方已拒绝: the invoice stands; staff settle it with the unit
+    LAPSED = "lapsed"  # 超时未确认 (72 hours): the same
+
+    @property
+    def label(self) -> str:
+        return {
+            RedConfirmStatus.AWAITING_BUYER: "红字确认单待购方确认",
+            RedConfirmStatus.CONFIRMED: "购方已确认红字确认单",
+            RedConfirmStatus.DECLINED: "购方拒绝红字确认单",
+            RedConfirmStatus.LAPSED: "红字确认单超时未确认",
+        }[self]
+
+
 class Invoice(Model):
     __tablename__ = "invoices"
     __table_args__ = (
@@ -87,6 +105,14 @@ class Invoice(Model):
     # The red-letter invoice (红字发票) that cancels this one.
     red_invoice_number: Mapped[str | None] = mapped_column(String(40))
     reverse_reason: Mapped[str] = mapped_column(String(200), default="")
+    # WeChat Pay's fapiao API: our application number (发票申请单号), its state there, the
+    # 红字确认单 of a unit title's reversal, and whether it reached the learner's card wallet.
+    fapiao_apply_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    fapiao_status: Mapped[str | None] = mapped_column(String(30))
+    red_confirm_status: Mapped[RedConfirmStatus | None] = mapped_column(enum_type(RedConfirmStatus))
+    red_confirm_number: Mapped[str | None] = mapped_column(String(40))
+    card_status: Mapped[str | None] = mapped_column(String(20))
+    provider_error: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
     order: Mapped[Order] = relationship()
     learner: Mapped[Learner] = relationship()

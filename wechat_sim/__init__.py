@@ -30,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "TEMPLATE_IDS": (),
     "MOUNT_PREFIX": "",
     # WeChat Pay's keys (pay.py): ``WECHAT_PAY_SIM`` in tests, otherwise the
-    # development keys the platform also reads; Alipay's likewise (``ALIPAY_SIM``).
+    # development keys the platform also reads; Alipay's likewise (``ALIPAY_SIM``), and the
+    # provincial registry's platform id and secret (``REGISTRY_SIM``, registry.py).
 }
 
 
@@ -45,6 +46,9 @@ def create_sim_app(config: dict[str, Any] | None = None) -> Flask:
     for module in (api, oauth, chat):
         app.register_blueprint(module.bp)
     _register_pay(app)
+    from wechat_sim import registry
+
+    app.register_blueprint(registry.bp, url_prefix="/registry")
     return app
 
 
@@ -54,6 +58,7 @@ def _register_pay(app: Flask) -> None:
     from wechat_sim import (
         alipay,
         complaints,  # noqa: F401  (consumer complaints: routes on pay.bp)
+        fapiao,  # noqa: F401  (数电 e-invoices: routes on pay.bp)
         pay,
     )
 

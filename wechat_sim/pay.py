@@ -359,6 +359,11 @@ class PaySimulator:
         # Consumer complaints (wechat_sim/complaints.py) and where they are notified.
         self.complaints: dict[str, Any] = {}
         self.complaint_url: str | None = None
+        # 数电 fapiao (wechat_sim/fapiao.py): applications, uploaded files, the callback URL.
+        self.fapiaos: dict[str, Any] = {}
+        self.fapiao_files: dict[str, bytes] = {}
+        self.fapiao_callback_url: str | None = None
+        self.fapiao_issue_failures: list[str] = []
         # The next answers of any API that come as signature probes (SIGNTEST).
         self.signtest_answers = 0
         # Answers signed with the platform certificate instead of the public key.
@@ -449,6 +454,10 @@ class PaySimulator:
             self.answers_by_certificate = False
             self.complaints.clear()
             self.complaint_url = None
+            self.fapiaos.clear()
+            self.fapiao_files.clear()
+            self.fapiao_callback_url = None
+            self.fapiao_issue_failures.clear()
             self._queue.clear()
 
     def stop(self) -> None:
@@ -521,6 +530,12 @@ class PaySimulator:
             "REFUND.CLOSED": "退款关闭",
             "COMPLAINT.CREATE": "产生新投诉",
             "COMPLAINT.STATE_CHANGE": "投诉单状态变化",
+            "FAPIAO.ISSUED": "发票已开具",
+            "FAPIAO.REVERSED": "发票已冲红",
+            "FAPIAO.ISSUE_FAILED": "发票开具失败",
+            "FAPIAO.REVERSE_FAILED": "发票冲红失败",
+            "FAPIAO.RED_CONFIRMING": "红字确认单待购方确认",
+            "FAPIAO.CARD_INSERTED": "发票已插入用户卡包",
         }
         return {
             "id": str(uuid.uuid4()),
@@ -1034,6 +1049,8 @@ class PaySimulator:
 def _kind_of(event_type: str) -> str:
     if event_type.startswith("REFUND"):
         return "refund"
+    if event_type.startswith("FAPIAO"):
+        return "fapiao"
     return "complaint" if event_type.startswith("COMPLAINT") else "transaction"
 
 
@@ -1097,12 +1114,31 @@ def _authenticate() -> None:
     path = request.path[request.path.index("/v3/") :]
     if request.query_string:
         path += "?" + request.query_string.decode()
+    # An upload (multipart) is signed over its ``meta`` part, as WeChat Pay specifies.
+    if request.mimetype == "multipart/form-data":
+        signed = multipart_fields().get("meta", b"").decode()
+    else:
+        signed = request.get_data(as_text=True)
     simulator().verify_merchant(
-        request.method,
-        path,
-        request.get_data(as_text=True),
-        request.headers.get("Authorization", ""),
+        request.method, path, signed, request.headers.get("Authorization", "")
     )
+
+
+def multipart_fields() -> dict[str, bytes]:
+    """The parts of a multipart body by name. wechatpayv3 sends ``multipart/form-data``
+    without its boundary, which WeChat Pay reads from the body's first line: so do we."""
+    data = request.get_data()
+    first_line = data.split(b"\r\n", 1)[0]
+    if not first_line.startswith(b"--"):
+        return {}
+    boundary = first_line[2:]
+    fields: dict[str, bytes] = {}
+    for part in data.split(b"--" + boundary):
+        head, _, content = part.partition(b"\r\n\r\n")
+        found = re.search(rb'name="([^"]+)"', head)
+        if found:
+            fields[found.group(1).decode()] = content.removesuffix(b"\r\n")
+    return fields
 
 
 def _json_body() -> dict[str, Any]:

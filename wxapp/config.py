@@ -82,6 +82,14 @@ def _queue_name(raw: str) -> str | None:
     return "must be a queue name without spaces" if any(c.isspace() for c in raw) else None
 
 
+def _invoice_provider(raw: str) -> str | None:
+    return None if raw in ("staff", "wechatpay") else "must be staff or wechatpay"
+
+
+def _registry_adapter(raw: str) -> str | None:
+    return None if raw in ("excel", "https") else "must be excel or https"
+
+
 # Every setting below is read from the environment in production and development (test mode
 # reads only TEST_DATABASE_URL and TEST_REDIS_URL, so that a developer's shell never changes
 # what the suite sees). docs/operations.md lists each with its default and meaning; a test
@@ -105,7 +113,11 @@ TUNABLES: dict[str, Tunable] = {
     "SMS_PROVIDER": Tunable(),
     "SMS_DAILY_LIMIT_PER_PHONE": Tunable(minimum=1),
     "SMS_DAILY_LIMIT_PER_ADDRESS": Tunable(minimum=1),
-    "INVOICE_PROVIDER": Tunable(),
+    "INVOICE_PROVIDER": Tunable(check=_invoice_provider),
+    "FAPIAO_TAX_CODE": Tunable(),
+    "REGISTRY_ADAPTER": Tunable(check=_registry_adapter),
+    "REGISTRY_TIMEOUT_SECONDS": Tunable(minimum=1),
+    "REGISTRY_MAX_ATTEMPTS": Tunable(minimum=1),
     "RQ_QUEUE": Tunable(check=_queue_name),
     # Retention (the retention command, docs/operations.md)
     "RETENTION_ROSTER_PREVIEW_DAYS": Tunable(minimum=1),
@@ -275,8 +287,20 @@ class BaseConfig:
     # The public certificate check, per client address (numbers are not to be enumerated).
     VERIFY_LIMIT_PER_IP = "20 per minute;200 per hour"
 
-    # Who issues invoices: "staff" (the console; see services/paperwork/invoices.py for API providers).
+    # Who issues invoices: "staff" (the console) or "wechatpay" (WeChat Pay's fapiao API; see
+    # services/paperwork/fapiao.py). The tax classification code of what is invoiced
+    # (税收分类编码, 18-19 digits): 非学历教育服务.
     INVOICE_PROVIDER = "staff"
+    FAPIAO_TAX_CODE = "3070201020000000000"
+
+    # The provincial registry outbox (services/paperwork/registry.py): "excel" (batch files
+    # staff upload) or "https" (signed JSON to REGISTRY_ENDPOINT, with retries).
+    REGISTRY_ADAPTER = "excel"
+    REGISTRY_ENDPOINT = ""
+    REGISTRY_PLATFORM_ID = ""
+    REGISTRY_SECRET = ""
+    REGISTRY_TIMEOUT_SECONDS = 10
+    REGISTRY_MAX_ATTEMPTS = 10
 
     # werkzeug's hash spec; scrypt with its defaults in production.
     PASSWORD_HASH_METHOD = "scrypt"
@@ -424,6 +448,9 @@ class BaseConfig:
             "ALIPAY_PRIVATE_KEY": _alipay_key("ALIPAY_PRIVATE_KEY", "PRIVATE KEY"),
             "ALIPAY_PUBLIC_KEY": _alipay_key("ALIPAY_PUBLIC_KEY", "PUBLIC KEY"),
             "ALIPAY_API_BASE": _env("ALIPAY_API_BASE"),
+            "REGISTRY_ENDPOINT": _env("REGISTRY_ENDPOINT"),
+            "REGISTRY_PLATFORM_ID": _env("REGISTRY_PLATFORM_ID"),
+            "REGISTRY_SECRET": _env("REGISTRY_SECRET"),
         }
         templates = {
             name.removeprefix("WECHAT_TEMPLATE_").lower(): value.strip()
@@ -466,6 +493,18 @@ class BaseConfig:
                 "https://gx.example.cn (WeChat Pay's notify URL, OAuth's redirect and the "
                 f"certificates' QR code are built from it); got {config['PUBLIC_BASE_URL']!r}"
             )
+        if config["REGISTRY_ADAPTER"] == "https":
+            registry = ("REGISTRY_ENDPOINT", "REGISTRY_PLATFORM_ID", "REGISTRY_SECRET")
+            registry_missing = [name for name in registry if not config.get(name)]
+            if registry_missing:
+                problems.append(
+                    "REGISTRY_ADAPTER=https needs " + ", ".join(registry_missing) + " too"
+                )
+            elif urlsplit(config["REGISTRY_ENDPOINT"]).scheme != "https":
+                problems.append(
+                    "REGISTRY_ENDPOINT must be an https:// address; got "
+                    f"{config['REGISTRY_ENDPOINT']!r}"
+                )
         alipay = ("ALIPAY_APP_ID", "ALIPAY_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY")
         alipay_missing = [name for name in alipay if not config.get(name)]
         if alipay_missing and len(alipay_missing) < len(alipay):
@@ -536,6 +575,13 @@ class DevelopmentConfig(BaseConfig):
             config["WECHAT_PAY_BACKUP_API_BASE"] = ""  # the simulator is in this process
         if config["ALIPAY_API_BASE"] == BaseConfig.ALIPAY_API_BASE:
             config["ALIPAY_API_BASE"] = simulator + "/alipay/gateway.do"
+        if not config["REGISTRY_ENDPOINT"]:
+            # The simulated registry and its development credentials (wechat_sim/registry.py).
+            config["REGISTRY_ENDPOINT"] = simulator + "/registry/api/records"
+            config["REGISTRY_PLATFORM_ID"] = config["REGISTRY_PLATFORM_ID"] or "GX-DEV-PLATFORM"
+            config["REGISTRY_SECRET"] = (
+                config["REGISTRY_SECRET"] or "development-registry-secret-0000"
+            )
         # Keys shared with the simulator, generated once (see infra/pay_keys.py).
         from infra.pay_keys import load_or_create_alipay_keys, load_or_create_pay_keys
 

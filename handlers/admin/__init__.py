@@ -124,6 +124,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         [
             ("补学审核", "admin.makeup_queue", ("admin.makeup",)),
             ("证书", "admin.certificates_list", ("admin.certificate",)),
+            ("学时上报", "admin.registry_list", ("admin.registry",)),
         ],
     ),
     (

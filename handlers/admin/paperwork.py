@@ -1,10 +1,11 @@
-"""Console pages for the paperwork: make-up reviews, invoices, certificates."""
+"""Console pages for the paperwork: make-up reviews, invoices, certificates, the registry
+outbox."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from flask import render_template, request, url_for
+from flask import Response, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField, TextAreaField
@@ -14,8 +15,9 @@ from handlers.admin import bp, staff_required
 from handlers.admin.actions import console_action
 from handlers.private_files import send_private
 from models.invoices import InvoiceStatus
+from models.registry import RegistryStatus
 from models.staff import StaffRole
-from services.paperwork import certificates, invoices, makeup
+from services.paperwork import certificates, fapiao, invoices, makeup, registry
 
 REVIEWERS = (StaffRole.STAFF,)
 INVOICE_DESK = (StaffRole.STAFF, StaffRole.FINANCE)
@@ -182,6 +184,18 @@ def invoice_reverse(invoice_id: int):
     )
 
 
+@bp.post("/invoices/<int:invoice_id>/retry-reversal")
+@staff_required(*INVOICE_DESK)
+def invoice_retry_reversal(invoice_id: int):
+    return console_action(
+        lambda actor: fapiao.retry_reversal(invoice_id, actor=actor),
+        form=ReverseInvoiceForm(),
+        done="已通过微信支付重新发起红冲。",
+        then=url_for("admin.invoice_detail", invoice_id=invoice_id),
+        refused=url_for("admin.invoice_detail", invoice_id=invoice_id),
+    )
+
+
 @bp.get("/invoices/<int:invoice_id>/invoice.pdf")
 @staff_required(*INVOICE_DESK)
 def invoice_pdf(invoice_id: int):
@@ -249,4 +263,81 @@ def certificate_reissue(certificate_id: int):
         done=lambda new: f"已补发新证书 {new.number}，原证书已作废。",
         then=lambda new: url_for("admin.certificate_detail", certificate_id=new.id),
         refused=url_for("admin.certificate_detail", certificate_id=certificate_id),
+    )
+
+
+# --- the provincial registry outbox ---------------------------------------------------------------
+
+
+class RegistryActionForm(FlaskForm):
+    """A button of the registry page (its CSRF token only)."""
+
+
+@bp.get("/registry")
+@staff_required(*REVIEWERS)
+def registry_list():
+    try:
+        status = RegistryStatus(request.args["status"]) if request.args.get("status") else None
+    except ValueError:
+        status = None
+    query = request.args.get("q", "")
+    return render_template(
+        "admin/paperwork/registry.html",
+        status=status,
+        query=query,
+        statuses=list(RegistryStatus),
+        counts=registry.status_counts(),
+        records=registry.staff_records(status, query),
+        batches=registry.recent_batches(),
+        excel_waiting=registry.excel_waiting(),
+        adapter=registry.adapter(),
+        record_id_text=registry.record_id_text,
+        form=RegistryActionForm(),
+    )
+
+
+@bp.post("/registry/batches")
+@staff_required(*REVIEWERS)
+def registry_make_batch():
+    return console_action(
+        lambda actor: registry.make_batch(actor=actor),
+        form=RegistryActionForm(),
+        done=lambda number: f"已生成上报批次 {number}，请下载后上传到省继续教育平台。",
+        then=url_for("admin.registry_list"),
+        refused=url_for("admin.registry_list"),
+    )
+
+
+@bp.get("/registry/batches/<batch_number>.xlsx")
+@staff_required(*REVIEWERS)
+def registry_batch_file(batch_number: str):
+    data = registry.batch_file(batch_number)
+    return Response(
+        data,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{batch_number}.xlsx"'},
+    )
+
+
+@bp.post("/registry/batches/<batch_number>/confirm")
+@staff_required(*REVIEWERS)
+def registry_confirm_batch(batch_number: str):
+    return console_action(
+        lambda actor: registry.confirm_batch(batch_number, actor=actor),
+        form=RegistryActionForm(),
+        done=lambda count: f"批次 {batch_number} 的 {count} 条记录已确认上报。",
+        then=url_for("admin.registry_list"),
+        refused=url_for("admin.registry_list"),
+    )
+
+
+@bp.post("/registry/<int:record_id>/resend")
+@staff_required(*REVIEWERS)
+def registry_resend(record_id: int):
+    return console_action(
+        lambda actor: registry.resend(record_id, actor=actor),
+        form=RegistryActionForm(),
+        done="该记录将重新上报。",
+        then=url_for("admin.registry_list"),
+        refused=url_for("admin.registry_list"),
     )

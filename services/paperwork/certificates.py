@@ -32,6 +32,7 @@ from services.accounts.identity import normalise_text, parse_name
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, mask_id_number, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from services.paperwork import registry
 from services.paperwork.certificate_render import CertificateFace, render_files
 from services.rows import get_row
 
@@ -176,6 +177,7 @@ def issue_certificate(learner_id: int, plan_id: int, *, now: datetime | None = N
         if existing is None:
             raise
         return existing
+    registry.queue_certificate(certificate)
     return certificate
 
 
@@ -383,6 +385,7 @@ def revoke_certificate(certificate_id: int, *, actor: Actor, reason: str) -> Cer
     certificate.revoked_at = utcnow()
     certificate.revoke_reason = reason
     db.session.flush()
+    registry.queue_certificate_withdrawal(certificate, f"证书作废：{reason}")
     record_action(
         actor,
         action="certificate.revoke",
@@ -410,6 +413,7 @@ def revoke_for_refund(enrollment_ids: list[int], *, now: datetime | None = None)
         certificate.revoked_at = now or utcnow()
         certificate.revoke_reason = "订单已退款，学习计划已取消。"
         db.session.flush()
+        registry.queue_certificate_withdrawal(certificate, certificate.revoke_reason)
         record_action(
             REFUND_ACTOR,
             action="certificate.revoke",
@@ -452,6 +456,7 @@ def reissue_certificate(
     db.session.flush()
     old.replaced_by_id = new.id
     db.session.flush()
+    registry.queue_certificate(new)
     record_action(
         actor,
         action="certificate.reissue",

@@ -10,12 +10,12 @@ The rules of the platform's manual, with dates in Asia/Shanghai:
   new one issued;
 - a refunded order's invoice is reversed; after a partial refund the rest is invoiced again.
 
-Issuing goes through a provider. ``StaffDesk`` is the provider in use: the console lists
-what waits, staff issue each invoice in the tax system and upload its PDF and number
-(``record_issued``), and confirm each reversal with the red-letter invoice's number
-(``record_reversed``). An API provider (WeChat Pay's e-fapiao, for example) would implement
-``submit`` and ``reverse`` to call its API after commit, and call the same two functions
-when the API reports back.
+Issuing goes through a provider (``INVOICE_PROVIDER``). ``StaffDesk`` (``staff``, the
+default and the fallback): the console lists what waits, staff issue each invoice in the tax
+system and upload its PDF and number (``record_issued``), and confirm each reversal with the
+red-letter invoice's number (``record_reversed``). ``wechatpay`` (``services/paperwork/
+fapiao.py``) issues 数电 invoices through WeChat Pay's fapiao API: its ``submit`` and
+``reverse`` queue jobs after commit, and its callbacks end in the same two functions.
 """
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ PROVIDERS: dict[str, type] = {"staff": StaffDesk}
 
 def get_provider() -> InvoiceProvider:
     name = current_app.config.get("INVOICE_PROVIDER", "staff")
+    if name == "wechatpay" and name not in PROVIDERS:
+        from services.paperwork.fapiao import WechatPayFapiao
+
+        PROVIDERS[name] = WechatPayFapiao
     return PROVIDERS[name]()
 
 
@@ -583,6 +587,15 @@ class StaffInvoice:
     @property
     def can_record_reversal(self) -> bool:
         return reversal_refusal(self.invoice) is None
+
+    @property
+    def can_retry_reversal(self) -> bool:
+        """A reversal through WeChat Pay whose 红字确认单 the buyer declined or let lapse."""
+        return (
+            self.can_record_reversal
+            and self.invoice.fapiao_apply_id is not None
+            and self.invoice.fapiao_status == "REVERSE_FAILED"
+        )
 
     @property
     def is_group(self) -> bool:

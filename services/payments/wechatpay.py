@@ -75,6 +75,10 @@ IDEMPOTENT = {
     "complaint_history_query",
     "complaint_complete",
     "complaint_notification_query",
+    "fapiao_set_merchant_config",
+    "fapiao_query",
+    "fapiao_query_files",
+    "fapiao_download_file",
 }
 
 

@@ -33,7 +33,7 @@ from models.orders import Order
 from models.org import Unit
 from models.staff import StaffRole
 from services.audit import Actor
-from services.paperwork import certificates, invoices, makeup
+from services.paperwork import certificates, invoices, makeup, registry
 from tests import factories
 from tests.conftest import csrf_from
 from tests.study_player import FakeClock, log_in
@@ -113,6 +113,8 @@ def world(app: Flask, clock: FakeClock) -> World:
             screenshot=factories.image_bytes(),
         ),
     )
+    # The certificate's completion, in a batch file for the provincial registry.
+    batch = registry.make_batch(actor=Actor.system("test"))
     db.session.flush()
 
     clients = {name: app.test_client() for name in ("owner", "other", "unit_admin", "anonymous")}
@@ -132,6 +134,7 @@ def world(app: Flask, clock: FakeClock) -> World:
         "invoice": invoice.id,
         "group": group.id,
         "application": application.id,
+        "batch": batch,
         "lines": f"{colleague_a.id_number}\n{factories.valid_id_number()}",
     }
     secrets = [
@@ -224,6 +227,8 @@ ROWS = [
     Row("console: certificate", "/admin/certificates/{certificate}", side=CONSOLE),
     Row("console: invoice", "/admin/invoices/{invoice}", side=CONSOLE),
     Row("console: invoice PDF", "/admin/invoices/{invoice}/invoice.pdf", side=CONSOLE),
+    Row("console: registry records", "/admin/registry", side=CONSOLE),
+    Row("console: registry batch file", "/admin/registry/batches/{batch}.xlsx", side=CONSOLE),
 ]
 
 # Where refusing someone may send them: the learner entry (OAuth, then login) or a login page.

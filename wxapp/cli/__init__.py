@@ -6,12 +6,26 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from wxapp.cli import demo, jobs, pay, reminders, retention, roster, staff, study, wechat
+    from wxapp.cli import (
+        demo,
+        invoices,
+        jobs,
+        pay,
+        registry,
+        reminders,
+        retention,
+        roster,
+        staff,
+        study,
+        wechat,
+    )
 
     for group in (
         demo.group,
+        invoices.group,
         jobs.group,
         pay.group,
+        registry.group,
         reminders.group,
         retention.group,
         roster.group,
