@@ -24,6 +24,14 @@ def test_every_action_the_code_records_has_a_chinese_name():
     assert recorded and missing == []
 
 
+def test_every_kind_of_object_the_code_records_has_a_chinese_name():
+    kinds: set[str] = set()
+    for path in [*(ROOT / "services").rglob("*.py"), *(ROOT / "handlers").rglob("*.py")]:
+        kinds |= set(re.findall(r'target_type="([a-z_]+)"', path.read_text(encoding="utf-8")))
+    missing = sorted(kind for kind in kinds if kind not in audit_text.TARGETS)
+    assert kinds and missing == []
+
+
 def test_the_log_shows_names_and_readable_values_not_codes_and_json(client, login_staff):
     learner = factories.learner(phone="13912345678")
     factories.bind_wechat(learner)
