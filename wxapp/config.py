@@ -106,6 +106,8 @@ TUNABLES: dict[str, Tunable] = {
     "SMS_DAILY_LIMIT_PER_PHONE": Tunable(minimum=1),
     "SMS_DAILY_LIMIT_PER_ADDRESS": Tunable(minimum=1),
     "INVOICE_PROVIDER": Tunable(),
+    "CERTIFICATE_TSA_URL": Tunable(),
+    "VERIFY_PDF_MAX_BYTES": Tunable(minimum=64 * 1024),
     "RQ_QUEUE": Tunable(check=_queue_name),
     # Retention (the retention command, docs/operations.md)
     "RETENTION_ROSTER_PREVIEW_DAYS": Tunable(minimum=1),
@@ -274,6 +276,21 @@ class BaseConfig:
     # The public certificate check, per client address (numbers are not to be enumerated).
     VERIFY_LIMIT_PER_IP = "20 per minute;200 per hour"
 
+    # The key that signs certificate PDFs (services/paperwork/signing.py): a PKCS#12 file and
+    # its password, or PEM files of the key, its certificate and the CA chain. Development and
+    # the tests generate their own CA under the instance folder instead (CERTIFICATE_SIGNING_DEV_CA).
+    CERTIFICATE_SIGNING_PKCS12 = ""
+    CERTIFICATE_SIGNING_PKCS12_PASSWORD = ""
+    CERTIFICATE_SIGNING_KEY = ""
+    CERTIFICATE_SIGNING_KEY_PASSWORD = ""
+    CERTIFICATE_SIGNING_CERT = ""
+    CERTIFICATE_SIGNING_CHAIN = ""
+    CERTIFICATE_SIGNING_DEV_CA = False
+    # An RFC 3161 timestamp authority; empty: signatures carry the signer's clock only.
+    CERTIFICATE_TSA_URL = ""
+    # The largest PDF the public check at /verify accepts.
+    VERIFY_PDF_MAX_BYTES = 5 * 1024 * 1024
+
     # Who issues invoices: "staff" (the console; see services/paperwork/invoices.py for API providers).
     INVOICE_PROVIDER = "staff"
 
@@ -420,6 +437,12 @@ class BaseConfig:
             "ALIPAY_PRIVATE_KEY": _alipay_key("ALIPAY_PRIVATE_KEY", "PRIVATE KEY"),
             "ALIPAY_PUBLIC_KEY": _alipay_key("ALIPAY_PUBLIC_KEY", "PUBLIC KEY"),
             "ALIPAY_API_BASE": _env("ALIPAY_API_BASE"),
+            "CERTIFICATE_SIGNING_PKCS12": _env("CERTIFICATE_SIGNING_PKCS12"),
+            "CERTIFICATE_SIGNING_PKCS12_PASSWORD": _env("CERTIFICATE_SIGNING_PKCS12_PASSWORD"),
+            "CERTIFICATE_SIGNING_KEY": _env("CERTIFICATE_SIGNING_KEY"),
+            "CERTIFICATE_SIGNING_KEY_PASSWORD": _env("CERTIFICATE_SIGNING_KEY_PASSWORD"),
+            "CERTIFICATE_SIGNING_CERT": _env("CERTIFICATE_SIGNING_CERT"),
+            "CERTIFICATE_SIGNING_CHAIN": _env("CERTIFICATE_SIGNING_CHAIN"),
         }
         templates = {
             name.removeprefix("WECHAT_TEMPLATE_").lower(): value.strip()
@@ -469,8 +492,28 @@ class BaseConfig:
                 "Alipay is half configured: set " + ", ".join(alipay_missing) + " too (or none "
                 "of ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY, ALIPAY_PUBLIC_KEY to leave Alipay out)"
             )
+        problems += _signing_problems(config)
         if problems:
             raise ConfigurationError("; ".join(problems))
+
+
+def _signing_problems(config: dict[str, Any]) -> list[str]:
+    """Files named for the signing key must exist; a key needs its certificate."""
+    problems = []
+    for name in (
+        "CERTIFICATE_SIGNING_PKCS12",
+        "CERTIFICATE_SIGNING_KEY",
+        "CERTIFICATE_SIGNING_CERT",
+        "CERTIFICATE_SIGNING_CHAIN",
+    ):
+        if config.get(name) and not Path(config[name]).is_file():
+            problems.append(f"{name} names no file: {config[name]!r}")
+    if bool(config.get("CERTIFICATE_SIGNING_KEY")) != bool(config.get("CERTIFICATE_SIGNING_CERT")):
+        problems.append(
+            "CERTIFICATE_SIGNING_KEY and CERTIFICATE_SIGNING_CERT go together (the key and "
+            "its certificate, PEM files)"
+        )
+    return problems
 
 
 # The simulator accepts any template id; these name the kinds for readable logs.
@@ -511,6 +554,7 @@ class DevelopmentConfig(BaseConfig):
     ALIPAY_APP_ID = "2021000000000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     SMS_PROVIDER = "log"  # the code is in the server's log
+    CERTIFICATE_SIGNING_DEV_CA = True
     LOG_LEVEL = "DEBUG"
     # Demo chapters are a few minutes long: ask within the first one.
     STUDY_QUESTION_MIN_SECONDS = 20
@@ -558,6 +602,7 @@ class TestConfig(BaseConfig):
     WECHAT_PAY_MCHID = "1900000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     SMS_PROVIDER = "memory"
+    CERTIFICATE_SIGNING_DEV_CA = True
     # Tests reach WeChat only through a simulator they start; anything else is refused at
     # once on a closed local port, never sent to the real hosts.
     WECHAT_API_BASE = WECHAT_OPEN_BASE = WECHAT_MP_BASE = "http://127.0.0.1:9"
