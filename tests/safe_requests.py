@@ -27,6 +27,8 @@ IDEMPOTENT_GETS = {
     # The certificate's files are drawn on the first request and kept: the same bytes after.
     "h5.certificate_png": "tests/handlers/test_safe_requests.py",
     "h5.certificate_pdf": "tests/handlers/test_safe_requests.py",
+    # A unit's archive draws (once) the certificates not drawn yet: the same files after.
+    "admin.certificate_archive_download": "tests/handlers/admin/test_certificate_archive.py",
 }
 
 _WRITES = {"INSERT", "UPDATE", "DELETE"}
