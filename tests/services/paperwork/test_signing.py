@@ -209,3 +209,12 @@ def test_the_development_ca_is_generated_once_and_said_so(tmp_path, caplog):
     again = signing.development_material(tmp_path)
     assert first.signer.signing_cert.dump() == again.signer.signing_cert.dump()
     assert (tmp_path / "signing" / "development" / "ca.pem").is_file()
+
+
+def test_pyhankos_lxml_does_not_become_openpyxls_parser():
+    import lxml.etree  # noqa: F401 - installed with pyHanko
+    import openpyxl
+    from openpyxl.xml import functions
+
+    assert openpyxl.LXML is False
+    assert functions.fromstring.__module__.startswith("defusedxml")
