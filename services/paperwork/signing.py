@@ -14,14 +14,18 @@ afterwards) and chains to one of our trust roots: the self-signed certificates o
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pem as asn1_pem
@@ -48,6 +52,7 @@ from requests import RequestException
 from services.errors import ServiceError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SIGNATURE_FIELD = "GXSignature"
 DEV_FOLDER = "development"
@@ -341,6 +346,17 @@ def load_pem_certificates(data: bytes) -> list[asn1_x509.Certificate]:
 # --- signing ---------------------------------------------------------------------------------
 
 
+def _outside_event_loop(call: Callable[[], T]) -> T:
+    """pyHanko's synchronous calls run their own event loop (``asyncio.run``), which cannot
+    start in a thread whose loop is already running: such a caller gets a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
 def sign_pdf(
     pdf: bytes,
     *,
@@ -381,7 +397,7 @@ def sign_pdf(
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     try:
-        out = pdf_signer.sign_pdf(writer)
+        out = _outside_event_loop(lambda: pdf_signer.sign_pdf(writer))
     except (TimestampRequestError, RequestException) as error:
         raise SigningUnavailable(
             f"the timestamp authority {material.tsa_url} did not answer: {error}",
@@ -434,7 +450,9 @@ def check_signature(data: bytes) -> SignatureCheck:
         revocation_mode="soft-fail",
     )
     try:
-        status = validate_pdf_signature(signature, context, skip_diff=True)
+        status = _outside_event_loop(
+            lambda: validate_pdf_signature(signature, context, skip_diff=True)
+        )
     except (SigningError, PdfError, ValueError, KeyError, TypeError) as error:
         log.info("an uploaded PDF's signature could not be checked: %s", error)
         return SignatureCheck(signed=True)

@@ -218,3 +218,16 @@ def test_pyhankos_lxml_does_not_become_openpyxls_parser():
 
     assert openpyxl.LXML is False
     assert functions.fromstring.__module__.startswith("defusedxml")
+
+
+def test_signing_and_checking_work_inside_a_running_event_loop(app):
+    import asyncio
+
+    certificate = issued()
+    _, pdf = render_files(certificates.certificate_face(certificate))
+
+    async def inside():
+        signed = certificates.sign_certificate_pdf(pdf, certificate.number)
+        return signing.check_signature(signed)
+
+    assert asyncio.run(inside()).ours_and_unchanged
