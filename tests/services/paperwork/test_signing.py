@@ -212,7 +212,7 @@ def test_the_development_ca_is_generated_once_and_said_so(tmp_path, caplog):
 
 
 def test_pyhankos_lxml_does_not_become_openpyxls_parser():
-    import lxml.etree  # noqa: F401 - installed with pyHanko
+    # pyHanko installs lxml; openpyxl would parse rosters with it, entity declarations and all.
     import openpyxl
     from openpyxl.xml import functions
 
