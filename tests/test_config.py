@@ -339,3 +339,9 @@ def test_production_reads_the_signing_settings(monkeypatch, tmp_path):
     assert config["CERTIFICATE_SIGNING_PKCS12_PASSWORD"] == "s3cret"
     assert config["CERTIFICATE_TSA_URL"] == "https://tsa.example.cn/tsr"
     assert config["CERTIFICATE_SIGNING_DEV_CA"] is False
+
+
+def test_a_bare_key_longer_than_a_file_name_is_read_as_a_key(monkeypatch):
+    body = "A" * 1600  # one path segment far longer than a file name may be
+    production_environment(monkeypatch, WECHAT_PAY_PUBLIC_KEY=body)
+    assert build_config()["WECHAT_PAY_PUBLIC_KEY"] == body

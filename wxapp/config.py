@@ -29,10 +29,19 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def _is_file(raw: str) -> bool:
+    """Whether ``raw`` names a file; a key's bare base64 is no file name (and may be longer
+    than a file name may be)."""
+    try:
+        return Path(raw).is_file()
+    except OSError:
+        return False
+
+
 def _pem(name: str) -> str:
     """A PEM value given inline or as a path to a file holding it."""
     raw = _env(name)
-    if raw and not raw.startswith("-----BEGIN") and Path(raw).is_file():
+    if raw and not raw.startswith("-----BEGIN") and _is_file(raw):
         return Path(raw).read_text()
     return raw.replace("\\n", "\n")
 
@@ -506,7 +515,7 @@ def _signing_problems(config: dict[str, Any]) -> list[str]:
         "CERTIFICATE_SIGNING_CERT",
         "CERTIFICATE_SIGNING_CHAIN",
     ):
-        if config.get(name) and not Path(config[name]).is_file():
+        if config.get(name) and not _is_file(config[name]):
             problems.append(f"{name} names no file: {config[name]!r}")
     if bool(config.get("CERTIFICATE_SIGNING_KEY")) != bool(config.get("CERTIFICATE_SIGNING_CERT")):
         problems.append(
