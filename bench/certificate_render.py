@@ -1,10 +1,14 @@
-"""How long drawing one certificate takes, against saving a blank page of the same size.
+"""How long drawing one certificate takes, against saving a blank page of the same size, and
+what signing its PDF adds.
 
     .venv/bin/python bench/certificate_render.py [count]
 
 Each certificate is drawn as on its first view: the PNG (300 dpi, A4 landscape) and the PDF.
 The baseline saves a blank canvas of the same size the same way, in the same run, so the
-ratio says what the drawing itself costs on top of encoding the files.
+ratio says what the drawing itself costs on top of encoding the files. The signed run draws
+the same certificates and signs each PDF (PAdES, visible signature over the seal, no
+timestamp authority) with a development key generated in a temporary folder; its ratio to
+the unsigned run is what signing costs.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import tempfile
+
 from PIL import Image
 
 from services.paperwork import certificate_render as render
+from services.paperwork import signing
 from services.paperwork.certificate_render import CertificateFace
+from services.paperwork.certificates import sign_certificate_pdf
 
 
 def face(index: int) -> CertificateFace:
@@ -41,6 +49,15 @@ def face(index: int) -> CertificateFace:
 
 def certificate(index: int) -> None:
     render.render_files(face(index))
+
+
+def signed_certificate(material: signing.SigningMaterial):
+    def job(index: int) -> None:
+        certificate_face = face(index)
+        _, pdf = render.render_files(certificate_face)
+        sign_certificate_pdf(pdf, certificate_face.number, material=material)
+
+    return job
 
 
 def blank(index: int) -> None:
@@ -63,9 +80,15 @@ def main() -> None:
     start = time.perf_counter()
     certificate(0)  # the shared parts (frame, title, seal) are drawn once per process
     first = (time.perf_counter() - start) * 1000
+    with tempfile.TemporaryDirectory(prefix="bench-signing-") as folder:
+        material = signing.development_material(Path(folder))
+    signed_job = signed_certificate(material)
+    signed_job(0)  # loads pyHanko's code paths once
     base = measure(blank, count)
     drawn = measure(certificate, count)
+    signed = measure(signed_job, count)
     base_ms, drawn_ms = statistics.median(base), statistics.median(drawn)
+    signed_ms = statistics.median(signed)
     print(
         f"certificates: {count}, PNG + PDF each, {render.WIDTH}x{render.HEIGHT} px at {render.DPI} dpi"
     )
@@ -75,6 +98,11 @@ def main() -> None:
         f"certificate: {drawn_ms:.0f} ms per certificate (median), p90 {sorted(drawn)[int(count * 0.9) - 1]:.0f} ms"
     )
     print(f"ratio certificate / blank page: {drawn_ms / base_ms:.2f}")
+    print(
+        f"signed certificate: {signed_ms:.0f} ms per certificate (median), "
+        f"p90 {sorted(signed)[int(count * 0.9) - 1]:.0f} ms"
+    )
+    print(f"ratio signed / unsigned certificate: {signed_ms / drawn_ms:.2f}")
 
 
 if __name__ == "__main__":

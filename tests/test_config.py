@@ -310,3 +310,38 @@ def test_alipay_keys_given_as_the_bare_base64_of_alipays_key_tool_are_read_as_pe
 
     assert RSA.import_key(config["ALIPAY_PUBLIC_KEY"]).n == RSA.import_key(keys.alipay_public_key).n
     assert RSA.import_key(config["ALIPAY_PRIVATE_KEY"]).has_private()
+
+
+def test_production_refuses_signing_files_that_are_not_there(monkeypatch, tmp_path):
+    production_environment(
+        monkeypatch,
+        CERTIFICATE_SIGNING_PKCS12=str(tmp_path / "missing.p12"),
+        CERTIFICATE_SIGNING_KEY=str(tmp_path / "key.pem"),
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        build_config()
+    message = str(caught.value)
+    assert "CERTIFICATE_SIGNING_PKCS12 names no file" in message
+    assert "CERTIFICATE_SIGNING_KEY and CERTIFICATE_SIGNING_CERT go together" in message
+
+
+def test_production_reads_the_signing_settings(monkeypatch, tmp_path):
+    p12 = tmp_path / "signing.p12"
+    p12.write_bytes(b"not checked at start")
+    production_environment(
+        monkeypatch,
+        CERTIFICATE_SIGNING_PKCS12=str(p12),
+        CERTIFICATE_SIGNING_PKCS12_PASSWORD="s3cret",
+        CERTIFICATE_TSA_URL="https://tsa.example.cn/tsr",
+    )
+    config = build_config()
+    assert config["CERTIFICATE_SIGNING_PKCS12"] == str(p12)
+    assert config["CERTIFICATE_SIGNING_PKCS12_PASSWORD"] == "s3cret"
+    assert config["CERTIFICATE_TSA_URL"] == "https://tsa.example.cn/tsr"
+    assert config["CERTIFICATE_SIGNING_DEV_CA"] is False
+
+
+def test_a_bare_key_longer_than_a_file_name_is_read_as_a_key(monkeypatch):
+    body = "A" * 1600  # one path segment far longer than a file name may be
+    production_environment(monkeypatch, WECHAT_PAY_PUBLIC_KEY=body)
+    assert build_config()["WECHAT_PAY_PUBLIC_KEY"] == body

@@ -29,10 +29,19 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def _is_file(raw: str) -> bool:
+    """Whether ``raw`` names a file; a key's bare base64 is no file name (and may be longer
+    than a file name may be)."""
+    try:
+        return Path(raw).is_file()
+    except OSError:
+        return False
+
+
 def _pem(name: str) -> str:
     """A PEM value given inline or as a path to a file holding it."""
     raw = _env(name)
-    if raw and not raw.startswith("-----BEGIN") and Path(raw).is_file():
+    if raw and not raw.startswith("-----BEGIN") and _is_file(raw):
         return Path(raw).read_text()
     return raw.replace("\\n", "\n")
 
@@ -118,6 +127,8 @@ TUNABLES: dict[str, Tunable] = {
     "REGISTRY_ADAPTER": Tunable(check=_registry_adapter),
     "REGISTRY_TIMEOUT_SECONDS": Tunable(minimum=1),
     "REGISTRY_MAX_ATTEMPTS": Tunable(minimum=1),
+    "CERTIFICATE_TSA_URL": Tunable(),
+    "VERIFY_PDF_MAX_BYTES": Tunable(minimum=64 * 1024),
     "RQ_QUEUE": Tunable(check=_queue_name),
     # Retention (the retention command, docs/operations.md)
     "RETENTION_ROSTER_PREVIEW_DAYS": Tunable(minimum=1),
@@ -287,6 +298,21 @@ class BaseConfig:
     # The public certificate check, per client address (numbers are not to be enumerated).
     VERIFY_LIMIT_PER_IP = "20 per minute;200 per hour"
 
+    # The key that signs certificate PDFs (services/paperwork/signing.py): a PKCS#12 file and
+    # its password, or PEM files of the key, its certificate and the CA chain. Development and
+    # the tests generate their own CA under the instance folder instead (CERTIFICATE_SIGNING_DEV_CA).
+    CERTIFICATE_SIGNING_PKCS12 = ""
+    CERTIFICATE_SIGNING_PKCS12_PASSWORD = ""
+    CERTIFICATE_SIGNING_KEY = ""
+    CERTIFICATE_SIGNING_KEY_PASSWORD = ""
+    CERTIFICATE_SIGNING_CERT = ""
+    CERTIFICATE_SIGNING_CHAIN = ""
+    CERTIFICATE_SIGNING_DEV_CA = False
+    # An RFC 3161 timestamp authority; empty: signatures carry the signer's clock only.
+    CERTIFICATE_TSA_URL = ""
+    # The largest PDF the public check at /verify accepts.
+    VERIFY_PDF_MAX_BYTES = 5 * 1024 * 1024
+
     # Who issues invoices: "staff" (the console) or "wechatpay" (WeChat Pay's fapiao API; see
     # services/paperwork/fapiao.py). The tax classification code of what is invoiced
     # (税收分类编码, 18-19 digits): 非学历教育服务.
@@ -451,6 +477,12 @@ class BaseConfig:
             "REGISTRY_ENDPOINT": _env("REGISTRY_ENDPOINT"),
             "REGISTRY_PLATFORM_ID": _env("REGISTRY_PLATFORM_ID"),
             "REGISTRY_SECRET": _env("REGISTRY_SECRET"),
+            "CERTIFICATE_SIGNING_PKCS12": _env("CERTIFICATE_SIGNING_PKCS12"),
+            "CERTIFICATE_SIGNING_PKCS12_PASSWORD": _env("CERTIFICATE_SIGNING_PKCS12_PASSWORD"),
+            "CERTIFICATE_SIGNING_KEY": _env("CERTIFICATE_SIGNING_KEY"),
+            "CERTIFICATE_SIGNING_KEY_PASSWORD": _env("CERTIFICATE_SIGNING_KEY_PASSWORD"),
+            "CERTIFICATE_SIGNING_CERT": _env("CERTIFICATE_SIGNING_CERT"),
+            "CERTIFICATE_SIGNING_CHAIN": _env("CERTIFICATE_SIGNING_CHAIN"),
         }
         templates = {
             name.removeprefix("WECHAT_TEMPLATE_").lower(): value.strip()
@@ -512,8 +544,28 @@ class BaseConfig:
                 "Alipay is half configured: set " + ", ".join(alipay_missing) + " too (or none "
                 "of ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY, ALIPAY_PUBLIC_KEY to leave Alipay out)"
             )
+        problems += _signing_problems(config)
         if problems:
             raise ConfigurationError("; ".join(problems))
+
+
+def _signing_problems(config: dict[str, Any]) -> list[str]:
+    """Files named for the signing key must exist; a key needs its certificate."""
+    problems = []
+    for name in (
+        "CERTIFICATE_SIGNING_PKCS12",
+        "CERTIFICATE_SIGNING_KEY",
+        "CERTIFICATE_SIGNING_CERT",
+        "CERTIFICATE_SIGNING_CHAIN",
+    ):
+        if config.get(name) and not _is_file(config[name]):
+            problems.append(f"{name} names no file: {config[name]!r}")
+    if bool(config.get("CERTIFICATE_SIGNING_KEY")) != bool(config.get("CERTIFICATE_SIGNING_CERT")):
+        problems.append(
+            "CERTIFICATE_SIGNING_KEY and CERTIFICATE_SIGNING_CERT go together (the key and "
+            "its certificate, PEM files)"
+        )
+    return problems
 
 
 # The simulator accepts any template id; these name the kinds for readable logs.
@@ -555,6 +607,7 @@ class DevelopmentConfig(BaseConfig):
     ALIPAY_APP_ID = "2021000000000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     SMS_PROVIDER = "log"  # the code is in the server's log
+    CERTIFICATE_SIGNING_DEV_CA = True
     LOG_LEVEL = "DEBUG"
     # Demo chapters are a few minutes long: ask within the first one.
     STUDY_QUESTION_MIN_SECONDS = 20
@@ -609,6 +662,7 @@ class TestConfig(BaseConfig):
     WECHAT_PAY_MCHID = "1900000001"
     WECHAT_TEMPLATE_IDS = SIMULATOR_TEMPLATE_IDS
     SMS_PROVIDER = "memory"
+    CERTIFICATE_SIGNING_DEV_CA = True
     # Tests reach WeChat only through a simulator they start; anything else is refused at
     # once on a closed local port, never sent to the real hosts.
     WECHAT_API_BASE = WECHAT_OPEN_BASE = WECHAT_MP_BASE = "http://127.0.0.1:9"

@@ -123,8 +123,13 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         "审核与证书",
         [
             ("补学审核", "admin.makeup_queue", ("admin.makeup",)),
-            ("证书", "admin.certificates_list", ("admin.certificate",)),
+            (
+                "证书",
+                "admin.certificates_list",
+                ("admin.certificates_list", "admin.certificate_detail"),
+            ),
             ("学时上报", "admin.registry_list", ("admin.registry",)),
+            ("单位证书打包下载", "admin.certificate_archives", ("admin.certificate_archive",)),
         ],
     ),
     (

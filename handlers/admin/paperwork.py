@@ -4,20 +4,25 @@ outbox."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from urllib.parse import quote
 
-from flask import Response, render_template, request, url_for
+from flask import Response, render_template, request, stream_with_context, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from handlers.admin import bp, staff_required
+from handlers.admin import bp, signed_in_staff, staff_required
 from handlers.admin.actions import console_action
 from handlers.private_files import send_private
+from infra.transaction import commit
 from models.invoices import InvoiceStatus
 from models.registry import RegistryStatus
 from models.staff import StaffRole
-from services.paperwork import certificates, fapiao, invoices, makeup, registry
+from services.accounts import org
+from services.accounts import staff as staff_service
+from services.errors import NotFound
+from services.paperwork import certificate_archive, certificates, fapiao, invoices, makeup, registry
 
 REVIEWERS = (StaffRole.STAFF,)
 INVOICE_DESK = (StaffRole.STAFF, StaffRole.FINANCE)
@@ -340,4 +345,43 @@ def registry_resend(record_id: int):
         done="该记录将重新上报。",
         then=url_for("admin.registry_list"),
         refused=url_for("admin.registry_list"),
+# --- a unit's certificates as one archive ------------------------------------------------
+
+
+def _archive_unit() -> int | None:
+    """The unit admin's own unit; other staff name one (``unit_id``)."""
+    scope = staff_service.unit_scope(signed_in_staff())
+    if scope is not None:
+        return scope
+    return request.args.get("unit_id", type=int)
+
+
+@bp.get("/certificates/archive")
+@staff_required(StaffRole.STAFF, StaffRole.UNIT_ADMIN)
+def certificate_archives():
+    unit_id = _archive_unit()
+    return render_template(
+        "admin/paperwork/certificate_archives.html",
+        unit=org.get_unit(unit_id) if unit_id else None,
+        years=certificate_archive.archive_years(unit_id) if unit_id else [],
+    )
+
+
+@bp.get("/certificates/archive/<int:year>.zip")
+@staff_required(StaffRole.STAFF, StaffRole.UNIT_ADMIN)
+def certificate_archive_download(year: int):
+    unit_id = _archive_unit()
+    if unit_id is None:
+        raise NotFound("请先选择单位。")
+    ids = certificate_archive.archive_certificate_ids(unit_id, year)
+    filename = quote(certificate_archive.archive_name(unit_id, year))
+    # Streamed as it is written; a certificate drawn and signed on the way is committed at once.
+    body = stream_with_context(certificate_archive.stream_archive(ids, after_each=commit))
+    return Response(
+        body,
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+            "Cache-Control": "private, no-store",
+        },
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, url_for
+from urllib.parse import quote
+
+from flask import Response, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import Length, Optional
@@ -13,7 +15,7 @@ from handlers.private_files import send_private
 from infra.transaction import commit
 from services.accounts import org
 from services.errors import StopValidation, ValidationError
-from services.paperwork import certificates
+from services.paperwork import certificates, study_record
 
 
 class ProfileForm(FlaskForm):
@@ -96,3 +98,20 @@ def certificate_png(certificate_id: int):
 @learner_required
 def certificate_pdf(certificate_id: int):
     return _send(certificate_id, "pdf", "application/pdf", download=True)
+
+
+@bp.get("/certificates/record.pdf")
+@learner_required
+def study_record_pdf():
+    """学习档案: drawn and signed on request, nothing stored."""
+    learner = signed_in_learner()
+    pdf = study_record.record_pdf(study_record.study_record(learner.id))
+    filename = quote(f"学习档案-{learner.name}.pdf")
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+            "Cache-Control": "private, no-store",
+        },
+    )

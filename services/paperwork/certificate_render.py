@@ -77,7 +77,14 @@ def encode_pdf(image: Image.Image, face: CertificateFace) -> bytes:
         author=ISSUER,
         subject=face.plan_title,
     )
-    return out.getvalue()
+    return strict_xref(out.getvalue())
+
+
+def strict_xref(pdf: bytes) -> bytes:
+    """Pillow numbers the free head of the cross-reference table 65536, one past what the PDF
+    standard allows (65535): strict readers (and signature validators) refuse the file. The
+    entry has the same length either way, so no offset moves."""
+    return pdf.replace(b"0000000000 65536 f ", b"0000000000 65535 f ", 1)
 
 
 def render_image(face: CertificateFace) -> Image.Image:
@@ -225,16 +232,34 @@ def _draw_footer(image: Image.Image, draw: ImageDraw.ImageDraw, face: Certificat
     issuer_font = font_chain("serif-bold", mm(6.5))
     date_font = font_chain("serif", mm(6))
     issued = f"{face.issued_on.year}年{face.issued_on.month}月{face.issued_on.day}日"
-    centre_x = WIDTH - mm(40) - issuer_font.width(ISSUER) / 2
+    centre_x = _seal_centre()[0]
     base_y = mm(169)
     issuer_font.draw(draw, (centre_x - issuer_font.width(ISSUER) / 2, base_y), ISSUER, INK)
     date_font.draw(draw, (centre_x - date_font.width(issued) / 2, base_y + mm(10)), issued, INK)
     seal = _seal()
-    image.paste(
-        seal,
-        (round(centre_x - seal.width / 2), round(base_y + mm(3) - seal.height / 2)),
-        seal,
-    )
+    left, top, _, _ = seal_box()
+    image.paste(seal, (left, top), seal)
+
+
+def _seal_centre() -> tuple[float, float]:
+    issuer_font = font_chain("serif-bold", mm(6.5))
+    return WIDTH - mm(40) - issuer_font.width(ISSUER) / 2, mm(169) + mm(3)
+
+
+def seal_box() -> tuple[int, int, int, int]:
+    """Where the seal is stamped, in pixels: (left, top, right, bottom)."""
+    centre_x, centre_y = _seal_centre()
+    diameter = mm(40)
+    left, top = round(centre_x - diameter / 2), round(centre_y - diameter / 2)
+    return left, top, left + diameter, top + diameter
+
+
+def seal_box_points() -> tuple[float, float, float, float]:
+    """The seal's box on the PDF page, in points from the bottom left: where the visible
+    signature goes."""
+    left, top, right, bottom = seal_box()
+    scale = 72 / DPI
+    return (left * scale, (HEIGHT - bottom) * scale, right * scale, (HEIGHT - top) * scale)
 
 
 def _qr_image(url: str, size: int) -> Image.Image:

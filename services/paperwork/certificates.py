@@ -11,6 +11,7 @@ and issue a new one instead, and the old number then verifies as revoked.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,8 +33,8 @@ from services.accounts.identity import normalise_text, parse_name
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, mask_id_number, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from services.paperwork import registry
-from services.paperwork.certificate_render import CertificateFace, render_files
+from services.paperwork import registry, signing
+from services.paperwork.certificate_render import CertificateFace, render_files, seal_box_points
 from services.rows import get_row
 
 # Crockford-style alphabet: no I, L, O, U, so a number read aloud or typed is unambiguous.
@@ -255,15 +256,46 @@ def certificate_file(certificate_id: int, learner_id: int, kind: str) -> str:
     certificate = owned_certificate(certificate_id, learner_id)
     if not stands(certificate):
         raise Conflict("该证书已作废，请在“我的证书”中打印新证书。")
-    if not (
-        stored_files.exists(certificate.png_path) and stored_files.exists(certificate.pdf_path)
-    ):
-        png, pdf = render_files(certificate_face(certificate))
-        stem = f"certificates/{certificate.year}/{certificate.number}"
-        certificate.png_path = stored_files.write(f"{stem}.png", png)
-        certificate.pdf_path = stored_files.write(f"{stem}.pdf", pdf)
-        db.session.flush()
-    return {"png": certificate.png_path, "pdf": certificate.pdf_path}[kind]
+    ensure_files(certificate)
+    path = {"png": certificate.png_path, "pdf": certificate.pdf_path}[kind]
+    assert path is not None  # ensure_files stored both
+    return path
+
+
+SIGNED_SUFFIX = ".signed.pdf"
+
+
+def has_files(certificate: Certificate) -> bool:
+    """Both files stored, the PDF signed (a PDF drawn before signing began is not)."""
+    return (
+        stored_files.exists(certificate.png_path)
+        and stored_files.exists(certificate.pdf_path)
+        and certificate.pdf_path.endswith(SIGNED_SUFFIX)
+    )
+
+
+def ensure_files(certificate: Certificate) -> None:
+    """Draw and sign the files of a valid certificate once. A revoked (or reissued)
+    certificate is never drawn or signed again: its number verifies as revoked."""
+    if not stands(certificate):
+        raise Conflict("该证书已作废，请在“我的证书”中打印新证书。")
+    if has_files(certificate):
+        return
+    png, pdf = render_files(certificate_face(certificate))
+    signed = sign_certificate_pdf(pdf, certificate.number)
+    stem = f"certificates/{certificate.year}/{certificate.number}"
+    certificate.png_path = stored_files.write(f"{stem}.png", png)
+    certificate.pdf_path = stored_files.write(stem + SIGNED_SUFFIX, signed)
+    db.session.flush()
+
+
+def sign_certificate_pdf(
+    pdf: bytes, number: str, *, material: signing.SigningMaterial | None = None
+) -> bytes:
+    """The certificate's PDF signed, the visible signature over the seal."""
+    return signing.sign_pdf(
+        pdf, reason=f"合格证书 {number}", box=seal_box_points(), material=material
+    )
 
 
 # --- public verification ------------------------------------------------------------------
@@ -305,6 +337,66 @@ def verify(raw_number: str) -> Verification | None:
         status=certificate.status,
         revoked_at=certificate.revoked_at,
     )
+
+
+# --- an uploaded PDF ------------------------------------------------------------------------
+
+_NUMBER_IN_TITLE = re.compile(r"GX\d{4}(?:-[0-9A-Z]{4}){4}")
+
+
+@dataclass(frozen=True)
+class PdfVerification:
+    """What the public check says of an uploaded PDF: its signature, then its number."""
+
+    signature: signing.SignatureCheck
+    number: str | None  # the certificate number the signed file names
+    certificate: Verification | None  # that number in our records
+
+    @property
+    def signature_ok(self) -> bool:
+        return self.signature.ours_and_unchanged
+
+    @property
+    def verdict(self) -> str:
+        """valid, revoked, unknown (a number we never issued), no_number, or the signature's
+        fault: unsigned, broken, changed_after, foreign."""
+        check = self.signature
+        if not check.signed:
+            return "unsigned"
+        if not check.intact:
+            return "broken"
+        if not check.whole_file:
+            return "changed_after"
+        if not check.trusted:
+            return "foreign"
+        if self.number is None:
+            return "no_number"
+        if self.certificate is None:
+            return "unknown"
+        return "valid" if self.certificate.is_valid else "revoked"
+
+
+def verify_pdf(data: bytes) -> PdfVerification:
+    """Check an uploaded PDF. Raises ``ValidationError`` for what is not a PDF or too large."""
+    limit = current_app.config["VERIFY_PDF_MAX_BYTES"]
+    if not data:
+        raise ValidationError("pdf", "请选择要验证的证书PDF文件。")
+    if len(data) > limit:
+        raise ValidationError("pdf", f"文件过大：证书PDF不超过{limit // (1024 * 1024) or 1}MB。")
+    try:
+        check = signing.check_signature(data)
+    except signing.NotAPdf:
+        raise ValidationError(
+            "pdf", "该文件不是PDF文件，请上传从本平台“我的证书”下载的证书PDF。"
+        ) from None
+    number = None
+    certificate = None
+    if check.ours_and_unchanged:
+        found = _NUMBER_IN_TITLE.search(check.title)
+        if found:
+            number = found.group(0)
+            certificate = verify(number)
+    return PdfVerification(check, number, certificate)
 
 
 # --- staff: search, revoke, reissue ----------------------------------------------------------

@@ -187,7 +187,8 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
     with h5.expect_download() as download:
         h5.get_by_role("link", name="下载PDF").click()
     assert download.value.suggested_filename == f"合格证书-2022-{number}.pdf"
-    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+    signed_pdf = Path(download.value.path()).read_bytes()
+    assert signed_pdf.startswith(b"%PDF")
     expect(talk.locator("[data-template='sim-template-certificate_ready']")).to_be_visible(
         timeout=10_000
     )
@@ -203,7 +204,31 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
     stranger = browser.new_page(viewport={"width": 390, "height": 844})
     stranger.goto(f"{base}/verify/{number}")
     expect(stranger.locator("h1")).to_have_text("证书真实有效")
+    # …and whoever receives the PDF uploads it: the signature is the issuer's and intact.
+    stranger.goto(f"{base}/verify/")
+    stranger.locator("#pdf").set_input_files(str(download.value.path()))
+    stranger.get_by_role("button", name="上传并验证").click()
+    expect(stranger.locator("h1")).to_have_text("签名完好，证书真实有效")
+    expect(stranger.locator(".weui-cells").first).to_contain_text("合格证书电子签名")
+    expect(stranger.locator(".weui-cells").last).to_contain_text(number)
+    snap(stranger, shots, "journey-16b-verify-pdf")
+    # A copy with one byte changed is caught.
+    tampered = bytearray(signed_pdf)
+    tampered[len(tampered) // 3] ^= 0x01
+    stranger.goto(f"{base}/verify/")
+    stranger.locator("#pdf").set_input_files(
+        files=[{"name": "证书.pdf", "mimeType": "application/pdf", "buffer": bytes(tampered)}]
+    )
+    stranger.get_by_role("button", name="上传并验证").click()
+    expect(stranger.locator("h1")).to_have_text("签名已损坏：文件在签名后被改动过")
     stranger.close()
+
+    # 学习档案: the year, its 学时 and the certificate number in one signed PDF.
+    h5.goto(base + "/h5/certificates")
+    with h5.expect_download() as record:
+        h5.get_by_role("link", name=re.compile("下载学习档案")).click()
+    assert record.value.suggested_filename == "学习档案-王芳.pdf"
+    assert Path(record.value.path()).read_bytes().startswith(b"%PDF")
 
     # --- 我的发票: ask for the invoice now --------------------------------------------------
     h5.goto(base + "/h5/home")

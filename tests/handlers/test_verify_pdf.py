@@ -1,0 +1,149 @@
+"""The public check of an uploaded certificate PDF at /verify."""
+
+import io
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
+from services import stored_files
+from services.audit import Actor
+from services.paperwork import certificates, signing
+from services.paperwork.certificate_render import render_files
+from tests import factories
+from tests.conftest import csrf_from
+
+STAFF = Actor.system("system:test")
+
+
+def issued(name="张伟"):
+    learner = factories.learner(name=name)
+    plan = factories.plan(year=2022)
+    factories.completed_enrollment(learner, plan)
+    return certificates.issue_certificate(learner.id, plan.id)
+
+
+def signed_pdf(certificate) -> bytes:
+    path = certificates.certificate_file(certificate.id, certificate.learner_id, "pdf")
+    return stored_files.read(path)
+
+
+def upload(client, data: bytes, filename="证书.pdf"):
+    """POST the form as a browser does. The body is encoded in memory: the test client would
+    spool a large one to a temporary file it never closes."""
+    token = csrf_from(client.get("/verify/").get_data(as_text=True))
+    boundary, body = encode_multipart(
+        MultiDict({"csrf_token": token, "pdf": FileStorage(io.BytesIO(data), filename)})
+    )
+    return client.post(
+        "/verify/pdf", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+
+
+def test_the_search_page_offers_the_upload(client):
+    page = client.get("/verify/").get_data(as_text=True)
+    assert 'action="/verify/pdf"' in page and 'enctype="multipart/form-data"' in page
+
+
+def test_an_original_certificate_is_intact_and_valid(client):
+    certificate = issued()
+    response = upload(client, signed_pdf(certificate))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "签名完好，证书真实有效" in page
+    assert certificate.number in page
+    assert "合格证书电子签名" in page  # whose signature it is
+    assert certificate.holder_id_number not in page  # masked
+    assert "张*" in page or "*伟" in page
+
+
+def test_one_changed_byte_is_caught(client):
+    data = bytearray(signed_pdf(issued()))
+    data[len(data) // 3] ^= 0x01
+    page = upload(client, bytes(data)).get_data(as_text=True)
+    assert "签名已损坏" in page and "真实有效" not in page
+
+
+def test_a_revoked_certificate_says_so(client):
+    certificate = issued()
+    data = signed_pdf(certificate)
+    certificates.revoke_certificate(certificate.id, actor=STAFF, reason="信息有误")
+    page = upload(client, data).get_data(as_text=True)
+    assert "签名完好，但该证书已作废" in page and "已作废" in page
+
+
+def test_a_signed_number_we_never_issued_is_unknown(client):
+    certificate = issued()
+    _, pdf = render_files(certificates.certificate_face(certificate))
+    forged_number = "GX2022-0000-0000-0000-0000"
+    pdf = pdf.replace(certificate.number.encode("utf-16-be"), forged_number.encode("utf-16-be"))
+    data = certificates.sign_certificate_pdf(pdf, forged_number)
+    page = upload(client, data).get_data(as_text=True)
+    assert "签名完好，但未查询到该证书" in page and forged_number in page
+
+
+def test_appending_to_a_signed_file_is_noticed(client):
+    data = signed_pdf(issued())
+    # A second incremental update after the signature: the signature covers only part now.
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    writer.set_info(
+        generic.DictionaryObject({generic.NameObject("/Title"): generic.TextStringObject("改")})
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    page = upload(client, out.getvalue()).get_data(as_text=True)
+    assert "文件在签名后被追加修改" in page
+
+
+def test_a_signature_that_is_not_ours(client, tmp_path):
+    _, ca_cert, key, cert = signing.issue_test_pki(
+        signer_common_name="电子签名", organisation="某某伪造机构"
+    )
+    (tmp_path / "key.pem").write_bytes(signing.key_pem(key))
+    (tmp_path / "cert.pem").write_bytes(signing.cert_pem(cert))
+    (tmp_path / "ca.pem").write_bytes(signing.cert_pem(ca_cert))
+    material = signing.material_from_pem(
+        tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path / "ca.pem"
+    )
+    certificate = issued()
+    _, pdf = render_files(certificates.certificate_face(certificate))
+    data = certificates.sign_certificate_pdf(pdf, certificate.number, material=material)
+    page = upload(client, data).get_data(as_text=True)
+    assert "签名不是发证机构的" in page and "某某伪造机构" in page
+    assert "真实有效" not in page
+
+
+def test_an_unsigned_pdf(client):
+    certificate = issued()
+    _, pdf = render_files(certificates.certificate_face(certificate))
+    page = upload(client, pdf).get_data(as_text=True)
+    assert "该PDF没有数字签名" in page
+
+
+def test_what_is_not_a_pdf_is_refused_in_chinese(client):
+    response = upload(client, b"\x89PNG\r\n\x1a\n" + b"0" * 100, "证书.png")
+    assert response.status_code == 400
+    assert "该文件不是PDF文件" in response.get_data(as_text=True)
+    broken = upload(client, b"%PDF-1.4\nnot really a pdf")
+    assert broken.status_code == 400
+    assert "该文件不是PDF文件" in broken.get_data(as_text=True)
+
+
+def test_no_file_is_refused(client):
+    token = csrf_from(client.get("/verify/").get_data(as_text=True))
+    response = client.post(
+        "/verify/pdf", data={"csrf_token": token}, content_type="multipart/form-data"
+    )
+    assert response.status_code == 400
+    assert "请选择要验证的证书PDF文件" in response.get_data(as_text=True)
+
+
+def test_an_oversized_file_is_refused_in_chinese(client, app, monkeypatch):
+    monkeypatch.setitem(app.config, "VERIFY_PDF_MAX_BYTES", 100 * 1024)
+    within_form = upload(client, b"%PDF-1.4\n" + b"0" * (120 * 1024))
+    assert within_form.status_code == 400
+    assert "文件过大" in within_form.get_data(as_text=True)
+    huge = upload(client, b"%PDF-1.4\n" + b"0" * (400 * 1024))
+    assert huge.status_code == 413
+    assert "文件过大" in huge.get_data(as_text=True)
