@@ -345,6 +345,9 @@ def registry_resend(record_id: int):
         done="该记录将重新上报。",
         then=url_for("admin.registry_list"),
         refused=url_for("admin.registry_list"),
+    )
+
+
 # --- a unit's certificates as one archive ------------------------------------------------
 
 
