@@ -17,7 +17,7 @@ import redis
 from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 # A command that meets a broken connection is tried again a few times, within about a second:
 # long enough to reach a restarted primary, short enough that a request fails fast when Redis
@@ -52,6 +52,17 @@ def client_options() -> dict[str, Any]:
     }
 
 
+class _SentinelConnection(SentinelManagedConnection):
+    """redis-py's Sentinel connection keeps a connection whose read was interrupted (by a
+    signal: RQ's worker stops on SIGTERM by raising out of its blocking dequeue); the next
+    command on it then reads the old command's reply, and the worker hangs instead of
+    stopping. A plain connection drops itself then; this one does too."""
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("disconnect_on_error", True)
+        return super().read_response(*args, **kwargs)
+
+
 def sentinel_client(sentinels: str, master: str, url: str = "") -> redis.Redis:
     """A client of the primary the Sentinels at ``sentinels`` name ``master``."""
     parsed = urlsplit(url or "redis://")
@@ -61,7 +72,11 @@ def sentinel_client(sentinels: str, master: str, url: str = "") -> redis.Redis:
         sentinel_kwargs={"socket_timeout": 1, "socket_connect_timeout": 1},
     )
     return sentinel.master_for(
-        master, db=database, password=parsed.password or None, **client_options()
+        master,
+        db=database,
+        password=parsed.password or None,
+        connection_class=_SentinelConnection,
+        **client_options(),
     )
 
 
