@@ -34,6 +34,7 @@ import atexit
 import contextlib
 import glob
 import json
+import logging
 import os
 import re
 import shutil
@@ -506,6 +507,7 @@ def start_simulator(rig: Rig, keys, world: World):
     for _, _, openid in world.payers:
         state.users[openid] = SimUser(openid, "学员", "缴费的学员")
         state.subscribed.add(openid)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise
     server = make_server("127.0.0.1", SIM_PORT, sim, threaded=True)
     threading.Thread(target=server.serve_forever, name="simulator", daemon=True).start()
     pay = PaySimulator(SimSettings.from_app(sim))

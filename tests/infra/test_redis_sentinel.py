@@ -177,8 +177,10 @@ def test_a_sentinel_failover_leaves_the_app_its_worker_and_write_behind_working(
             db.session.remove()
             db.engine.dispose()
     finally:
-        worker_stop, worker_out = _stop(worker)
-        flusher_stop, flusher_out = _stop(flusher)
+        try:
+            worker_stop, worker_out = _stop(worker)
+        finally:
+            flusher_stop, flusher_out = _stop(flusher)
     assert worker.returncode == 0, worker_out
     assert flusher.returncode == 0, flusher_out
     assert worker_stop < 5, worker_out
