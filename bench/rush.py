@@ -879,7 +879,7 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=36)
     parser.add_argument("--load-seconds", type=float, default=230)
     args = parser.parse_args()
-    command = "bench/rush.py " + " ".join(sys.argv[1:])
+    command = " ".join([".venv/bin/python bench/rush.py", *sys.argv[1:]])
     ensure_packages()
     rig = Rig()
     atexit.register(rig.close)
