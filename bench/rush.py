@@ -884,6 +884,7 @@ def main() -> None:
     rig = Rig()
     atexit.register(rig.close)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background
     stop = threading.Event()
     try:
         code = rehearse(rig, args, stop, command)
