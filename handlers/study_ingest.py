@@ -121,7 +121,13 @@ class StudyIngest:
             except redis.exceptions.RedisError as error:
                 log.warning("study ledger unavailable: %s", error)
                 return 503, {"error": "unavailable", "message": LEDGER_UNAVAILABLE}
-            except Exception:
+            except Exception as error:
+                from wxapp.errors import unavailable_database
+
+                if unavailable_database(error):
+                    cause = str(getattr(error, "orig", error)).strip().splitlines()[:1]
+                    log.error("database unavailable on %s: %s", environ.get("SCRIPT_NAME"), cause)
+                    return 503, {"error": "unavailable", "message": "服务暂时不可用，请稍后再试。"}
                 log.exception(
                     "unhandled error on %s from %s",
                     environ.get("SCRIPT_NAME"),

@@ -99,6 +99,16 @@ def _registry_adapter(raw: str) -> str | None:
     return None if raw in ("excel", "https") else "must be excel or https"
 
 
+def _sentinels(raw: str) -> str | None:
+    from infra.redis_client import parse_sentinels
+
+    try:
+        parse_sentinels(raw)
+    except ValueError:
+        return "must be Sentinel addresses such as 'redis-a:26379,redis-b:26379,redis-c:26379'"
+    return None
+
+
 # Every setting below is read from the environment in production and development (test mode
 # reads only TEST_DATABASE_URL and TEST_REDIS_URL, so that a developer's shell never changes
 # what the suite sees). docs/operations.md lists each with its default and meaning; a test
@@ -113,6 +123,13 @@ TUNABLES: dict[str, Tunable] = {
     "WTF_CSRF_TIME_LIMIT": Tunable(minimum=300),
     "LOG_LEVEL": Tunable(check=_log_level),
     "STORAGE_DIR": Tunable(),
+    # PostgreSQL and Redis
+    "DATABASE_PREPARED_STATEMENTS": Tunable(),
+    "DATABASE_POOL_SIZE": Tunable(minimum=1),
+    "DATABASE_MAX_OVERFLOW": Tunable(minimum=0),
+    "DATABASE_POOL_TIMEOUT": Tunable(minimum=1),
+    "REDIS_SENTINELS": Tunable(check=_sentinels),
+    "REDIS_SENTINEL_MASTER": Tunable(check=_queue_name),
     # Rate limits
     "RATELIMIT_STORAGE_URI": Tunable(),
     "LOGIN_LIMIT_PER_IP": Tunable(check=_rate_limits),
@@ -260,7 +277,20 @@ class BaseConfig:
     SQLALCHEMY_DATABASE_URI = ""
     # Statement parameters (phones, ID numbers, names) stay out of database errors and logs.
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    # psycopg prepares statements it runs often; PgBouncer in transaction pooling before 1.21
+    # (or without max_prepared_statements) cannot keep them: turn them off behind it.
+    DATABASE_PREPARED_STATEMENTS = True
+    # Connections each process keeps, the extra it may open under load, and how long a request
+    # waits for one before it is refused (503, in Chinese) rather than queueing without end.
+    DATABASE_POOL_SIZE = 5
+    DATABASE_MAX_OVERFLOW = 5
+    DATABASE_POOL_TIMEOUT = 5  # whole seconds (Flask-SQLAlchemy passes it on as such)
     REDIS_URL = ""
+    # Redis behind Sentinel: the Sentinels' addresses and the name of the primary they watch.
+    # Every Redis user (the app, the write-behind, RQ, rate limits) then asks them for the
+    # primary, and again after a failover; REDIS_URL then gives only the password and number.
+    REDIS_SENTINELS = ""
+    REDIS_SENTINEL_MASTER = "gx"
     # Development swaps the Redis client for an in-process stand-in.
     REDIS_STANDIN = False
     PUBLIC_BASE_URL = ""
@@ -505,7 +535,7 @@ class BaseConfig:
                 ("REDIS_URL", "REDIS_URL"),
                 ("PUBLIC_BASE_URL", "PUBLIC_BASE_URL"),
             )
-            if not config.get(key)
+            if not config.get(key) and not (key == "REDIS_URL" and config.get("REDIS_SENTINELS"))
         ]
         if missing:
             raise ConfigurationError(
@@ -701,6 +731,33 @@ def _normalise_database_url(url: str) -> str:
     return url
 
 
+def _limiter_storage(config: dict[str, Any]) -> str:
+    """Flask-Limiter counts where the app's Redis is: through the Sentinels when there are."""
+    if config.get("REDIS_SENTINELS") and not config.get("REDIS_STANDIN"):
+        url = urlsplit(config.get("REDIS_URL") or "redis://")
+        auth = f":{url.password}@" if url.password else ""
+        from infra.redis_client import parse_sentinels
+
+        hosts = ",".join(f"{h}:{p}" for h, p in parse_sentinels(config["REDIS_SENTINELS"]))
+        return f"redis+sentinel://{auth}{hosts}/{config['REDIS_SENTINEL_MASTER']}"
+    return config.get("REDIS_URL") or "memory://"
+
+
+def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy's engine options: the pool's bounds and psycopg's prepared statements."""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        options.setdefault("pool_size", config["DATABASE_POOL_SIZE"])
+        options.setdefault("max_overflow", config["DATABASE_MAX_OVERFLOW"])
+        options.setdefault("pool_timeout", config["DATABASE_POOL_TIMEOUT"])
+        if not config["DATABASE_PREPARED_STATEMENTS"]:
+            # psycopg 3: never prepare (PgBouncer hands each transaction another server).
+            connect_args = dict(options.get("connect_args") or {})
+            connect_args["prepare_threshold"] = None
+            options["connect_args"] = connect_args
+    return options
+
+
 def build_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole configuration of one app: class defaults, then environment, then overrides."""
     overrides = dict(overrides or {})
@@ -712,7 +769,13 @@ def build_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config.update(cls.from_environment())
     config.update(overrides)
     if not config.get("RATELIMIT_STORAGE_URI"):
-        config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
+        config["RATELIMIT_STORAGE_URI"] = _limiter_storage(config)
+    if config["RATELIMIT_STORAGE_URI"].startswith("redis+sentinel://"):
+        # The Sentinels themselves answer fast or not at all, like the primary.
+        options = dict(config.get("RATELIMIT_STORAGE_OPTIONS") or {})
+        options.setdefault("sentinel_kwargs", {"socket_timeout": 1, "socket_connect_timeout": 1})
+        config["RATELIMIT_STORAGE_OPTIONS"] = options
     cls.check(config)
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(config)
     _check_study_rhythm(config)
     return config

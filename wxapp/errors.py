@@ -13,6 +13,7 @@ import redis
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from infra.extensions import db
@@ -60,9 +61,10 @@ def error_response(status: int, message: str, code: str = "error"):
     return page, status
 
 
-def _unavailable_database(error: BaseException) -> bool:
-    """The database did not answer (down, restarting, out of connections)."""
-    return isinstance(error, OperationalError | InterfaceError) or (
+def unavailable_database(error: BaseException) -> bool:
+    """The database did not answer (down, restarting, out of connections), or every
+    connection of this process's pool stayed busy for ``DATABASE_POOL_TIMEOUT``."""
+    return isinstance(error, OperationalError | InterfaceError | PoolTimeoutError) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
 
@@ -97,7 +99,7 @@ def register_error_handlers(app: Flask) -> None:
             db.session.rollback()
         except Exception:  # the connection may be what failed
             log.debug("rollback after an error failed too", exc_info=True)
-        if _unavailable_database(error):
+        if unavailable_database(error):
             # The driver's own words, without the statement and its parameters.
             cause = str(getattr(error, "orig", error)).strip().splitlines()[:1]
             log.error("database unavailable on %s %s: %s", request.method, request.path, cause)

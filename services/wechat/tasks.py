@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -208,6 +208,26 @@ def send_queued_messages(today_iso: str | None = None) -> int:
             sent += message.status is TemplateMessageStatus.SENT
         commit()
     return sent
+
+
+def queued_message_ids(older_than: timedelta) -> list[int]:
+    """Messages still waiting for their first send this long after they were recorded: their
+    job was never queued (Redis was away at the commit), was lost with a Redis failover, or
+    died before it recorded WeChat's answer (sent again with the same ``client_msg_id``,
+    which WeChat does not deliver twice). Paced kinds are left to ``send_queued_messages``."""
+    return list(
+        db.session.scalars(
+            select(TemplateMessage.id)
+            .where(
+                TemplateMessage.status == TemplateMessageStatus.QUEUED,
+                TemplateMessage.sent_at.is_(None),
+                TemplateMessage.created_at < utcnow() - older_than,
+                TemplateMessage.kind.not_in(PACED_KINDS),
+                TemplateMessage.error != QUOTA_SPENT_NOTE,
+            )
+            .order_by(TemplateMessage.id)
+        )
+    )
 
 
 @job

@@ -1,15 +1,51 @@
 import json
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from infra.extensions import db
+from models.wechat import TemplateMessage
 from services.errors import ServiceError
-from services.wechat import menu, posters
+from services.wechat import menu, posters, tasks
 from services.wechat.followers import Scene
 
-group = AppGroup("wechat", help="The official account: menu and QR posters.")
+group = AppGroup("wechat", help="The official account: menu, QR posters, template messages.")
+
+# A send that began this long ago and never recorded its answer is not tried again.
+
+
+@group.command("send-queued")
+@click.option(
+    "--older-than",
+    default=60,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seconds a message waits for its own job before the sweep sends it.",
+)
+def send_queued(older_than: int) -> None:
+    """Send template messages whose job never ran (RQ or Redis was away); run from cron.
+
+    Each message is sent at most once: the job and this sweep lock its row the same way, and
+    a send repeated after a worker died carries the same ``client_msg_id``. Paced reminders
+    go on within today's allowance."""
+    ids = tasks.queued_message_ids(timedelta(seconds=older_than))
+    for message_id in ids:
+        tasks.send_template_message(message_id)
+    outcomes = Counter(
+        str(message.status)
+        for message in db.session.scalars(
+            db.select(TemplateMessage).where(TemplateMessage.id.in_(ids))
+        )
+    )
+    summary = ", ".join(f"{status} {count}" for status, count in sorted(outcomes.items()))
+    click.echo(f"{len(ids)} queued template messages sent ({summary or 'none'})")
+    paced = tasks.send_queued_messages()
+    if paced:
+        click.echo(f"{paced} queued reminders sent")
 
 
 @group.command("menu-push")
