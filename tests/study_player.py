@@ -66,6 +66,7 @@ class Player:
         rate: float = 1.0,
         seq: int | None = None,
         token: str | None = None,
+        queued: list[list[float]] | None = None,
     ):
         if seq is None:
             self.seq += 1
@@ -78,6 +79,8 @@ class Player:
             "playing": playing,
             "rate": rate,
         }
+        if queued:
+            body["queued"] = queued
         response = self.client.post("/api/study/heartbeats", json=body)
         self.replies.append((body, response))
         if response.status_code == 200:

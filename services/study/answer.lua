@@ -25,6 +25,7 @@ if ARGV[2] == learner[3] then
   redis.call('HDEL', KEYS[1], 'q', 'qa', 'qat')
   -- Counting starts again from now: the time spent on the question is not study time.
   redis.call('HSET', KEYS[2], 'last', now, 'carry', 0)
+  redis.call('HSET', KEYS[1], 'bt', now, 'bc', 0)
   return {'correct', ''}
 end
 -- A wrong answer gets another question from the pool.

@@ -6,7 +6,8 @@
 --         carried slack, question pool)
 --       3 progress hash of the learner's chapter (merged intervals, covered, credited)
 --       4 the set of progress entries waiting to be written to PostgreSQL
--- ARGV: 1 session id, 2 sequence number, 3 segment start, 4 position, 5 playing (1/0),
+-- ARGV: 1 session id, 2 sequence number, 3 the segments played since the last accepted
+--       report, oldest first ("from,to;from,to"), 4 position, 5 playing (1/0),
 --       6 rate, 7 now (ms), 8 watched seconds until the next question should one be
 --       scheduled now, 9 dirty-set member (keys expire as opening the session set them),
 --       10 the tag of the login the token was issued to
@@ -16,8 +17,10 @@
 
 local sid = ARGV[1]
 local seq = tonumber(ARGV[2])
-local from = tonumber(ARGV[3])
-local to = tonumber(ARGV[4])
+local segments = {}
+for x, y in string.gmatch(ARGV[3], '([^,;]+),([^,;]+)') do
+  segments[#segments + 1] = {tonumber(x), tonumber(y)}
+end
 local playing = ARGV[5] == '1'
 local rate = tonumber(ARGV[6])
 local now = tonumber(ARGV[7])
@@ -34,7 +37,8 @@ local max_rate = tonumber(s[10])
 local question_timeout = tonumber(s[11])
 local idle = tonumber(s[12])
 local max_segment = tonumber(s[13])
-local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qat', 'watched', 'nextq', 'qi', 'tag')
+local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qat', 'watched', 'nextq', 'qi', 'tag',
+  'bt', 'bc')
 if learner[7] ~= ARGV[10] then
   -- The login that opened this session is over (logout, password change): nothing it
   -- opened counts again.
@@ -58,8 +62,10 @@ end
 if now > tonumber(s[4]) then
   return 'closed'
 end
-if to > tonumber(s[6]) + 5 or from > tonumber(s[6]) + 5 then
-  return 'absurd'
+for _, segment in ipairs(segments) do
+  if segment[1] > tonumber(s[6]) + 5 or segment[2] > tonumber(s[6]) + 5 then
+    return 'absurd'
+  end
 end
 
 local p = redis.call('HMGET', KEYS[3], 'iv', 'cov', 'cred', 'fin', 'pos')
@@ -67,10 +73,12 @@ local covered = tonumber(p[2]) or 0
 local credited = tonumber(p[3]) or 0
 local finished = tonumber(p[4]) or 0
 
--- A question waits: nothing counts, and the waiting time is not carried forward.
+-- A question waits: nothing counts, and the waiting time is not carried forward. Only the
+-- sequence moves: the last accepted report stays where it was, so a question left
+-- unanswered lets the session go idle and expire.
 if learner[2] and learner[2] ~= '' then
-  redis.call('HSET', KEYS[2], 'last', now, 'carry', 0, 'seq', seq)
-    local status = 'question'
+  redis.call('HSET', KEYS[2], 'seq', seq)
+  local status = 'question'
   if now - tonumber(learner[3]) > question_timeout then
     status = 'paused'
   end
@@ -78,67 +86,101 @@ if learner[2] and learner[2] ~= '' then
     p[1] or '', learner[2]}, '|')
 end
 
-local budget = (now - last) / 1000 + math.min(tonumber(s[2]) or 0, slack)
-local length = to - from
+-- Two budgets, and the smaller one pays: the session's (wall time since its last accepted
+-- report plus carried slack) and the learner's, kept in the learner's hash across every
+-- session, device and chapter (wall time since any session's last accepted report plus the
+-- learner's carry). A new session starts the first afresh, never the second: a rounding
+-- second paid in one session is repaid in the next.
+local session_budget = (now - last) / 1000 + math.min(tonumber(s[2]) or 0, slack)
+local budget = session_budget
+local learner_at = tonumber(learner[8])
+if learner_at then
+  local learner_budget = (now - learner_at) / 1000 + math.min(tonumber(learner[9]) or 0, slack)
+  if learner_budget < budget then budget = learner_budget end
+end
+if budget < 0 then budget = 0 end
 local credit = 0
 local reason = ''
 local intervals = p[1] or ''
+local duration = tonumber(s[6])
+
+local length = 0
+local longest = 0
+for _, segment in ipairs(segments) do
+  local piece = segment[2] - segment[1]
+  if piece > 0 then
+    length = length + piece
+    if piece > longest then longest = piece end
+  end
+end
 
 if rate > max_rate + 1e-9 then
   reason = 'rate'
+elseif not playing then
+  -- Nothing counts while the player says it is not playing, whatever it reports.
+  reason = 'paused'
 elseif length <= 0 then
-  if playing then reason = 'still' else reason = 'paused' end
-elseif length > budget + 1 then
-  -- More media than wall time allows: a seek or fast playback covers nothing.
-  reason = 'jump'
-elseif length > max_segment then
-  -- Heartbeats come every 10-15 s; one report of a long stretch proves nothing.
-  reason = 'gap'
+  reason = 'still'
+elseif longest > max_segment then
+  -- Heartbeats come every 10-15 s; one report of a long stretch proves nothing (and one
+  -- longer than the wall time is a seek or fast playback).
+  if longest > budget + 1 then reason = 'jump' else reason = 'gap' end
 else
-  if length > budget then
-    to = from + budget
-  end
-  local duration = tonumber(s[6])
-  local a = math.floor(from)
-  local b = math.min(math.floor(to), duration)
-  local head, last_start, last_end = string.match(intervals, '^(.-)(%d+)-(%d+)$')
-  if b <= a then
-    credit = 0
-  elseif intervals == '' then
-    credit = b - a
-    intervals = a .. '-' .. b
-  elseif a >= tonumber(last_start) and a <= tonumber(last_end) then
-    -- The usual case: playing on from within the furthest covered span.
-    if b > tonumber(last_end) then
-      credit = b - tonumber(last_end)
-      intervals = head .. last_start .. '-' .. b
-    end
-  else
-    local spans = {}
-    for x, y in string.gmatch(intervals, '(%d+)-(%d+)') do
-      spans[#spans + 1] = {tonumber(x), tonumber(y)}
-    end
-    spans[#spans + 1] = {a, b}
-    table.sort(spans, function(u, v) return u[1] < v[1] end)
-    local merged = {}
-    for _, span in ipairs(spans) do
-      local top = merged[#merged]
-      if top and span[1] <= top[2] then
-        if span[2] > top[2] then top[2] = span[2] end
-      else
-        merged[#merged + 1] = {span[1], span[2]}
+  for _, segment in ipairs(segments) do
+    local from, to = segment[1], segment[2]
+    if to > from then
+      local a = math.floor(from)
+      local b = math.min(math.floor(to), duration)
+      if b > a then
+        local head, last_start, last_end = string.match(intervals, '^(.-)(%d+)-(%d+)$')
+        if intervals == '' then
+          intervals = a .. '-' .. b
+        elseif a >= tonumber(last_start) and a <= tonumber(last_end) then
+          -- The usual case: playing on from within the furthest covered span.
+          if b > tonumber(last_end) then
+            intervals = head .. last_start .. '-' .. b
+          end
+        else
+          local spans = {}
+          for x, y in string.gmatch(intervals, '(%d+)-(%d+)') do
+            spans[#spans + 1] = {tonumber(x), tonumber(y)}
+          end
+          spans[#spans + 1] = {a, b}
+          table.sort(spans, function(u, v) return u[1] < v[1] end)
+          local merged = {}
+          for _, span in ipairs(spans) do
+            local top = merged[#merged]
+            if top and span[1] <= top[2] then
+              if span[2] > top[2] then top[2] = span[2] end
+            else
+              merged[#merged + 1] = {span[1], span[2]}
+            end
+          end
+          local parts = {}
+          for i, span in ipairs(merged) do
+            parts[i] = span[1] .. '-' .. span[2]
+          end
+          intervals = table.concat(parts, ',')
+        end
       end
     end
-    local total = 0
-    local parts = {}
-    for i, span in ipairs(merged) do
-      total = total + span[2] - span[1]
-      parts[i] = span[1] .. '-' .. span[2]
-    end
-    intervals = table.concat(parts, ',')
-    credit = math.max(0, total - covered)
   end
-  if credit == 0 then reason = 'rewatch' end
+  local total = 0
+  for x, y in string.gmatch(intervals, '(%d+)-(%d+)') do
+    total = total + tonumber(y) - tonumber(x)
+  end
+  credit = math.max(0, total - covered)
+  if credit > budget + 1 then
+    -- More new media than wall time allows: a seek, fast playback or a script covers
+    -- nothing. (Segments already covered cost nothing: a report resent after its reply was
+    -- lost.) Whole seconds round each span's ends down, so a report may overshoot its
+    -- budget by one second at most; the next one repays it.
+    credit = 0
+    intervals = p[1] or ''
+    reason = 'jump'
+  elseif credit == 0 then
+    reason = 'rewatch'
+  end
   covered = covered + credit
   credited = credited + credit
 end
@@ -170,10 +212,13 @@ redis.call('HSET', KEYS[1], 'watched', watched, 'nextq', next_question)
 -- What the budget has left once this credit is paid. Credit counts whole seconds of media,
 -- so a segment from x.99 may cover a second more than was played; the carry goes below zero
 -- and the next heartbeat pays it back: in sum, credit never outruns the wall time.
-local carry = budget - credit
+local carry = session_budget - credit
 if carry > slack then carry = slack end
+local learner_carry = budget - credit
+if learner_carry > slack then learner_carry = slack end
 local position = math.floor(tonumber(ARGV[4]))
 redis.call('HSET', KEYS[2], 'last', now, 'carry', carry, 'seq', seq)
+redis.call('HSET', KEYS[1], 'bt', now, 'bc', learner_carry)
 redis.call('HSET', KEYS[3], 'iv', intervals, 'cov', covered, 'cred', credited, 'fin', finished, 'pos', position)
 redis.call('SADD', KEYS[4], ARGV[9])
 

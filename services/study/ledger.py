@@ -169,6 +169,9 @@ def open_session(
     pipe = client.pipeline(transaction=True)
     pipe.hset(lkey, mapping={"sid": session_id, "tag": login_tag})
     pipe.hsetnx(lkey, "nextq", first_question_after)
+    # The learner's own wall-time budget starts once and runs on across sessions.
+    pipe.hsetnx(lkey, "bt", now_ms)
+    pipe.hsetnx(lkey, "bc", 0)
     pipe.expire(lkey, KEY_LIFETIME_SECONDS)
     pipe.hset(skey, mapping=session_fields)
     pipe.expire(skey, KEY_LIFETIME_SECONDS)
@@ -206,7 +209,7 @@ def heartbeat(
     session_id: str,
     login_tag: str,
     seq: int,
-    segment_from: float,
+    segments: list[tuple[float, float]],
     position: float,
     playing: bool,
     rate: float,
@@ -225,7 +228,7 @@ def heartbeat(
             args=[
                 session_id,
                 seq,
-                repr(segment_from),
+                ";".join(f"{start!r},{end!r}" for start, end in segments),
                 repr(position),
                 1 if playing else 0,
                 repr(rate),

@@ -59,6 +59,9 @@ from services.study.ledger import ProgressState
 from services.wechat import notify
 
 QUESTION_POOL_SIZE = 8
+# Segments a heartbeat may carry besides its own: what a player queued while its reports
+# were refused or the network was down (12 of them, about two minutes at 12 s a report).
+MAX_QUEUED_SEGMENTS = 12
 
 
 class StudyRefused(ServiceError):
@@ -369,6 +372,10 @@ class Heartbeat:
     position: float
     playing: bool
     rate: float
+    queued: tuple[tuple[float, float], ...] = ()
+
+    def segments(self) -> list[tuple[float, float]]:
+        return [*self.queued, (self.segment_from, self.position)]
 
 
 @dataclass(frozen=True)
@@ -386,7 +393,9 @@ class HeartbeatResult:
 def check_heartbeat(beat: Heartbeat) -> None:
     if not 0 < beat.seq < 2**31:
         raise ValidationError("seq", "进度上报的序号不正确。")
-    for field, value in (("from", beat.segment_from), ("position", beat.position)):
+    values = [("from", beat.segment_from), ("position", beat.position)]
+    values += [("queued", value) for segment in beat.queued for value in segment]
+    for field, value in values:
         if not math.isfinite(value) or not 0 <= value <= 24 * 3600:
             raise ValidationError(field, "播放位置不正确，请刷新页面后重试。")
     if not math.isfinite(beat.rate) or not 0 < beat.rate <= 16:
@@ -403,7 +412,7 @@ def record_heartbeat(token: str, beat: Heartbeat) -> HeartbeatResult:
         session_id=session.session_id,
         login_tag=session.login_tag,
         seq=beat.seq,
-        segment_from=beat.segment_from,
+        segments=beat.segments(),
         position=beat.position,
         playing=beat.playing,
         rate=beat.rate,

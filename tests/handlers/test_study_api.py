@@ -233,6 +233,130 @@ def test_a_script_rounding_fractions_of_a_second_earns_at_most_real_time(
     assert int(progress) <= clock.now - started + 1
 
 
+def test_restarting_sessions_earns_no_more_than_wall_time(app, client, clock, setting):
+    # Open a session, wait 2 s, claim the whole budget from just short of a whole second,
+    # start again: each new session once began with a fresh budget and kept the rounding.
+    chapter = factories.course(setting.plan, chapters=1, chapter_seconds=600).chapters[0]
+    log_in(client, setting.learner)
+    player = Player(client, clock, chapter.id)
+    started = clock.now
+    position = 0.999
+    for _ in range(19):  # the start rate limit allows 20 a minute
+        player.start()
+        clock.advance(2.0)
+        reply = player.beat(segment_from=position, position=position + 2.999)
+        assert reply.status_code == 200
+        position += 3.0
+        clock.advance(0.05)
+    credited = int(
+        get_redis().hget(study_ledger.progress_key(setting.learner.id, chapter.id), "cov")
+    )
+    assert credited <= clock.now - started + 1
+
+
+def test_many_short_sessions_on_two_chapters_earn_no_more_than_wall_time(
+    app, client, clock, setting
+):
+    second = factories.course(setting.plan, chapters=1, chapter_seconds=600).chapters[0]
+    log_in(client, setting.learner)
+    started = clock.now
+    positions = {setting.chapter.id: 0.0, second.id: 0.0}
+    for k in range(18):
+        chapter_id = (setting.chapter.id, second.id)[k % 2]
+        player = Player(client, clock, chapter_id)
+        player.start()
+        clock.advance(2.5)
+        here = positions[chapter_id]
+        assert player.beat(segment_from=here + 0.99, position=here + 3.4).status_code == 200
+        positions[chapter_id] += 3
+    total = sum(
+        int(get_redis().hget(study_ledger.progress_key(setting.learner.id, chapter), "cov") or 0)
+        for chapter in positions
+    )
+    assert 0 < total <= clock.now - started + 1
+
+
+def test_nothing_counts_while_the_player_is_not_playing(player, clock, setting):
+    clock.advance(12)
+    reply = player.beat(position=12, playing=False).get_json()
+    assert reply["counting"] is False
+    assert reply["reason"] == "paused"
+    assert covered(setting) == 0
+
+
+def test_queued_segments_are_credited_once_within_wall_time(player, clock, setting):
+    # Refused or lost reports: the player queues what it played and sends it with the next.
+    clock.advance(40)
+    response = player.client.post(
+        "/api/study/heartbeats",
+        json={
+            "token": player.token,
+            "seq": 1,
+            "queued": [[0, 12.4], [12.4, 25.1]],
+            "from": 25.1,
+            "position": 38.0,
+            "playing": True,
+            "rate": 1,
+        },
+    )
+    assert response.get_json()["credited_seconds"] == 38
+    assert redis_progress(setting)["iv"] == "0-38"
+    # The same segments again (a reply lost on the way back) earn nothing more.
+    clock.advance(12)
+    again = player.client.post(
+        "/api/study/heartbeats",
+        json={
+            "token": player.token,
+            "seq": 2,
+            "queued": [[0, 12.4], [12.4, 25.1]],
+            "from": 25.1,
+            "position": 50.0,
+            "playing": True,
+            "rate": 1,
+        },
+    )
+    assert again.get_json()["credited_seconds"] == 12
+    # Many slivers, each rounded to a whole second, cover nothing.
+    clock.advance(3)
+    slivers = player.client.post(
+        "/api/study/heartbeats",
+        json={
+            "token": player.token,
+            "seq": 3,
+            "queued": [[60 + k + 0.9, 60 + k + 1.0] for k in range(12)],
+            "from": 80.9,
+            "position": 81.0,
+            "playing": True,
+            "rate": 1,
+        },
+    )
+    assert slivers.get_json()["reason"] == "jump"
+    assert covered(setting) == 50
+
+
+@pytest.mark.parametrize(
+    "queued",
+    [
+        "0-12",
+        [[0, 12]] * 13,
+        [[0]],
+        [[0, "12"]],
+        [[0, float("inf")]],
+    ],
+)
+def test_malformed_queued_segments_are_refused(player, clock, queued):
+    clock.advance(12)
+    body = {"token": player.token, "seq": 1, "from": 0, "position": 12, "playing": True}
+    body |= {"rate": 1, "queued": queued}
+    response = player.client.post(
+        "/api/study/heartbeats",
+        data=json.dumps(body).replace("Infinity", "1e400"),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "validation"
+
+
 def test_playing_at_16x_earns_nothing(player, clock, setting):
     # At 16x the 120 s chapter ends after 7.5 s.
     clock.advance(7.5)
@@ -290,6 +414,24 @@ def test_an_unattended_script_that_never_answers_earns_nothing_more(
     assert again["question"] is not None
     player.play(24)
     assert covered(setting) == 36
+
+
+def test_an_unanswered_question_lets_the_session_go_idle(app, client, clock, setting, monkeypatch):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    player.play(12)
+    assert player.question is not None
+    # Heartbeats while the question waits do not keep the session alive.
+    for _ in range(app.config["STUDY_SESSION_IDLE_SECONDS"] // 60):
+        clock.advance(60)
+        assert player.beat(position=player.position, playing=False).status_code == 200
+    clock.advance(60)
+    expired = player.beat(position=player.position, playing=False)
+    assert expired.status_code == 410
+    assert expired.get_json()["error"] == "session_expired"
 
 
 def test_a_wrong_answer_gets_another_question(app, client, clock, setting, monkeypatch):
