@@ -27,7 +27,7 @@ from services.study import ledger as study_ledger
 from services.study import rules as study
 from tests import factories
 from tests.conftest import csrf_from, submit_form
-from tests.study_player import FakeClock, Player, log_in, new_client
+from tests.study_player import FakeClock, HonestPlayer, Player, log_in, new_client
 from wxapp import study_flush
 
 DURATION = 120  # seconds; the plan's threshold is 95%, so 114 s must be covered
@@ -150,6 +150,45 @@ def test_the_honest_learner_who_answers_and_pauses_finishes(
         assert len(player.replies) < 40
     assert questions >= 2
     assert durable(setting).finished_at is not None
+
+
+def _choose_30(question: dict) -> int:
+    return question["options"].index("30学时")
+
+
+def test_the_page_player_gets_every_second_it_played(app, client, clock, setting, monkeypatch):
+    # The page's logic as a phone runs it: play pressed 2 s after load, 250 ms round trips,
+    # a pause just after a report, a seek back and forth, questions, a minute offline while
+    # playing. At a 100% threshold every second played must count.
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 25)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 35)
+    setting.plan.chapter_threshold_percent = 100
+    course = factories.course(setting.plan, chapters=1, chapter_seconds=240)
+    factories.question(course, answer_index=1)
+    chapter = course.chapters[0]
+    log_in(client, setting.learner)
+    page = HonestPlayer(client, clock, chapter.id, duration=240, choose=_choose_30)
+    page.start()
+    started = clock.now
+    page.run(2)
+    page.play()
+    page.run(12.4)  # just after the first report
+    page.pause()
+    page.run(20)
+    page.play()
+    page.run(9.3)
+    page.seek(page.media - 5)  # back a little, then on again
+    page.run(7)
+    page.offline = [(clock.now, clock.now + 60)]
+    page.run(70)
+    page.run(600, until_finished=True)
+    assert page.finished, page.statuses
+    assert page.covered == 240
+    assert page.answered >= 2
+    assert None in page.statuses  # reports were lost while offline
+    refused = [status for status in page.statuses if status and status[1] in ("jump", "gap")]
+    assert refused == []
+    assert page.covered <= clock.now - started
 
 
 def test_rewatching_earns_nothing_more(player, setting):
