@@ -82,10 +82,19 @@ def heartbeat_reply(body: dict[str, Any]) -> Reply:
 
 
 def answer_reply(body: dict[str, Any]) -> Reply:
+    question_id = body.get("question_id", "")
+    if not isinstance(question_id, str) or len(question_id) > 64:
+        raise ValidationError("question_id", "缺少或无法识别的字段：question_id。")
     result = study.answer_question(
-        json_body.text(body, "token"), json_body.number(body, "choice", int)
+        json_body.text(body, "token"), json_body.number(body, "choice", int), question_id
     )
-    return 200, {"correct": result.correct, "message": result.message, "question": result.question}
+    return 200, {
+        "correct": result.correct,
+        "message": result.message,
+        "question": result.question,
+        "withdrawn_seconds": result.withdrawn_seconds,
+        "wait_seconds": result.wait_seconds,
+    }
 
 
 class StudyIngest:

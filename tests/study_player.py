@@ -309,3 +309,29 @@ class HonestPlayer:
                 and self.clock.now - self.question_shown_at >= self.read_seconds
             ):
                 self._answer()
+
+
+def right_option(question: dict[str, Any]) -> str:
+    """The right option's text, as a learner who watched (or a shared answer list) knows it:
+    the bank's answers by stem (the database's banks and the platform's rules)."""
+    from sqlalchemy import select
+
+    from infra.extensions import db
+    from models.catalog import Question
+    from services.study.questions import PLATFORM_RULES
+
+    answers = {stem: options[answer] for stem, options, answer in PLATFORM_RULES}
+    for row in db.session.scalars(select(Question)):
+        answers[row.stem] = row.options[row.answer_index]
+    return answers[question["stem"]]
+
+
+def right_choice(question: dict[str, Any]) -> int:
+    """The index, as shown, of the right option."""
+    return question["options"].index(right_option(question))
+
+
+def wrong_choice(question: dict[str, Any]) -> int:
+    return next(
+        i for i, option in enumerate(question["options"]) if option != right_option(question)
+    )

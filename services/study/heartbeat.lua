@@ -10,7 +10,8 @@
 --       report, oldest first ("from,to;from,to"), 4 position, 5 playing (1/0),
 --       6 rate, 7 now (ms), 8 watched seconds until the next question should one be
 --       scheduled now, 9 dirty-set member (keys expire as opening the session set them),
---       10 the tag of the login the token was issued to
+--       10 the tag of the login the token was issued to, 11 24 random hex digits (the
+--       first 12 order a question's options, the rest are its one-time id), 12 chapter id
 -- Returns the refusal (expired, superseded, stale, too_soon, closed, absurd) or one string
 -- "status|credit|covered|credited|finished_ms|reason|position|intervals|question" (one bulk
 -- reply is cheaper to read than many).
@@ -26,6 +27,25 @@ local rate = tonumber(ARGV[6])
 local now = tonumber(ARGV[7])
 local next_gap = tonumber(ARGV[8])
 
+-- The options' order for one showing of a question with n options: a Fisher-Yates shuffle
+-- driven by the caller's random digits (Park-Miller, exact in Lua's doubles). Returns the
+-- order ("2,0,1": the bank's indexes as shown) and where the right option is shown.
+local function shuffled(n, digits, right)
+  local order = {}
+  for i = 1, n do order[i] = i - 1 end
+  local x = tonumber(string.sub(digits, 1, 12), 16) % 2147483646 + 1
+  for i = n, 2, -1 do
+    x = (x * 16807) % 2147483647
+    local j = x % i + 1
+    order[i], order[j] = order[j], order[i]
+  end
+  local shown_right = 0
+  for i = 1, n do
+    if order[i] == right then shown_right = i - 1 end
+  end
+  return table.concat(order, ','), shown_right
+end
+
 local s = redis.call('HMGET', KEYS[2], 'last', 'carry', 'seq', 'ends', 'thr', 'dur', 'n',
   'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg')
 if not s[1] then
@@ -38,7 +58,7 @@ local question_timeout = tonumber(s[11])
 local idle = tonumber(s[12])
 local max_segment = tonumber(s[13])
 local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qat', 'watched', 'nextq', 'qi', 'tag',
-  'bt', 'bc')
+  'bt', 'bc', 'qid', 'qo')
 if learner[7] ~= ARGV[10] then
   -- The login that opened this session is over (logout, password change): nothing it
   -- opened counts again.
@@ -83,7 +103,7 @@ if learner[2] and learner[2] ~= '' then
     status = 'paused'
   end
   return table.concat({status, 0, covered, credited, finished, 'question', tonumber(p[5]) or 0,
-    p[1] or '', learner[2]}, '|')
+    p[1] or '', (learner[10] or '') .. '\n' .. (learner[11] or '') .. '\n' .. learner[2]}, '|')
 end
 
 -- Two budgets, and the smaller one pays: the session's (wall time since its last accepted
@@ -202,9 +222,18 @@ local pool = tonumber(s[7]) or 0
 if status == 'ok' and watched >= next_question and pool > 0 then
   local index = tonumber(learner[6]) or 0
   local slot = index % pool
-  local picked = redis.call('HMGET', KEYS[2], 'q' .. slot, 'a' .. slot)
-  question = picked[1]
-  redis.call('HSET', KEYS[1], 'q', question, 'qa', picked[2], 'qat', now, 'qi', index + 1)
+  local picked = redis.call('HMGET', KEYS[2], 'q' .. slot, 'a' .. slot, 'k' .. slot)
+  local order, right = shuffled(tonumber(picked[3]), ARGV[11], tonumber(picked[2]))
+  local question_id = string.sub(ARGV[11], 13)
+  question = question_id .. '\n' .. order .. '\n' .. picked[1]
+  redis.call('HSET', KEYS[1], 'q', picked[1], 'qa', right, 'qat', now, 'qi', index + 1,
+    'qid', question_id, 'qo', order, 'qc', ARGV[12])
+  redis.call('HINCRBY', KEYS[2], 'asked', 1)
+  -- A wrong answer withdraws what was covered since the previous question: keep where the
+  -- chapter stood then, and where it stands now for the next question.
+  local before = redis.call('HMGET', KEYS[3], 'piv', 'pcov')
+  redis.call('HSET', KEYS[3], 'wiv', before[1] or '', 'wcov', before[2] or 0, 'piv', intervals,
+    'pcov', covered)
   next_question = watched + next_gap
 end
 redis.call('HSET', KEYS[1], 'watched', watched, 'nextq', next_question)

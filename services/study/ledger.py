@@ -134,7 +134,7 @@ def open_session(
     threshold_seconds: int,
     duration_seconds: int,
     durable: ProgressState,
-    questions: list[tuple[str, int]],
+    questions: list[tuple[str, int, int]],
     first_question_after: int,
     rules: dict[str, Any],
 ) -> tuple[ProgressState, str]:
@@ -163,9 +163,10 @@ def open_session(
         "idle": rules["idle_ms"],
         "mseg": rules["max_segment_seconds"],
     }
-    for slot, (question_json, answer) in enumerate(questions):
+    for slot, (question_json, answer, count) in enumerate(questions):
         session_fields[f"q{slot}"] = question_json
         session_fields[f"a{slot}"] = answer
+        session_fields[f"k{slot}"] = count
     pipe = client.pipeline(transaction=True)
     pipe.hset(lkey, mapping={"sid": session_id, "tag": login_tag})
     pipe.hsetnx(lkey, "nextq", first_question_after)
@@ -182,13 +183,22 @@ def open_session(
         ("cred", durable.credited),
         ("pos", durable.position),
         ("fin", durable.finished_ms),
+        # Where the chapter stood at the previous question: a wrong answer goes back there.
+        ("piv", durable.intervals),
+        ("pcov", durable.covered),
     ):
         pipe.hsetnx(pkey, field, value)
     pipe.expire(pkey, KEY_LIFETIME_SECONDS)
     pipe.hmget(pkey, *_PROGRESS_FIELDS)
-    pipe.hget(lkey, "q")
+    pipe.hmget(lkey, "qid", "qo", "q")
     results = pipe.execute()
-    return _stored_state(learner_id, chapter_id, results[-2]), _text(results[-1])
+    return _stored_state(learner_id, chapter_id, results[-2]), _pending(results[-1])
+
+
+def _pending(values: list[Any]) -> str:
+    """A pending question as the scripts return it: ``id\norder\nentry``, or ''."""
+    question_id, order, entry = (_text(value) for value in values)
+    return f"{question_id}\n{order}\n{entry}" if entry else ""
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,7 @@ def heartbeat(
     rate: float,
     now_ms: int,
     next_question_gap: int,
+    digits: str,
 ) -> HeartbeatOutcome:
     client = get_redis()
     reply = _text(
@@ -236,6 +247,8 @@ def heartbeat(
                 next_question_gap,
                 dirty_member(learner_id, chapter_id),
                 login_tag,
+                digits,
+                chapter_id,
             ],
         )
     )
@@ -261,21 +274,61 @@ def heartbeat(
     )
 
 
+@dataclass(frozen=True)
+class AnswerOutcome:
+    status: (
+        str  # correct | wrong | paused | none | stale | locked | expired | superseded | too_soon
+    )
+    question: str = ""
+    withdrawn: int = 0
+    latency_ms: int = 0
+    wait_ms: int = 0
+
+
 def answer(
     *,
     learner_id: int,
+    chapter_id: int,
     session_id: str,
     login_tag: str,
     choice: int,
+    question_id: str,
     now_ms: int,
     min_gap_ms: int,
-) -> tuple[str, str]:
+    digits: str,
+    penalty: tuple[int, int, int],
+) -> AnswerOutcome:
+    """``penalty``: the wait after a first wrong answer (ms, doubled by each further one in
+    a row), the wrong answers in a row that pause the session, and that pause (ms)."""
     client = get_redis()
     reply = _scripts(client)["answer"](
-        keys=[learner_key(learner_id), session_key(learner_id, session_id)],
-        args=[session_id, choice, now_ms, min_gap_ms, login_tag],
+        keys=[
+            learner_key(learner_id),
+            session_key(learner_id, session_id),
+            progress_key(learner_id, chapter_id),
+            DIRTY_KEY,
+        ],
+        args=[
+            session_id,
+            choice,
+            now_ms,
+            min_gap_ms,
+            login_tag,
+            digits,
+            chapter_id,
+            dirty_member(learner_id, chapter_id),
+            question_id,
+            *penalty,
+        ],
     )
-    return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
+    values = [_text(value) for value in reply] + [""] * 5
+    return AnswerOutcome(
+        status=values[0],
+        question=values[1],
+        withdrawn=_int(values[2]),
+        latency_ms=_int(values[3]),
+        wait_ms=_int(values[4]),
+    )
 
 
 def end_plan_sessions(learner_ids: list[int], plan_id: int) -> None:
@@ -314,7 +367,7 @@ def end_learner_session(learner_id: int) -> None:
 
 
 def pending_question(learner_id: int) -> str:
-    return _text(get_redis().hget(learner_key(learner_id), "q"))
+    return _pending(get_redis().hmget(learner_key(learner_id), "qid", "qo", "q"))
 
 
 def take_dirty(limit: int) -> list[ProgressState]:

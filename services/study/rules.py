@@ -48,17 +48,17 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from infra.extensions import db
-from models.catalog import Chapter, Course, Plan, Question
+from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.study import ChapterProgress
 from services.display import local_time
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationError
 from services.rows import get_row
 from services.study import ledger as study_ledger
+from services.study import questions as study_questions
 from services.study.ledger import ProgressState
 from services.wechat import notify
 
-QUESTION_POOL_SIZE = 8
 # Segments a heartbeat may carry besides its own: what a player queued while its reports
 # were refused or the network was down (12 of them, about two minutes at 12 s a report).
 MAX_QUEUED_SEGMENTS = 12
@@ -197,48 +197,29 @@ def read_token(token: str) -> SessionToken:
 
 # --- questions -----------------------------------------------------------------------------
 
+# A wrong answer: the credit since the previous question is withdrawn, and the next answer
+# waits WRONG_WAIT_SECONDS, doubled by each further wrong answer in a row; after
+# WRONG_IN_A_ROW_PAUSE of them the session pauses for WRONG_PAUSE_SECONDS.
+WRONG_WAIT_SECONDS = 15
+WRONG_IN_A_ROW_PAUSE = 3
+WRONG_PAUSE_SECONDS = 300
 
-def _question_pool(course_id: int) -> list[tuple[str, int]]:
-    """Questions for one session: the course's bank, else the generic bank, else arithmetic."""
-    questions = list(
-        db.session.scalars(
-            select(Question).where(Question.course_id == course_id, Question.is_active)
-        )
-    )
-    if not questions:
-        questions = list(
-            db.session.scalars(
-                select(Question).where(Question.course_id.is_(None), Question.is_active)
-            )
-        )
-    pool = [
-        (_question_json(f"q{question.id}", question.stem, question.options), question.answer_index)
-        for question in questions
-        if 0 <= question.answer_index < len(question.options)
+
+def _question_pool(course_id: int) -> list[tuple[str, int, int]]:
+    """A session's questions: (the pool entry, the right option's index, how many options)."""
+    return [
+        (entry, answer, len(json.loads(entry)["options"]))
+        for entry, answer in study_questions.pool_for(course_id)
     ]
-    random.shuffle(pool)
-    return pool[:QUESTION_POOL_SIZE] or [_arithmetic_question() for _ in range(QUESTION_POOL_SIZE)]
 
 
-def _question_json(question_id: str, stem: str, options: list[Any]) -> str:
-    return json.dumps(
-        {"id": question_id, "stem": stem, "options": [str(option) for option in options]},
-        ensure_ascii=False,
-    )
+def _question_payload(raw: str) -> dict[str, Any] | None:
+    return study_questions.shown(raw)
 
 
-def _arithmetic_question() -> tuple[str, int]:
-    left, right = secrets.randbelow(40) + 10, secrets.randbelow(40) + 10
-    right_answer = left + right
-    options = sorted({right_answer, right_answer + 10, right_answer - 1})
-    return (
-        _question_json(f"g{left}+{right}", f"防挂机验证：{left} 加 {right} 等于多少？", options),
-        options.index(right_answer),
-    )
-
-
-def _question_payload(question_json: str) -> dict[str, Any] | None:
-    return json.loads(question_json) if question_json else None
+def _digits() -> str:
+    # A question's options' order (12 hex digits) and its one-time id (12 more).
+    return secrets.token_hex(12)
 
 
 # --- starting a chapter --------------------------------------------------------------------
@@ -418,6 +399,7 @@ def record_heartbeat(token: str, beat: Heartbeat) -> HeartbeatResult:
         rate=beat.rate,
         now_ms=now_ms(),
         next_question_gap=_question_gap(),
+        digits=_digits(),
     )
     if outcome.status in _REFUSALS:
         raise StudyRefused(*_REFUSALS[outcome.status])
@@ -453,32 +435,56 @@ class AnswerResult:
     correct: bool
     message: str
     question: dict[str, Any] | None
+    withdrawn_seconds: int = 0
+    wait_seconds: int = 0
 
 
-def answer_question(token: str, choice: int) -> AnswerResult:
+def answer_question(token: str, choice: int, question_id: str = "") -> AnswerResult:
     session = read_token(token)
-    status, question = study_ledger.answer(
+    outcome = study_ledger.answer(
         learner_id=session.learner_id,
+        chapter_id=session.chapter_id,
         session_id=session.session_id,
         login_tag=session.login_tag,
         choice=choice,
+        question_id=question_id,
         now_ms=now_ms(),
         min_gap_ms=int(current_app.config["STUDY_MIN_HEARTBEAT_SECONDS"] * 1000),
+        digits=_digits(),
+        penalty=(WRONG_WAIT_SECONDS * 1000, WRONG_IN_A_ROW_PAUSE, WRONG_PAUSE_SECONDS * 1000),
     )
+    status = outcome.status
     if status in ("expired", "superseded"):
         raise StudyRefused(*_REFUSALS[status])
     if status == "too_soon":
         raise StudyRefused("too_soon", "回答过于频繁，请看清题目后再选择。", 429)
+    if status == "locked":
+        wait = math.ceil(outcome.wait_ms / 1000)
+        raise StudyRefused("locked", f"答错后需等待 {wait} 秒才能再次作答，请先看清题目。", 429)
+    if status == "stale":
+        raise StudyRefused("stale", "这道题目已经更换，请回答当前显示的题目。", 409)
     if status == "none":
         return AnswerResult(
             correct=True, message="当前没有需要回答的问题，请继续学习。", question=None
         )
     if status == "correct":
         return AnswerResult(correct=True, message="回答正确，继续计时。", question=None)
+    wait = math.ceil(outcome.wait_ms / 1000)
+    withdrawn = (
+        f"上一题以来的 {outcome.withdrawn} 秒学习不再计入，需要重新观看；"
+        if outcome.withdrawn
+        else ""
+    )
+    if status == "paused":
+        message = f"连续答错 {WRONG_IN_A_ROW_PAUSE} 次，{withdrawn}学习已暂停，{wait // 60} 分钟后才能作答下面这道新题目。"
+    else:
+        message = f"回答错误，{withdrawn}请在 {wait} 秒后回答下面这道新题目。"
     return AnswerResult(
         correct=False,
-        message="回答错误，请回答下面这道新题目。",
-        question=_question_payload(question),
+        message=message,
+        question=_question_payload(outcome.question),
+        withdrawn_seconds=outcome.withdrawn,
+        wait_seconds=wait,
     )
 
 

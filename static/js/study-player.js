@@ -204,8 +204,11 @@
     }
   }
 
+  var questionId = '';
+
   function showQuestion(question, tip) {
     questionOpen = true;
+    questionId = question.id || '';
     video.pause();
     stemEl.textContent = question.stem;
     tipEl.textContent = tip;
@@ -224,10 +227,13 @@
 
   function answer(choice) {
     if (!token) { return; }
-    post(root.dataset.answerUrl, { token: token, choice: choice }).then(function (res) {
+    post(root.dataset.answerUrl, { token: token, choice: choice, question_id: questionId }).then(function (res) {
       var data = res.data;
       if (res.status !== 200) {
-        if (data.error === 'too_soon') { tipEl.textContent = data.message; return; }
+        if (data.error === 'too_soon' || data.error === 'locked' || data.error === 'stale') {
+          tipEl.textContent = data.message;
+          return;
+        }
         dialog.hidden = true;
         questionOpen = false;
         stop(data.message || '学习记录出错，请刷新页面。');

@@ -13,7 +13,7 @@ from infra.extensions import db
 from infra.transaction import commit
 from services.demo import media
 from tests import factories
-from tests.e2e.conftest import PHONE, phone, snap, watch_until_done
+from tests.e2e.conftest import PHONE, answer_right, answer_wrong, phone, snap, watch_until_done
 
 
 @pytest.mark.committed
@@ -65,10 +65,15 @@ def test_a_learner_plays_a_chapter_to_its_green_check(live_platform, browser, sh
     expect(dialog).to_be_visible(timeout=15_000)
     assert page.evaluate("document.getElementById('study-video').paused")
     page.screenshot(path=shots / "study-4-question.png")
-    dialog.get_by_role("button", name="A. 10学时").click()
+    expect(page.locator("#study-question-stem")).to_contain_text("每年应完成多少学时")
+    answer_wrong(page)
     expect(page.locator("#study-question-tip")).to_contain_text("回答错误", timeout=5_000)
-    page.wait_for_timeout(2_100)  # answers are not taken at machine pace
-    dialog.get_by_role("button", name="B. 30学时").click()
+    # Another question, and the next answer waits: answered too soon, it is refused.
+    expect(page.locator("#study-question-stem")).not_to_contain_text("每年应完成多少学时")
+    answer_right(page)
+    expect(page.locator("#study-question-tip")).to_contain_text("才能再次作答")
+    page.wait_for_timeout(15_500)
+    answer_right(page)
     expect(dialog).to_be_hidden()
     assert video.evaluate("v => !v.paused")
 
@@ -128,7 +133,7 @@ def test_the_real_player_reports_every_second_through_pauses_questions_and_a_net
         if check.is_visible():
             break
         if dialog.is_visible():
-            dialog.locator("button", has_text="30学时").click()
+            answer_right(page)
         position = video.evaluate("v => v.currentTime")
         if not paused and position > 5 and not dialog.is_visible():
             # A pause just after a report, for a few seconds.

@@ -27,7 +27,15 @@ from services.study import ledger as study_ledger
 from services.study import rules as study
 from tests import factories
 from tests.conftest import csrf_from, submit_form
-from tests.study_player import FakeClock, HonestPlayer, Player, log_in, new_client
+from tests.study_player import (
+    FakeClock,
+    HonestPlayer,
+    Player,
+    log_in,
+    new_client,
+    right_choice,
+    wrong_choice,
+)
 from wxapp import study_flush
 
 DURATION = 120  # seconds; the plan's threshold is 95%, so 114 s must be covered
@@ -133,9 +141,10 @@ def test_the_honest_learner_who_answers_and_pauses_finishes(
     while not player.replies or not player.replies[-1][1].get_json()["finished"]:
         if player.question:
             questions += 1
-            assert player.question["options"] == ["10学时", "30学时", "60学时"]
+            assert len(player.question["options"]) == 3
+            assert "answer_index" not in player.question
             clock.advance(8)  # reading the question
-            assert player.answer(1).get_json()["correct"] is True
+            assert player.answer(right_choice(player.question)).get_json()["correct"] is True
             assert player.question is None
         if not paused_once and player.position >= 60:
             # A coffee break: the player reports that it is paused; nothing counts.
@@ -152,10 +161,6 @@ def test_the_honest_learner_who_answers_and_pauses_finishes(
     assert durable(setting).finished_at is not None
 
 
-def _choose_30(question: dict) -> int:
-    return question["options"].index("30学时")
-
-
 def test_the_page_player_gets_every_second_it_played(app, client, clock, setting, monkeypatch):
     # The page's logic as a phone runs it: play pressed 2 s after load, 250 ms round trips,
     # a pause just after a report, a seek back and forth, questions, a minute offline while
@@ -167,7 +172,7 @@ def test_the_page_player_gets_every_second_it_played(app, client, clock, setting
     factories.question(course, answer_index=1)
     chapter = course.chapters[0]
     log_in(client, setting.learner)
-    page = HonestPlayer(client, clock, chapter.id, duration=240, choose=_choose_30)
+    page = HonestPlayer(client, clock, chapter.id, duration=240, choose=right_choice)
     page.start()
     started = clock.now
     page.run(2)
@@ -462,7 +467,7 @@ def test_an_unanswered_question_lets_the_session_go_idle(app, client, clock, set
     player = Player(client, clock, setting.chapter.id)
     player.start()
     player.play(12)
-    assert player.question is not None
+    assert player.question is not None, player.replies[-1][1].get_json()
     # Heartbeats while the question waits do not keep the session alive.
     for _ in range(app.config["STUDY_SESSION_IDLE_SECONDS"] // 60):
         clock.advance(60)
@@ -473,27 +478,104 @@ def test_an_unanswered_question_lets_the_session_go_idle(app, client, clock, set
     assert expired.get_json()["error"] == "session_expired"
 
 
-def test_a_wrong_answer_gets_another_question(app, client, clock, setting, monkeypatch):
-    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
-    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+def test_a_wrong_answer_withdraws_the_credit_since_the_previous_question(
+    app, client, clock, setting, monkeypatch
+):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 24)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 24)
     factories.question(setting.course, answer_index=1)
     log_in(client, setting.learner)
     player = Player(client, clock, setting.chapter.id)
     player.start()
-    player.play(12)
-    assert player.question is not None
+    player.play(24)
+    first = player.question
+    assert first is not None and "answer_index" not in first and "answer" not in first
     clock.advance(3)
-    wrong = player.answer(0).get_json()
+    assert player.answer(right_choice(first)).get_json()["correct"] is True
+    player.play(24)
+    assert covered(setting) == 48
+    second = player.question
+    assert second["id"] != first["id"]
+    clock.advance(3)
+    wrong = player.answer(wrong_choice(second)).get_json()
     assert wrong["correct"] is False
-    assert wrong["question"]["stem"]
-    assert "answer_index" not in wrong["question"]
-    clock.advance(1)
-    assert player.answer(1).status_code == 429  # answers are not brute-forced at machine pace
-    clock.advance(3)
-    assert player.answer(1).get_json()["correct"] is True
-    # Counting starts again from the answer, not from the question.
+    # What was covered since the previous question must be watched again.
+    assert wrong["withdrawn_seconds"] == 24
+    assert covered(setting) == 24
+    assert redis_progress(setting)["iv"] == "0-24"
+    assert "24 秒" in wrong["message"]
+    assert wrong["question"]["stem"] != second["stem"]  # another question, really
+    assert wrong["question"]["id"] != second["id"]
+    # The next answer waits; then the right one resumes counting.
+    clock.advance(5)
+    locked = player.answer(right_choice(wrong["question"]))
+    assert locked.status_code == 429
+    assert locked.get_json()["error"] == "locked"
+    clock.advance(wrong["wait_seconds"])
+    assert player.answer(right_choice(wrong["question"])).get_json()["correct"] is True
+    player.position = 24
     clock.advance(12)
-    assert player.beat(position=player.position + 12).get_json()["credited_seconds"] == 12
+    assert player.beat(position=36).get_json()["credited_seconds"] == 12
+
+
+def test_wrong_answers_in_a_row_cost_more_each_time_and_pause(
+    app, client, clock, setting, monkeypatch
+):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    player.play(12)
+    waits = []
+    statuses = []
+    for _ in range(3):
+        clock.advance(3)
+        reply = player.answer(wrong_choice(player.question)).get_json()
+        waits.append(reply["wait_seconds"])
+        statuses.append(reply["message"])
+        clock.advance(reply["wait_seconds"])
+    assert waits == [15, 30, 300]
+    assert "学习已暂停" in statuses[-1]
+
+
+def test_options_are_shuffled_and_ids_are_one_time(app, client, clock, setting, monkeypatch):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    orders, ids = set(), set()
+    for _ in range(12):
+        learner = factories.learner()
+        factories.enrollment(learner, setting.plan)
+        player = Player(new_client(app, learner), clock, setting.chapter.id)
+        player.start()
+        player.play(12)
+        question = player.question
+        assert "加" not in question["stem"] and "等于" not in question["stem"]  # no arithmetic
+        orders.add((question["stem"], tuple(question["options"])))
+        ids.add(question["id"])
+        assert len(question["id"]) >= 12
+    assert len(ids) == 12
+    # The same stems come with their options in different orders.
+    stems = [stem for stem, _ in orders]
+    assert len(orders) > len(set(stems))
+
+
+def test_an_answer_to_a_question_no_longer_shown_is_refused(
+    app, client, clock, setting, monkeypatch
+):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    player.play(12)
+    clock.advance(3)
+    response = player.client.post(
+        "/api/study/answers",
+        json={"token": player.token, "choice": 0, "question_id": "an-old-one"},
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "stale"
 
 
 def test_two_devices_at_once_earn_no_more_than_one(app, client, clock, setting):
@@ -654,7 +736,7 @@ def test_heartbeats_and_answers_need_no_cookie(app, client, clock, setting, monk
     assert anonymous.play(12).get_json()["credited_seconds"] == 12
     assert anonymous.question is not None
     clock.advance(3)
-    assert anonymous.answer(1).get_json()["correct"] is True
+    assert anonymous.answer(right_choice(anonymous.question)).get_json()["correct"] is True
     assert anonymous.play(12).get_json()["credited_seconds"] == 12
     assert covered(setting) == 24
 
