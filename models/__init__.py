@@ -28,7 +28,7 @@ from models.org import District, DistrictKind, Unit
 from models.privacy import DeletionRequest, DeletionStatus, PrivacyConsent
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole, StaffUser
-from models.study import ChapterProgress
+from models.study import ChapterProgress, StudySession
 from models.wechat import TemplateMessage, TemplateMessageStatus, WechatFollower
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "SeatStatus",
     "StaffRole",
     "StaffUser",
+    "StudySession",
     "TemplateMessage",
     "TemplateMessageStatus",
     "Unit",

@@ -60,6 +60,7 @@ def study_chapter(chapter_id: int):
         "study/chapter.html",
         view=view,
         chapters=study_overview.course_page(learner_id, view.course_id).chapters,
+        record=study_overview.study_record(learner_id, chapter_id),
         heartbeat_url=request.script_root + study_ingest.HEARTBEATS_PATH,
         answer_url=request.script_root + study_ingest.ANSWERS_PATH,
     )

@@ -1,13 +1,14 @@
 -- A 防挂机 answer, checked inside Redis against the answer stored when the question was shown.
 --
 -- KEYS: 1 learner hash, 2 session hash, 3 progress hash of the token's chapter,
---       4 the set of progress entries waiting to be written to PostgreSQL
+--       4 the set of progress entries waiting to be written to PostgreSQL, 5 the set of
+--       sessions whose evidence waits to be written
 -- ARGV: 1 session id, 2 chosen option (as shown), 3 now (ms), 4 minimum gap between
 --       answers (ms), 5 the tag of the login the token was issued to, 6 24 random hex digits
 --       (the next question's order and one-time id), 7 chapter id, 8 dirty-set member,
 --       9 the id of the question answered ('' when the player does not say), 10 the wait
 --       after a first wrong answer (ms, doubled by each further one), 11 wrong answers in a
---       row that pause the session, 12 that pause (ms)
+--       row that pause the session, 12 that pause (ms), 13 the session's evidence member
 -- Returns: {status, question, withdrawn seconds, latency ms, wait ms} with status
 --   correct | wrong | paused | none | stale | locked | expired | superseded | too_soon
 
@@ -39,6 +40,7 @@ local latency = now - (tonumber(learner[4]) or now)
 redis.call('HSET', KEYS[1], 'ans', now)
 -- Evidence: answers and their latencies (ms), kept with the session.
 redis.call('HINCRBY', KEYS[2], 'answers', 1)
+redis.call('SADD', KEYS[5], ARGV[13])
 local latencies = redis.call('HGET', KEYS[2], 'lat') or ''
 if #latencies < 2000 then
   redis.call('HSET', KEYS[2], 'lat', latencies .. latency .. ',')

@@ -5,13 +5,15 @@
 --       2 session hash (chapter figures, the ledger's rules, last accepted heartbeat,
 --         carried slack, question pool)
 --       3 progress hash of the learner's chapter (merged intervals, covered, credited)
---       4 the set of progress entries waiting to be written to PostgreSQL
+--       4 the set of progress entries waiting to be written to PostgreSQL, 5 the set of
+--         sessions whose evidence waits to be written
 -- ARGV: 1 session id, 2 sequence number, 3 the segments played since the last accepted
 --       report, oldest first ("from,to;from,to"), 4 position, 5 playing (1/0),
 --       6 rate, 7 now (ms), 8 watched seconds until the next question should one be
 --       scheduled now, 9 dirty-set member (keys expire as opening the session set them),
 --       10 the tag of the login the token was issued to, 11 24 random hex digits (the
---       first 12 order a question's options, the rest are its one-time id), 12 chapter id
+--       first 12 order a question's options, the rest are its one-time id), 12 chapter id,
+--       13 the session's member of the evidence set ("L:sid")
 -- Returns the refusal (expired, superseded, stale, too_soon, closed, absurd) or one string
 -- "status|credit|covered|credited|finished_ms|reason|position|intervals|question" (one bulk
 -- reply is cheaper to read than many).
@@ -47,7 +49,14 @@ local function shuffled(n, digits, right)
 end
 
 local s = redis.call('HMGET', KEYS[2], 'last', 'carry', 'seq', 'ends', 'thr', 'dur', 'n',
-  'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg')
+  'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg', 'acc', 'cr', 'dcap')
+
+-- Evidence: every refusal is counted in the session, by code.
+local function refuse(code)
+  redis.call('HINCRBY', KEYS[2], 'x:' .. code, 1)
+  redis.call('SADD', KEYS[5], ARGV[13])
+  return code
+end
 if not s[1] then
   return 'expired'
 end
@@ -58,7 +67,7 @@ local question_timeout = tonumber(s[11])
 local idle = tonumber(s[12])
 local max_segment = tonumber(s[13])
 local learner = redis.call('HMGET', KEYS[1], 'sid', 'q', 'qat', 'watched', 'nextq', 'qi', 'tag',
-  'bt', 'bc', 'qid', 'qo')
+  'bt', 'bc', 'qid', 'qo', 'dday', 'dcr')
 if learner[7] ~= ARGV[10] then
   -- The login that opened this session is over (logout, password change): nothing it
   -- opened counts again.
@@ -66,7 +75,7 @@ if learner[7] ~= ARGV[10] then
   return 'expired'
 end
 if learner[1] ~= sid then
-  return 'superseded'
+  return refuse('superseded')
 end
 local last = tonumber(s[1])
 if now - last > idle then
@@ -74,17 +83,17 @@ if now - last > idle then
   return 'expired'
 end
 if seq <= tonumber(s[3]) then
-  return 'stale'
+  return refuse('stale')
 end
 if now - last < min_gap then
-  return 'too_soon'
+  return refuse('too_soon')
 end
 if now > tonumber(s[4]) then
-  return 'closed'
+  return refuse('closed')
 end
 for _, segment in ipairs(segments) do
   if segment[1] > tonumber(s[6]) + 5 or segment[2] > tonumber(s[6]) + 5 then
-    return 'absurd'
+    return refuse('absurd')
   end
 end
 
@@ -97,11 +106,13 @@ local finished = tonumber(p[4]) or 0
 -- sequence moves: the last accepted report stays where it was, so a question left
 -- unanswered lets the session go idle and expire.
 if learner[2] and learner[2] ~= '' then
-  redis.call('HSET', KEYS[2], 'seq', seq)
   local status = 'question'
   if now - tonumber(learner[3]) > question_timeout then
     status = 'paused'
   end
+  redis.call('HSET', KEYS[2], 'seq', seq, 'acc', (tonumber(s[14]) or 0) + 1)
+  redis.call('HINCRBY', KEYS[2], 'u:' .. (status == 'paused' and 'question_timeout' or 'question'), 1)
+  redis.call('SADD', KEYS[5], ARGV[13])
   return table.concat({status, 0, covered, credited, finished, 'question', tonumber(p[5]) or 0,
     p[1] or '', (learner[10] or '') .. '\n' .. (learner[11] or '') .. '\n' .. learner[2]}, '|')
 end
@@ -134,8 +145,16 @@ for _, segment in ipairs(segments) do
   end
 end
 
+-- A daily cap of study per learner, where the plan sets one (seconds; days in UTC+8).
+local day = math.floor((now + 8 * 3600000) / 86400000)
+local today = 0
+if tonumber(learner[12]) == day then today = tonumber(learner[13]) or 0 end
+local daily_cap = tonumber(s[16]) or 0
+
 if rate > max_rate + 1e-9 then
   reason = 'rate'
+elseif daily_cap > 0 and today >= daily_cap then
+  reason = 'daily_cap'
 elseif not playing then
   -- Nothing counts while the player says it is not playing, whatever it reports.
   reason = 'paused'
@@ -236,7 +255,8 @@ if status == 'ok' and watched >= next_question and pool > 0 then
     'pcov', covered)
   next_question = watched + next_gap
 end
-redis.call('HSET', KEYS[1], 'watched', watched, 'nextq', next_question)
+redis.call('HSET', KEYS[1], 'watched', watched, 'nextq', next_question, 'dday', day,
+  'dcr', today + credit)
 
 -- What the budget has left once this credit is paid. Credit counts whole seconds of media,
 -- so a segment from x.99 may cover a second more than was played; the carry goes below zero
@@ -246,7 +266,10 @@ if carry > slack then carry = slack end
 local learner_carry = budget - credit
 if learner_carry > slack then learner_carry = slack end
 local position = math.floor(tonumber(ARGV[4]))
-redis.call('HSET', KEYS[2], 'last', now, 'carry', carry, 'seq', seq)
+redis.call('HSET', KEYS[2], 'last', now, 'carry', carry, 'seq', seq,
+  'acc', (tonumber(s[14]) or 0) + 1, 'cr', (tonumber(s[15]) or 0) + credit)
+if reason ~= '' then redis.call('HINCRBY', KEYS[2], 'u:' .. reason, 1) end
+redis.call('SADD', KEYS[5], ARGV[13])
 redis.call('HSET', KEYS[1], 'bt', now, 'bc', learner_carry)
 redis.call('HSET', KEYS[3], 'iv', intervals, 'cov', covered, 'cred', credited, 'fin', finished, 'pos', position)
 redis.call('SADD', KEYS[4], ARGV[9])

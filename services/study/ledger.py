@@ -25,6 +25,8 @@ from redis.typing import EncodableT, FieldT
 from infra.redis_client import get_redis
 
 DIRTY_KEY = "study:dirty"
+# Sessions ("L:sid") whose evidence (counters in the session hash) waits for PostgreSQL.
+SESSIONS_DIRTY_KEY = "study:sdirty"
 # Set when a session opens (heartbeats do not renew it): long enough for any session, and
 # PostgreSQL has the state long before. An expired session is simply opened again.
 KEY_LIFETIME_SECONDS = 2 * 24 * 3600
@@ -48,6 +50,10 @@ def progress_key(learner_id: int, chapter_id: int) -> str:
 
 def dirty_member(learner_id: int, chapter_id: int) -> str:
     return f"{learner_id}:{chapter_id}"
+
+
+def session_member(learner_id: int, session_id: str) -> str:
+    return f"{learner_id}:{session_id}"
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,7 @@ def open_session(
         "qto": rules["question_timeout_ms"],
         "idle": rules["idle_ms"],
         "mseg": rules["max_segment_seconds"],
+        "dcap": rules.get("daily_cap_seconds", 0),
     }
     for slot, (question_json, answer, count) in enumerate(questions):
         session_fields[f"q{slot}"] = question_json
@@ -235,6 +242,7 @@ def heartbeat(
                 session_key(learner_id, session_id),
                 progress_key(learner_id, chapter_id),
                 DIRTY_KEY,
+                SESSIONS_DIRTY_KEY,
             ],
             args=[
                 session_id,
@@ -249,6 +257,7 @@ def heartbeat(
                 login_tag,
                 digits,
                 chapter_id,
+                session_member(learner_id, session_id),
             ],
         )
     )
@@ -307,6 +316,7 @@ def answer(
             session_key(learner_id, session_id),
             progress_key(learner_id, chapter_id),
             DIRTY_KEY,
+            SESSIONS_DIRTY_KEY,
         ],
         args=[
             session_id,
@@ -319,6 +329,7 @@ def answer(
             dirty_member(learner_id, chapter_id),
             question_id,
             *penalty,
+            session_member(learner_id, session_id),
         ],
     )
     values = [_text(value) for value in reply] + [""] * 5
@@ -396,3 +407,96 @@ def take_dirty(limit: int) -> list[ProgressState]:
 def mark_dirty_again(states: list[ProgressState]) -> None:
     if states:
         get_redis().sadd(DIRTY_KEY, *[dirty_member(s.learner_id, s.chapter_id) for s in states])
+
+
+# Codes a session hash counts: refusals (``x:``) and accepted reports that counted nothing
+# (``u:``).
+REFUSAL_CODES = ("stale", "too_soon", "superseded", "closed", "absurd")
+UNCOUNTED_REASONS = (
+    "rate",
+    "paused",
+    "still",
+    "jump",
+    "gap",
+    "rewatch",
+    "question",
+    "question_timeout",
+    "daily_cap",
+)
+_EVIDENCE_FIELDS = (
+    "last",
+    "acc",
+    "cr",
+    "asked",
+    "answers",
+    "wrong",
+    "lat",
+    "mb",
+    *(f"x:{code}" for code in REFUSAL_CODES),
+    *(f"u:{reason}" for reason in UNCOUNTED_REASONS),
+)
+
+
+@dataclass(frozen=True)
+class SessionEvidence:
+    """A playback session's counters as the ledger holds them."""
+
+    learner_id: int
+    session_id: str
+    last_ms: int
+    accepted: int
+    credited: int
+    asked: int
+    answers: int
+    wrong: int
+    latencies_ms: list[int]
+    media_bytes: int
+    refusals: dict[str, int]
+    uncounted: dict[str, int]
+
+
+def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
+    """Pop up to ``limit`` sessions whose evidence changed, with their counters (popped
+    before read, as ``take_dirty``)."""
+    client = get_redis()
+    members = [_text(member) for member in client.spop(SESSIONS_DIRTY_KEY, limit) or []]
+    if not members:
+        return []
+    pipe = client.pipeline(transaction=False)
+    pairs = []
+    for member in members:
+        learner_text, session_id = member.split(":", 1)
+        pairs.append((int(learner_text), session_id))
+        pipe.hmget(session_key(*pairs[-1]), *_EVIDENCE_FIELDS)
+    evidence = []
+    codes = len(REFUSAL_CODES)
+    for (learner_id, session_id), values in zip(pairs, pipe.execute(), strict=True):
+        if values[0] is None:
+            continue  # the session hash is gone: what PostgreSQL has is all there is
+        counts = [_int(value) for value in values[8:]]
+        evidence.append(
+            SessionEvidence(
+                learner_id=learner_id,
+                session_id=session_id,
+                last_ms=_int(values[0]),
+                accepted=_int(values[1]),
+                credited=_int(values[2]),
+                asked=_int(values[3]),
+                answers=_int(values[4]),
+                wrong=_int(values[5]),
+                latencies_ms=[int(x) for x in _text(values[6]).split(",") if x],
+                media_bytes=_int(values[7]),
+                refusals={c: n for c, n in zip(REFUSAL_CODES, counts[:codes], strict=True) if n},
+                uncounted={
+                    r: n for r, n in zip(UNCOUNTED_REASONS, counts[codes:], strict=True) if n
+                },
+            )
+        )
+    return evidence
+
+
+def mark_sessions_dirty_again(evidence: list[SessionEvidence]) -> None:
+    if evidence:
+        get_redis().sadd(
+            SESSIONS_DIRTY_KEY, *[session_member(e.learner_id, e.session_id) for e in evidence]
+        )

@@ -43,14 +43,14 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from infra.extensions import db
 from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment, EnrollmentStatus
-from models.study import ChapterProgress
+from models.study import ChapterProgress, StudySession
 from services.display import local_time
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationError
 from services.rows import get_row
@@ -84,6 +84,7 @@ NOT_COUNTED = {
     "finished": "本章节已学完，重复观看不再计时。",
     "question": "请先回答弹出的问题，回答正确后继续计时。",
     "question_timeout": "长时间未回答问题，学习已暂停；回答正确后继续计时。",
+    "daily_cap": "今天的学习已达到本计划每天可计入的学时上限，明天再继续学习。",
 }
 
 _REFUSALS = {
@@ -243,7 +244,35 @@ def threshold_seconds(duration_seconds: int, percent: int) -> int:
     return max(1, math.ceil(duration_seconds * percent / 100))
 
 
-def start_session(learner_id: int, chapter_id: int, login_tag: str) -> SessionStart:
+def device_of(user_agent: str) -> str:
+    """A short name of the device, for the learner's 学习记录 and the review desk."""
+    agent = user_agent.lower()
+    system = next(
+        (
+            name
+            for key, name in (
+                ("iphone", "iPhone"),
+                ("ipad", "iPad"),
+                ("android", "安卓手机"),
+                ("windows", "Windows 电脑"),
+                ("mac os", "Mac 电脑"),
+                ("linux", "Linux 电脑"),
+            )
+            if key in agent
+        ),
+        "其他设备",
+    )
+    return f"微信 · {system}" if "micromessenger" in agent else system
+
+
+def start_session(
+    learner_id: int,
+    chapter_id: int,
+    login_tag: str,
+    *,
+    user_agent: str = "",
+    address: str = "",
+) -> SessionStart:
     """Open a playback session for a chapter of a plan the learner holds (ends any other).
 
     ``login_tag`` is the ``session_tag`` of the login asking: the token carries it, and the
@@ -292,7 +321,32 @@ def start_session(learner_id: int, chapter_id: int, login_tag: str) -> SessionSt
         durable=_durable_state(learner_id, chapter_id, durable),
         questions=_question_pool(course.id),
         first_question_after=_question_gap(),
-        rules=_rules(),
+        rules=_rules()
+        | {
+            "daily_cap_seconds": (plan.daily_cap_hours or 0) * plan.minutes_per_hour * 60,
+        },
+    )
+    # The evidence of this session; the one it supersedes ends now.
+    started_at = _as_datetime(now)
+    db.session.execute(
+        update(StudySession)
+        .where(StudySession.learner_id == learner_id, StudySession.ended_at.is_(None))
+        .values(ended_at=started_at)
+    )
+    db.session.add(
+        StudySession(
+            session_key=session.session_id,
+            learner_id=learner_id,
+            chapter_id=chapter_id,
+            plan_id=plan.id,
+            started_at=started_at,
+            device=device_of(user_agent),
+            user_agent=user_agent[:300],
+            address=address[:64],
+            refusals={},
+            uncounted={},
+            answer_latencies_ms=[],
+        )
     )
     resume = state.position if state.position < chapter.duration_seconds - 3 else 0
     config = current_app.config
@@ -560,6 +614,52 @@ def persist_progress(states: list[ProgressState]) -> None:
     if newly_finished:
         _settle(newly_finished, now)
     db.session.flush()
+
+
+def persist_sessions(evidence: list[study_ledger.SessionEvidence]) -> None:
+    """Write sessions' counters from the ledger, in one batched statement. Counters only
+    grow, so an older snapshot never overwrites a newer one."""
+    if not evidence:
+        return
+    table = StudySession.__table__
+    statement = (
+        update(table)
+        .where(
+            table.c.session_key == bindparam("key"),
+            table.c.heartbeats_accepted <= bindparam("accepted"),
+        )
+        .values(
+            last_heartbeat_at=bindparam("last"),
+            heartbeats_accepted=bindparam("accepted"),
+            credited_seconds=bindparam("credited"),
+            questions_asked=bindparam("asked"),
+            answers=bindparam("answers_"),
+            wrong_answers=bindparam("wrong"),
+            answer_latencies_ms=bindparam("latencies"),
+            media_bytes=bindparam("media"),
+            refusals=bindparam("refused"),
+            uncounted=bindparam("not_counted"),
+        )
+    )
+    db.session.execute(
+        statement,
+        [
+            {
+                "key": item.session_id,
+                "last": _as_datetime(item.last_ms),
+                "accepted": item.accepted,
+                "credited": item.credited,
+                "asked": item.asked,
+                "answers_": item.answers,
+                "wrong": item.wrong,
+                "latencies": item.latencies_ms,
+                "media": item.media_bytes,
+                "refused": item.refusals,
+                "not_counted": item.uncounted,
+            }
+            for item in evidence
+        ],
+    )
 
 
 def _settle(finished: list[tuple[int, int]], now: datetime) -> None:

@@ -21,7 +21,7 @@ from infra.redis_client import get_redis
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment
-from models.study import ChapterProgress
+from models.study import ChapterProgress, StudySession
 from models.wechat import TemplateMessage
 from services.study import ledger as study_ledger
 from services.study import rules as study
@@ -38,6 +38,10 @@ from tests.study_player import (
 )
 from wxapp import study_flush
 
+WECHAT_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI"
+)
 DURATION = 120  # seconds; the plan's threshold is 95%, so 114 s must be covered
 
 
@@ -739,6 +743,74 @@ def test_heartbeats_and_answers_need_no_cookie(app, client, clock, setting, monk
     assert anonymous.answer(right_choice(anonymous.question)).get_json()["correct"] is True
     assert anonymous.play(12).get_json()["credited_seconds"] == 12
     assert covered(setting) == 24
+
+
+def test_every_session_leaves_its_evidence(app, client, clock, setting, monkeypatch):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 24)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 24)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    client.environ_base["HTTP_USER_AGENT"] = WECHAT_IPHONE
+    player.start()
+    player.play(24)
+    clock.advance(1)
+    assert player.beat(position=player.position).status_code == 429  # too soon
+    clock.advance(4)
+    player.answer(wrong_choice(player.question))
+    clock.advance(15)
+    player.answer(right_choice(player.question))
+    clock.advance(12)
+    player.beat(position=player.position + 40)  # a jump
+    first_key = player.token
+    player.start()  # a second session ends the first
+    study_flush.flush_once(500)
+    db.session.expire_all()
+    rows = db.session.scalars(
+        select(StudySession)
+        .where(StudySession.learner_id == setting.learner.id)
+        .order_by(StudySession.id)
+    ).all()
+    assert len(rows) == 2 and first_key
+    first, second = rows
+    assert first.device == "微信 · iPhone"
+    assert "MicroMessenger" in first.user_agent
+    assert first.address == "127.0.0.1"
+    assert first.ended_at is not None and second.ended_at is None
+    assert first.heartbeats_accepted == 3
+    assert first.refusals == {"too_soon": 1}
+    assert first.uncounted == {"jump": 1}
+    assert first.credited_seconds == 24
+    assert first.questions_asked == 2
+    assert first.answers == 2 and first.wrong_answers == 1
+    assert len(first.answer_latencies_ms) == 2
+    assert first.answer_latencies_ms[0] == 5000
+    # The learner's 学习记录 of the chapter says when, on what device, how much counted, why not.
+    page = client.get(f"/h5/study/chapters/{setting.chapter.id}").get_data(as_text=True)
+    record = page[page.index('id="study-record"') :]
+    assert "微信 · iPhone" in record
+    assert "计入 00:24" in record or "计入 0:24" in record
+    assert "未计入：" in record and "拖动或倍速跳过" in record and "答错 1 次" in record
+
+
+def test_a_plan_with_a_daily_cap_stops_counting_at_it(app, client, clock, setting):
+    setting.plan.daily_cap_hours = 1
+    setting.plan.minutes_per_hour = 1  # a 学时 of one minute: the cap is 60 s a day
+    chapter = factories.course(setting.plan, chapters=1, chapter_seconds=600).chapters[0]
+    log_in(client, setting.learner)
+    clock.now = (clock.now // 86400 + 1) * 86400 + 3600  # 09:00 in Chongqing
+    player = Player(client, clock, chapter.id)
+    player.start()
+    player.play(96)
+    reply = player.replies[-1][1].get_json()
+    assert reply["reason"] == "daily_cap"
+    assert "今天" in reply["message"]
+    cov = int(get_redis().hget(study_ledger.progress_key(setting.learner.id, chapter.id), "cov"))
+    assert 60 <= cov <= 72
+    # The next day counts again.
+    clock.advance(86400)
+    player.start()
+    player.position = cov
+    assert player.play(12).get_json()["credited_seconds"] == 12, player.replies[-1][1].get_json()
 
 
 # --- refusals -------------------------------------------------------------------------------
