@@ -24,6 +24,9 @@ class ChapterProgress(Model):
     # Study time credited (wall time, never more than what was covered).
     credited_seconds: Mapped[int] = mapped_column(default=0)
     last_position: Mapped[int] = mapped_column(default=0)
+    # Raised by every withdrawal of this chapter's credit: the ledger's snapshots carry the
+    # generation they were read from, and the write-behind writes only the current one's.
+    generation: Mapped[int] = mapped_column(default=0)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -58,3 +61,6 @@ class StudySession(Model):
     answers: Mapped[int] = mapped_column(default=0)
     wrong_answers: Mapped[int] = mapped_column(default=0)
     answer_latencies_ms: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    # Staff withdrew this session's credit (its chapter's), and why.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdraw_reason: Mapped[str] = mapped_column(String(200), default="")

@@ -482,6 +482,7 @@ SIMULATOR_TEMPLATE_IDS = {
         "review_result",
         "invoice_issued",
         "deadline_reminder",
+        "study_withdrawn",
     )
 }
 

@@ -1,4 +1,5 @@
-"""study evidence: a record of every playback session, a per-plan daily cap of 学时
+"""study evidence: a record of every playback session, a per-plan daily cap of 学时, the
+generation of a chapter's progress (raised when staff withdraw its credit)
 
 Revision ID: 0014_study_evidence
 Revises: 0013_payment_channels
@@ -42,6 +43,8 @@ def upgrade():
         sa.Column("answers", sa.Integer(), nullable=False),
         sa.Column("wrong_answers", sa.Integer(), nullable=False),
         sa.Column("answer_latencies_ms", _JSON, nullable=False),
+        sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("withdraw_reason", sa.String(length=200), nullable=False),
         sa.ForeignKeyConstraint(["chapter_id"], ["chapters.id"]),
         sa.ForeignKeyConstraint(["learner_id"], ["learners.id"]),
         sa.ForeignKeyConstraint(["plan_id"], ["plans.id"]),
@@ -60,9 +63,15 @@ def upgrade():
         )
     with op.batch_alter_table("plans", schema=None) as batch_op:
         batch_op.add_column(sa.Column("daily_cap_hours", sa.Integer(), nullable=True))
+    with op.batch_alter_table("chapter_progress", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("generation", sa.Integer(), nullable=False, server_default="0")
+        )
 
 
 def downgrade():
+    with op.batch_alter_table("chapter_progress", schema=None) as batch_op:
+        batch_op.drop_column("generation")
     with op.batch_alter_table("plans", schema=None) as batch_op:
         batch_op.drop_column("daily_cap_hours")
     with op.batch_alter_table("study_sessions", schema=None) as batch_op:

@@ -15,7 +15,7 @@
 --       first 12 order a question's options, the rest are its one-time id), 12 chapter id,
 --       13 the session's member of the evidence set ("L:sid")
 -- Returns the refusal (expired, superseded, stale, too_soon, closed, absurd) or one string
--- "status|credit|covered|credited|finished_ms|reason|position|intervals|question" (one bulk
+-- "status|credit|covered|credited|finished_ms|reason|position|intervals|generation|question" (one bulk
 -- reply is cheaper to read than many).
 
 local sid = ARGV[1]
@@ -97,7 +97,7 @@ for _, segment in ipairs(segments) do
   end
 end
 
-local p = redis.call('HMGET', KEYS[3], 'iv', 'cov', 'cred', 'fin', 'pos')
+local p = redis.call('HMGET', KEYS[3], 'iv', 'cov', 'cred', 'fin', 'pos', 'gen')
 local covered = tonumber(p[2]) or 0
 local credited = tonumber(p[3]) or 0
 local finished = tonumber(p[4]) or 0
@@ -114,7 +114,7 @@ if learner[2] and learner[2] ~= '' then
   redis.call('HINCRBY', KEYS[2], 'u:' .. (status == 'paused' and 'question_timeout' or 'question'), 1)
   redis.call('SADD', KEYS[5], ARGV[13])
   return table.concat({status, 0, covered, credited, finished, 'question', tonumber(p[5]) or 0,
-    p[1] or '', (learner[10] or '') .. '\n' .. (learner[11] or '') .. '\n' .. learner[2]}, '|')
+    p[1] or '', tonumber(p[6]) or 0, (learner[10] or '') .. '\n' .. (learner[11] or '') .. '\n' .. learner[2]}, '|')
 end
 
 -- Two budgets, and the smaller one pays: the session's (wall time since its last accepted
@@ -275,4 +275,4 @@ redis.call('HSET', KEYS[3], 'iv', intervals, 'cov', covered, 'cred', credited, '
 redis.call('SADD', KEYS[4], ARGV[9])
 
 return table.concat({status, credit, covered, credited, finished, reason, position, intervals,
-  question}, '|')
+  tonumber(p[6]) or 0, question}, '|')

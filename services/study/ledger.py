@@ -67,6 +67,7 @@ class ProgressState:
     credited: int
     position: int
     finished_ms: int
+    generation: int = 0
 
     def interval_list(self) -> list[list[int]]:
         return encoded_intervals_to_list(self.intervals)
@@ -86,11 +87,11 @@ def list_to_encoded_intervals(spans: list[Any]) -> str:
 
 
 # A chapter's progress hash, in the order ``_stored_state`` reads it.
-_PROGRESS_FIELDS = ("iv", "cov", "cred", "pos", "fin")
+_PROGRESS_FIELDS = ("iv", "cov", "cred", "pos", "fin", "gen")
 
 
 def _stored_state(learner_id: int, chapter_id: int, values: list[Any]) -> ProgressState:
-    iv, cov, cred, pos, fin = values
+    iv, cov, cred, pos, fin, gen = values
     return ProgressState(
         learner_id=learner_id,
         chapter_id=chapter_id,
@@ -99,6 +100,7 @@ def _stored_state(learner_id: int, chapter_id: int, values: list[Any]) -> Progre
         credited=_int(cred),
         position=_int(pos),
         finished_ms=_int(fin),
+        generation=_int(gen),
     )
 
 
@@ -190,6 +192,7 @@ def open_session(
         ("cred", durable.credited),
         ("pos", durable.position),
         ("fin", durable.finished_ms),
+        ("gen", durable.generation),
         # Where the chapter stood at the previous question: a wrong answer goes back there.
         ("piv", durable.intervals),
         ("pcov", durable.covered),
@@ -263,9 +266,18 @@ def heartbeat(
     )
     if "|" not in reply:
         return HeartbeatOutcome(status=reply)
-    status, credit, covered, credited, finished, reason, last_position, intervals, question = (
-        reply.split("|", 8)
-    )
+    (
+        status,
+        credit,
+        covered,
+        credited,
+        finished,
+        reason,
+        last_position,
+        intervals,
+        generation,
+        question,
+    ) = reply.split("|", 9)
     return HeartbeatOutcome(
         status=status,
         credit=_int(credit),
@@ -279,6 +291,7 @@ def heartbeat(
             credited=_int(credited),
             position=_int(last_position),
             finished_ms=_int(finished),
+            generation=_int(generation),
         ),
     )
 
@@ -500,3 +513,24 @@ def mark_sessions_dirty_again(evidence: list[SessionEvidence]) -> None:
         get_redis().sadd(
             SESSIONS_DIRTY_KEY, *[session_member(e.learner_id, e.session_id) for e in evidence]
         )
+
+
+def withdraw_chapter(learner_id: int, chapter_id: int) -> None:
+    """Forget the learner's progress in a chapter (staff withdrew its credit) and end the
+    active session, in one transaction: the next heartbeat is answered ``expired`` and the
+    player's new session starts from what PostgreSQL now holds."""
+    client = get_redis()
+    lkey = learner_key(learner_id)
+    sid = _text(client.hget(lkey, "sid"))
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(progress_key(learner_id, chapter_id))
+    if sid:
+        pipe.delete(session_key(learner_id, sid))
+    pipe.srem(DIRTY_KEY, dirty_member(learner_id, chapter_id))
+    pipe.execute()
+
+
+def progress_state(learner_id: int, chapter_id: int) -> ProgressState | None:
+    """The chapter's progress as Redis holds it, if it does."""
+    values = get_redis().hmget(progress_key(learner_id, chapter_id), *_PROGRESS_FIELDS)
+    return None if values[1] is None else _stored_state(learner_id, chapter_id, values)

@@ -392,6 +392,7 @@ def _durable_state(
         credited=progress.credited_seconds,
         position=progress.last_position,
         finished_ms=int(progress.finished_at.timestamp() * 1000) if progress.finished_at else 0,
+        generation=progress.generation,
     )
 
 
@@ -591,6 +592,8 @@ def persist_progress(states: list[ProgressState]) -> None:
         where=and_(
             table.c.covered_seconds <= excluded.covered_seconds,
             table.c.credited_seconds <= excluded.credited_seconds,
+            # A snapshot read before a withdrawal is of a generation that is over.
+            table.c.generation == excluded.generation,
         ),
     )
     # One statement, many parameter sets: compiled once, sent in batches by the driver.
@@ -605,6 +608,7 @@ def persist_progress(states: list[ProgressState]) -> None:
                 "credited_seconds": state.credited,
                 "last_position": state.position,
                 "finished_at": _as_datetime(state.finished_ms) if state.finished_ms else None,
+                "generation": state.generation,
                 "updated_at": now,
             }
             for state in latest.values()

@@ -31,6 +31,7 @@ class MessageKind(enum.StrEnum):
     REVIEW_RESULT = "review_result"
     INVOICE_ISSUED = "invoice_issued"
     DEADLINE_REMINDER = "deadline_reminder"
+    STUDY_WITHDRAWN = "study_withdrawn"
 
 
 def _field(value: Any, limit: int = 20) -> dict[str, str]:
@@ -93,6 +94,23 @@ def certificate_ready(
         },
         path=path,
         dedupe_key=f"certificate:{certificate_key}",
+    )
+
+
+def study_withdrawn(
+    *, learner_id: int, withdrawal_key: str, what: str, seconds: int, reason: str, path: str
+) -> TemplateMessage | None:
+    minutes = max(1, round(seconds / 60))
+    return queue_message(
+        learner_id=learner_id,
+        kind=MessageKind.STUDY_WITHDRAWN,
+        data={
+            "thing1": _field(what),
+            "thing2": _field(f"撤销约{minutes}分钟学习记录，需重新学习"),
+            "thing3": _field(reason),
+        },
+        path=path,
+        dedupe_key=f"withdrawal:{withdrawal_key}",
     )
 
 
