@@ -84,5 +84,6 @@ def start_session():
             "heartbeat_seconds": started.heartbeat_seconds,
             "min_heartbeat_seconds": started.min_heartbeat_seconds,
             "question": started.question,
+            "media_url": started.media_url,
         }
     ), 201

@@ -49,7 +49,22 @@ local function shuffled(n, digits, right)
 end
 
 local s = redis.call('HMGET', KEYS[2], 'last', 'carry', 'seq', 'ends', 'thr', 'dur', 'n',
-  'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg', 'acc', 'cr', 'dcap')
+  'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg', 'acc', 'cr', 'dcap', 'msz', 'mf')
+
+-- Whether the session fetched the media of every reported segment (whole seconds).
+local function fetched_all(segments, fetched)
+  for _, segment in ipairs(segments) do
+    local a, b = math.floor(segment[1]), math.floor(segment[2])
+    if b > a then
+      local inside = false
+      for x, y in string.gmatch(fetched, '(%d+)-(%d+)') do
+        if a >= tonumber(x) and b <= tonumber(y) then inside = true break end
+      end
+      if not inside then return false end
+    end
+  end
+  return true
+end
 
 -- Evidence: every refusal is counted in the session, by code.
 local function refuse(code)
@@ -164,6 +179,10 @@ elseif longest > max_segment then
   -- Heartbeats come every 10-15 s; one report of a long stretch proves nothing (and one
   -- longer than the wall time is a seek or fast playback).
   if longest > budget + 1 then reason = 'jump' else reason = 'gap' end
+elseif (tonumber(s[17]) or 0) > 0 and not fetched_all(segments, s[18] or '') then
+  -- Media proof: the platform serves this chapter's media, and this session never fetched
+  -- the part it reports.
+  reason = 'no_media'
 else
   for _, segment in ipairs(segments) do
     local from, to = segment[1], segment[2]

@@ -34,6 +34,7 @@ KEY_LIFETIME_SECONDS = 2 * 24 * 3600
 _HERE = Path(__file__).resolve().parent
 _HEARTBEAT_LUA = (_HERE / "heartbeat.lua").read_text()
 _ANSWER_LUA = (_HERE / "answer.lua").read_text()
+_MEDIA_LUA = (_HERE / "media.lua").read_text()
 
 
 def learner_key(learner_id: int) -> str:
@@ -111,6 +112,7 @@ def _scripts(client: redis.Redis) -> dict[str, Script]:
         cached = {
             "heartbeat": client.register_script(_HEARTBEAT_LUA),
             "answer": client.register_script(_ANSWER_LUA),
+            "media": client.register_script(_MEDIA_LUA),
         }
         client._study_scripts = cached  # type: ignore[attr-defined]
     return cached
@@ -171,6 +173,8 @@ def open_session(
         "idle": rules["idle_ms"],
         "mseg": rules["max_segment_seconds"],
         "dcap": rules.get("daily_cap_seconds", 0),
+        # Bytes of the chapter's media when the platform serves it (0: no media proof).
+        "msz": rules.get("media_bytes", 0),
     }
     for slot, (question_json, answer, count) in enumerate(questions):
         session_fields[f"q{slot}"] = question_json
@@ -432,6 +436,7 @@ UNCOUNTED_REASONS = (
     "jump",
     "gap",
     "rewatch",
+    "no_media",
     "question",
     "question_timeout",
     "daily_cap",
@@ -534,3 +539,12 @@ def progress_state(learner_id: int, chapter_id: int) -> ProgressState | None:
     """The chapter's progress as Redis holds it, if it does."""
     values = get_redis().hmget(progress_key(learner_id, chapter_id), *_PROGRESS_FIELDS)
     return None if values[1] is None else _stored_state(learner_id, chapter_id, values)
+
+
+def record_media(learner_id: int, session_id: str, first: int, last: int, served: int) -> bool:
+    """The session fetched the media's seconds [first, last) (``served`` bytes)."""
+    client = get_redis()
+    done = _scripts(client)["media"](
+        keys=[session_key(learner_id, session_id)], args=[first, last, served]
+    )
+    return bool(done)

@@ -335,6 +335,7 @@ _WHY_NOT = {
     "paused": "暂停",
     "still": "画面未向前播放",
     "rewatch": "重复观看",
+    "no_media": "未加载视频",
     "question": "等待回答问题",
     "question_timeout": "长时间未答题",
     "daily_cap": "当天学时已达上限",

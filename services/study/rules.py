@@ -85,6 +85,7 @@ NOT_COUNTED = {
     "question": "请先回答弹出的问题，回答正确后继续计时。",
     "question_timeout": "长时间未回答问题，学习已暂停；回答正确后继续计时。",
     "daily_cap": "今天的学习已达到本计划每天可计入的学时上限，明天再继续学习。",
+    "no_media": "没有收到这段视频的播放数据，这段时间不计学时；请刷新页面后继续观看。",
 }
 
 _REFUSALS = {
@@ -238,6 +239,7 @@ class SessionStart:
     heartbeat_seconds: int
     min_heartbeat_seconds: int
     question: dict[str, Any] | None
+    media_url: str = ""
 
 
 def threshold_seconds(duration_seconds: int, percent: int) -> int:
@@ -308,6 +310,7 @@ def start_session(
     )
     session = SessionToken(learner_id, chapter_id, secrets.token_urlsafe(12), login_tag)
     threshold = threshold_seconds(chapter.duration_seconds, plan.chapter_threshold_percent)
+    media_bytes = served_media_bytes(chapter.media_url)
     state, question = study_ledger.open_session(
         learner_id=learner_id,
         plan_id=plan.id,
@@ -324,6 +327,7 @@ def start_session(
         rules=_rules()
         | {
             "daily_cap_seconds": (plan.daily_cap_hours or 0) * plan.minutes_per_hour * 60,
+            "media_bytes": media_bytes,
         },
     )
     # The evidence of this session; the one it supersedes ends now.
@@ -361,7 +365,57 @@ def start_session(
         heartbeat_seconds=int(config["STUDY_HEARTBEAT_SECONDS"]),
         min_heartbeat_seconds=int(config["STUDY_MIN_HEARTBEAT_SECONDS"]),
         question=_question_payload(question),
+        media_url=media_url_for(chapter.media_url, session) if media_bytes else "",
     )
+
+
+# --- media proof ---------------------------------------------------------------------------
+
+
+def served_media_bytes(media_url: str) -> int:
+    """The size of a chapter's media when the platform serves it itself (a path under the
+    media root), else 0: media on another host (a CDN) carries no proof here."""
+    from services.study.overview import media_root
+
+    if not media_url or media_url.startswith(("https://", "http://", "/")):
+        return 0
+    try:
+        path = (media_root() / media_url).resolve()
+        if media_root().resolve() not in path.parents:
+            return 0
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _media_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="study-media")
+
+
+def media_url_for(media_url: str, session: SessionToken) -> str:
+    """The chapter's media URL signed for one playback session: what it fetches through it
+    is recorded, and only what it fetched can count."""
+    from flask import url_for
+
+    signed = _media_serializer().dumps([session.learner_id, session.session_id])
+    return url_for("h5.study_media", path=media_url, s=signed)
+
+
+def record_media_fetch(
+    learner_id: int, signed: str, duration_seconds: int, total: int, start: int, end: int
+) -> bool:
+    """A fetch of bytes [start, end) of a chapter's media through a URL signed for a
+    session of ``learner_id``: the seconds those bytes hold (in proportion, a second of
+    margin each side for the container's headers and keyframes) are recorded as fetched."""
+    try:
+        owner, session_id = _media_serializer().loads(signed)
+    except (BadSignature, TypeError, ValueError):
+        return False
+    if int(owner) != learner_id or total <= 0 or end <= start:
+        return False
+    first = max(0, math.floor(start * duration_seconds / total) - 1)
+    last = min(duration_seconds, math.ceil(end * duration_seconds / total) + 1)
+    return study_ledger.record_media(learner_id, str(session_id), first, last, end - start)
 
 
 def end_playback(learner_ids: list[int], plan_id: int) -> None:

@@ -10,7 +10,8 @@ fixed number of queries:
 - ``night``: a session started in the small hours (00:00–05:00, UTC+8) that was credited at
   least ``NIGHT_SECONDS``: study through the night without pause;
 - ``machine_timing``: heartbeats arriving at a regularity no phone keeps — not recorded yet;
-- ``no_media``: credited spans whose media the session never fetched — not recorded yet.
+- ``no_media``: reports of spans whose media the session never fetched through its signed
+  URL (refused ``no_media``, ``NO_MEDIA_REPORTS`` or more in one session).
 
 The honest learner (the browser test of the player) raises none of them.
 """
@@ -33,6 +34,7 @@ WINDOW_DAYS = 7
 ACCOUNTS_PER_ADDRESS = 3
 READING_MS = 2000
 NIGHT_SECONDS = 1800
+NO_MEDIA_REPORTS = 3
 LOCAL_OFFSET = timedelta(hours=8)
 LIMIT = 5000
 
@@ -57,6 +59,7 @@ LABELS = {
     "shared_address": "同一地址多账号同时学习",
     "fast_answers": "答题快于正常阅读",
     "night": "深夜长时间连续学习",
+    "no_media": "上报播放但未加载视频",
 }
 
 
@@ -103,6 +106,16 @@ def flagged(now: datetime) -> list[FlaggedLearner]:
                     LABELS["fast_answers"],
                     f"{local_time(session.started_at)} 的学习中 {len(fast)} 次答题用时不到 "
                     f"{READING_MS // 1000} 秒（最快 {min(int(ms) for ms in fast)} 毫秒）",
+                )
+            )
+            flagged_sessions[session.learner_id][session.id] = session
+        unfetched = int((session.uncounted or {}).get("no_media", 0))
+        if unfetched >= NO_MEDIA_REPORTS:
+            flags[session.learner_id].append(
+                Flag(
+                    "no_media",
+                    LABELS["no_media"],
+                    f"{local_time(session.started_at)} 的学习中 {unfetched} 次上报的内容从未加载",
                 )
             )
             flagged_sessions[session.learner_id][session.id] = session

@@ -85,7 +85,13 @@
       lastSent = Date.now();
       // A new session's budget starts now: what an expired one left unreported is gone.
       queue = [];
-      resumePosition = data.resume_position;
+      // Media proof: the media is fetched through a URL signed for this session.
+      if (data.media_url && video.getAttribute('src') !== data.media_url) {
+        var at = video.currentTime;
+        video.src = data.media_url;
+        if (at && !data.resume_position) { resumePosition = at; }
+      }
+      resumePosition = data.resume_position || resumePosition;
       seekToResume();
       segmentStart = playingNow() ? video.currentTime : null;
       showCovered(data.covered_seconds, data.finished);

@@ -813,6 +813,46 @@ def test_a_plan_with_a_daily_cap_stops_counting_at_it(app, client, clock, settin
     assert player.play(12).get_json()["credited_seconds"] == 12, player.replies[-1][1].get_json()
 
 
+def test_only_media_the_session_fetched_counts(app, client, clock, setting, tmp_path, monkeypatch):
+    # The platform serves this chapter's media: a span counts only if this playback session
+    # fetched it through the URL signed for it.
+    monkeypatch.setitem(app.config, "STUDY_MEDIA_DIR", str(tmp_path))
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "proof.webm").write_bytes(b"\x1a" * 120_000)  # 1000 bytes a second
+    setting.chapter.media_url = "demo/proof.webm"
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    started = player.start()
+    assert "/h5/media/demo/proof.webm?s=" in started["media_url"]
+    reply = player.play(12).get_json()
+    assert reply["counting"] is False and reply["reason"] == "no_media"
+    # An unsigned fetch, or one signed for another session, proves nothing.
+    client.get("/h5/media/demo/proof.webm", headers={"Range": "bytes=0-59999"}).close()
+    player.position = 0
+    assert player.play(12).get_json()["reason"] == "no_media"
+    fetched = client.get(started["media_url"], headers={"Range": "bytes=0-29999"})
+    assert fetched.status_code == 206
+    fetched.close()
+    player.position = 0
+    assert player.play(12).get_json()["credited_seconds"] == 12
+    player.play(12)
+    assert covered(setting) == 24
+    reply = player.play(12).get_json()  # 24-36 s: not fetched yet
+    assert reply["reason"] == "no_media"
+    client.get(started["media_url"], headers={"Range": "bytes=30000-"}).close()
+    player.position = 24
+    assert player.play(12).get_json()["credited_seconds"] == 12
+    study_flush.flush_once(500)
+    db.session.expire_all()
+    record = db.session.scalar(
+        select(StudySession).where(
+            StudySession.session_key == study.read_token(player.token).session_id
+        )
+    )
+    assert record.media_bytes == 30_000 + 90_000
+    assert record.uncounted["no_media"] == 3
+
+
 # --- refusals -------------------------------------------------------------------------------
 
 
