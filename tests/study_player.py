@@ -163,6 +163,9 @@ class HonestPlayer:
         self.next_tick = self.clock.now + self.heartbeat_seconds
         self.media = float(body["resume_position"])
         self.covered = body["covered_seconds"]
+        if body["media_url"]:
+            # The video element loads the media through the URL signed for this session.
+            self.client.get(body["media_url"]).close()
         if body["question"]:
             self._show(body["question"])
         return body
