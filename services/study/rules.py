@@ -43,23 +43,11 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import (
-    BigInteger,
-    Integer,
-    String,
-    and_,
-    column,
-    func,
-    select,
-    tuple_,
-    update,
-    values,
-)
+from sqlalchemy import and_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from infra.extensions import db
-from models.base import JSONType, UTCDateTime
 from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.study import ChapterProgress, StudySession
@@ -687,62 +675,48 @@ def persist_progress(states: list[ProgressState]) -> None:
 
 
 def persist_sessions(evidence: list[study_ledger.SessionEvidence]) -> None:
-    """Write sessions' counters from the ledger: one ``UPDATE … FROM (VALUES …)`` statement
-    for the whole batch (a statement per session cost the write-behind and PostgreSQL more
-    than the rest of a heartbeat's writes). Counters only grow, so an older snapshot never
-    overwrites a newer one."""
+    """Write sessions' counters from the ledger, in one batched statement. Counters only
+    grow, so an older snapshot never overwrites a newer one."""
     if not evidence:
         return
     table = StudySession.__table__
-    rows = values(
-        column("key", String),
-        column("last", UTCDateTime()),
-        column("accepted", Integer),
-        column("credited", Integer),
-        column("asked", Integer),
-        column("answered", Integer),
-        column("wrong", Integer),
-        column("latencies", JSONType),
-        column("media", BigInteger),
-        column("refused", JSONType),
-        column("not_counted", JSONType),
-        name="evidence",
-    ).data(
-        [
-            (
-                item.session_id,
-                _as_datetime(item.last_ms),
-                item.accepted,
-                item.credited,
-                item.asked,
-                item.answers,
-                item.wrong,
-                item.latencies_ms,
-                item.media_bytes,
-                item.refusals,
-                item.uncounted,
-            )
-            for item in evidence
-        ]
-    )
-    db.session.execute(
+    statement = (
         update(table)
         .where(
-            table.c.session_key == rows.c.key,
-            table.c.heartbeats_accepted <= rows.c.accepted,
+            table.c.session_key == bindparam("key"),
+            table.c.heartbeats_accepted <= bindparam("accepted"),
         )
         .values(
-            last_heartbeat_at=rows.c.last,
-            heartbeats_accepted=rows.c.accepted,
-            credited_seconds=rows.c.credited,
-            questions_asked=rows.c.asked,
-            answers=rows.c.answered,
-            wrong_answers=rows.c.wrong,
-            answer_latencies_ms=rows.c.latencies,
-            media_bytes=rows.c.media,
-            refusals=rows.c.refused,
-            uncounted=rows.c.not_counted,
+            last_heartbeat_at=bindparam("last"),
+            heartbeats_accepted=bindparam("accepted"),
+            credited_seconds=bindparam("credited"),
+            questions_asked=bindparam("asked"),
+            answers=bindparam("answers_"),
+            wrong_answers=bindparam("wrong"),
+            answer_latencies_ms=bindparam("latencies"),
+            media_bytes=bindparam("media"),
+            refusals=bindparam("refused"),
+            uncounted=bindparam("not_counted"),
         )
+    )
+    db.session.execute(
+        statement,
+        [
+            {
+                "key": item.session_id,
+                "last": _as_datetime(item.last_ms),
+                "accepted": item.accepted,
+                "credited": item.credited,
+                "asked": item.asked,
+                "answers_": item.answers,
+                "wrong": item.wrong,
+                "latencies": item.latencies_ms,
+                "media": item.media_bytes,
+                "refused": item.refusals,
+                "not_counted": item.uncounted,
+            }
+            for item in evidence
+        ],
     )
 
 
