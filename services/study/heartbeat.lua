@@ -249,7 +249,8 @@ if finished == 0 and covered >= tonumber(s[5]) then
   status = 'finished'
 end
 
--- 防挂机: schedule and ask questions at random moments of watched time.
+-- 防挂机: schedule and ask questions at random moments of watched time (never on a finished
+-- chapter, which is only being reviewed).
 local watched = (tonumber(learner[4]) or 0) + credit
 local next_question = tonumber(learner[5])
 if not next_question then
@@ -257,7 +258,7 @@ if not next_question then
 end
 local question = ''
 local pool = tonumber(s[7]) or 0
-if status == 'ok' and watched >= next_question and pool > 0 then
+if status == 'ok' and finished == 0 and watched >= next_question and pool > 0 then
   local index = tonumber(learner[6]) or 0
   local slot = index % pool
   local picked = redis.call('HMGET', KEYS[2], 'q' .. slot, 'a' .. slot, 'k' .. slot)
