@@ -131,7 +131,8 @@ def prepare(args: argparse.Namespace) -> list[dict]:
             )
         conn.execute(
             "INSERT INTO questions (course_id, stem, options, answer_index, is_active) "
-            'VALUES (NULL, \'1 加 1 等于多少？\', \'["2", "3", "4"]\', 0, true)'
+            "VALUES (NULL, '课程名称后出现绿色小勾表示什么？', "
+            '\'["课程已学完", "课程已收藏", "课程需重学"]\', 0, true)'
         )
         players = []
         with conn.cursor().copy(
@@ -155,6 +156,7 @@ def prepare(args: argparse.Namespace) -> list[dict]:
                 copy.write_row((learner_id, plan, "active", "order", 0, now))
     from flask.sessions import SecureCookieSessionInterface
 
+    from services.accounts import sessions
     from services.accounts.learners import session_tag
     from wxapp import create_app
 
@@ -170,6 +172,8 @@ def prepare(args: argparse.Namespace) -> list[dict]:
             cookie = serializer.dumps(
                 {
                     "learner_id": learner_id,
+                    # Logins live in Redis: each player's is opened as the login page does.
+                    "learner_login": sessions.open_login(sessions.LEARNER, learner_id),
                     "learner_tag": session_tag(learners[learner_id]),
                     "_permanent": True,
                 }
@@ -359,6 +363,17 @@ def echo_work(body: bytes):
     return work
 
 
+def _right_answers() -> dict[str, str]:
+    from services.study.questions import PLATFORM_RULES
+
+    answers = {stem: options[answer] for stem, options, answer in PLATFORM_RULES}
+    answers["课程名称后出现绿色小勾表示什么？"] = "课程已学完"
+    return answers
+
+
+RIGHT = _right_answers()
+
+
 def player_work(players: list[dict], scale: float, reasons: Counter):
     queue = deque(players)
     # A heartbeat waits at least the ledger's minimum gap (2 s of server time) after the last.
@@ -371,7 +386,14 @@ def player_work(players: list[dict], scale: float, reasons: Counter):
             if wait > 0:
                 await asyncio.sleep(wait)
             if player["question"]:
-                body = b'{"token":"%s","choice":0}' % player["token"].encode()
+                # A learner who watched knows the answer: the bench knows its bank's answers.
+                question = player["question"]
+                choice = question["options"].index(RIGHT[question["stem"]])
+                body = b'{"token":"%s","choice":%d,"question_id":"%s"}' % (
+                    player["token"].encode(),
+                    choice,
+                    question["id"].encode(),
+                )
                 path, kind = "/api/study/answers", "answer"
             else:
                 played = (time.monotonic() - player["last_sent"]) * scale * 0.97
@@ -391,7 +413,9 @@ def player_work(players: list[dict], scale: float, reasons: Counter):
             results.record(kind, status, now - sent, now)
             if status == 200:
                 # Read only what a player acts on: a question, or a part that did not count.
-                player["question"] = b'"question":{' in reply
+                player["question"] = (
+                    json.loads(reply)["question"] if b'"question":{' in reply else None
+                )
                 if kind == "heartbeat":
                     reason = reply[reply.index(b'"reason":"') + 10 :].split(b'"', 1)[0]
                     if reason in (b"gap", b"jump"):
@@ -419,7 +443,7 @@ async def start_sessions(port: int, players: list[dict]) -> None:
                 token=data["token"],
                 seq=0,
                 position=float(data["resume_position"]),
-                question=bool(data["question"]),
+                question=data["question"],
                 last_sent=time.monotonic(),
             )
         writer.close()

@@ -65,7 +65,11 @@ def start_session():
     if learner.must_change_password:
         raise PermissionDenied("请先修改初始密码，再开始学习。")
     started = study.start_session(
-        learner.id, json_body.number(body, "chapter_id", int), session_tag(learner)
+        learner.id,
+        json_body.number(body, "chapter_id", int),
+        session_tag(learner),
+        user_agent=request.headers.get("User-Agent", ""),
+        address=request.remote_addr or "",
     )
     commit()
     return jsonify(
@@ -80,5 +84,6 @@ def start_session():
             "heartbeat_seconds": started.heartbeat_seconds,
             "min_heartbeat_seconds": started.min_heartbeat_seconds,
             "question": started.question,
+            "media_url": started.media_url,
         }
     ), 201

@@ -27,7 +27,7 @@ from flask import Flask
 
 from handlers import json_body
 from infra.transaction import commit
-from services.errors import ServiceError
+from services.errors import ServiceError, ValidationError
 from services.study import rules as study
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,23 @@ Reply = tuple[int, dict[str, Any]]
 StartResponse = Callable[..., Any]
 
 
+def queued_segments(body: dict[str, Any]) -> tuple[tuple[float, float], ...]:
+    """The optional ``queued`` field: segments played before ``from``→``position`` that no
+    report has carried yet, oldest first, as ``[from, to]`` pairs."""
+    value = body.get("queued", [])
+    if not isinstance(value, list) or len(value) > study.MAX_QUEUED_SEGMENTS:
+        raise ValidationError(
+            "queued", f"字段 queued 应为不超过 {study.MAX_QUEUED_SEGMENTS} 段的播放区间列表。"
+        )
+    segments = []
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValidationError("queued", "字段 queued 的每一段应为 [开始, 结束] 两个数字。")
+        start, end = (json_body.number({"queued": item}, "queued") for item in pair)
+        segments.append((start, end))
+    return tuple(segments)
+
+
 def heartbeat_reply(body: dict[str, Any]) -> Reply:
     beat = study.Heartbeat(
         seq=json_body.number(body, "seq", int),
@@ -48,6 +65,7 @@ def heartbeat_reply(body: dict[str, Any]) -> Reply:
         position=json_body.number(body, "position"),
         playing=body.get("playing") is True,
         rate=json_body.number(body, "rate"),
+        queued=queued_segments(body),
     )
     result = study.record_heartbeat(json_body.text(body, "token"), beat)
     if result.chapter_finished_now:
@@ -64,10 +82,19 @@ def heartbeat_reply(body: dict[str, Any]) -> Reply:
 
 
 def answer_reply(body: dict[str, Any]) -> Reply:
+    question_id = body.get("question_id", "")
+    if not isinstance(question_id, str) or len(question_id) > 64:
+        raise ValidationError("question_id", "缺少或无法识别的字段：question_id。")
     result = study.answer_question(
-        json_body.text(body, "token"), json_body.number(body, "choice", int)
+        json_body.text(body, "token"), json_body.number(body, "choice", int), question_id
     )
-    return 200, {"correct": result.correct, "message": result.message, "question": result.question}
+    return 200, {
+        "correct": result.correct,
+        "message": result.message,
+        "question": result.question,
+        "withdrawn_seconds": result.withdrawn_seconds,
+        "wait_seconds": result.wait_seconds,
+    }
 
 
 class StudyIngest:

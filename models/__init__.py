@@ -40,7 +40,7 @@ from models.registry import (
 )
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole, StaffUser
-from models.study import ChapterProgress
+from models.study import ChapterProgress, StudySession
 from models.wechat import TemplateMessage, TemplateMessageStatus, WechatFollower
 
 __all__ = [
@@ -96,6 +96,7 @@ __all__ = [
     "SeatStatus",
     "StaffRole",
     "StaffUser",
+    "StudySession",
     "TemplateMessage",
     "TemplateMessageStatus",
     "Unit",

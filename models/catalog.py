@@ -39,6 +39,8 @@ class Plan(Model):
     minutes_per_hour: Mapped[int] = mapped_column(default=45)
     # Share of a chapter's duration that must be covered for its green check.
     chapter_threshold_percent: Mapped[int] = mapped_column(default=95)
+    # At most this many 学时 a day per learner, where the province sets a cap (None: none).
+    daily_cap_hours: Mapped[int | None] = mapped_column()
     sale_starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sale_ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     study_ends_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -608,6 +608,7 @@ SIMULATOR_TEMPLATE_IDS = {
         "invoice_issued",
         "deadline_reminder",
         "deadline_subscription",
+        "study_withdrawn",
     )
 }
 

@@ -29,15 +29,18 @@ log = logging.getLogger(__name__)
 def flush_once(limit: int) -> int:
     """Write one batch; returns how many entries were written. Needs an app context."""
     states = study_ledger.take_dirty(limit)
+    sessions = study_ledger.take_dirty_sessions(limit)
     try:
         study.persist_progress(states)
+        study.persist_sessions(sessions)
         commit()
     except Exception:
         db.session.rollback()
         # Popped but not written: mark them again, the next round writes them.
         study_ledger.mark_dirty_again(states)
+        study_ledger.mark_sessions_dirty_again(sessions)
         raise
-    return len(states)
+    return max(len(states), len(sessions))
 
 
 def flush_all(limit: int) -> int:

@@ -117,6 +117,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
             ("名单导入", "admin.rosters", ("admin.roster", "admin.confirm_roster")),
             ("单位与区县", "admin.units", ("admin.unit",)),
             ("删除申请", "admin.deletion_requests", ("admin.deletion",)),
+            ("学习异常", "admin.study_anomalies", ("admin.study_",)),
         ],
     ),
     (
@@ -223,5 +224,6 @@ from handlers.admin import (  # noqa: E402,F401  (routes attach to bp)
     privacy,
     reports,
     rosters,
+    study,
     wechat,
 )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from flask import render_template, request, send_from_directory, url_for
+from sqlalchemy import select
 
 from handlers import study_ingest
 from handlers.forms import page_arg
 from handlers.h5 import bp, learner_required, signed_in_learner
 from services.errors import NotFound
 from services.study import overview as study_overview
+
+log = logging.getLogger(__name__)
 
 
 @bp.app_template_global()
@@ -60,6 +66,7 @@ def study_chapter(chapter_id: int):
         "study/chapter.html",
         view=view,
         chapters=study_overview.course_page(learner_id, view.course_id).chapters,
+        record=study_overview.study_record(learner_id, chapter_id),
         heartbeat_url=request.script_root + study_ingest.HEARTBEATS_PATH,
         answer_url=request.script_root + study_ingest.ANSWERS_PATH,
     )
@@ -71,4 +78,32 @@ def study_media(path: str):
     if not study_overview.media_allowed(signed_in_learner().id, path):
         raise NotFound("找不到这个视频，或您还没有开通包含它的学习计划。")
     # send_from_directory refuses paths outside the root and answers Range requests.
-    return send_from_directory(study_overview.media_root(), path, conditional=True, max_age=3600)
+    response = send_from_directory(
+        study_overview.media_root(), path, conditional=True, max_age=3600
+    )
+    signed = request.args.get("s")
+    if signed and response.status_code in (200, 206):
+        _record_fetch(signed, path, response)
+    return response
+
+
+def _record_fetch(signed: str, path: str, response) -> None:
+    """Media proof: what a URL signed for a playback session served is recorded for it."""
+    from infra.extensions import db
+    from models.catalog import Chapter
+    from services.study import rules as study_rules
+
+    duration = db.session.scalar(
+        select(Chapter.duration_seconds).where(Chapter.media_url == path).limit(1)
+    )
+    total = study_rules.served_media_bytes(path)
+    if not duration or not total:
+        return
+    if response.status_code == 206 and response.content_range:
+        start, end = response.content_range.start, response.content_range.stop
+    else:
+        start, end = 0, total
+    try:
+        study_rules.record_media_fetch(signed_in_learner().id, signed, duration, total, start, end)
+    except redis.exceptions.RedisError as error:
+        log.warning("media fetch not recorded: %s", error)

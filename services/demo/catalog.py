@@ -117,7 +117,15 @@ def _plan(year: int, kind: PlanKind, title: str, description: str) -> tuple[Plan
     return plan, True
 
 
-def _course(plan: Plan, index: int, title: str, lecturer: str, hours: int, chapters: list[str]):
+def _course(
+    plan: Plan,
+    index: int,
+    title: str,
+    lecturer: str,
+    hours: int,
+    chapters: list[str],
+    titles: list[str],
+):
     course = Course(plan_id=plan.id, title=title, lecturer=lecturer, hours=hours, sort_order=index)
     db.session.add(course)
     db.session.flush()
@@ -132,11 +140,20 @@ def _course(plan: Plan, index: int, title: str, lecturer: str, hours: int, chapt
                 sort_order=number,
             )
         )
-    for stem, options, answer in QUESTIONS.get(title, []):
+    for stem, options, answer in [*QUESTIONS.get(title, []), _topic_question(title, titles)]:
         db.session.add(
             Question(course_id=course.id, stem=stem, options=options, answer_index=answer)
         )
     return course
+
+
+def _topic_question(title: str, titles: list[str]) -> tuple[str, list[str], int]:
+    """Every demo course has a bank: at least a question on what the course is about, the
+    other options two other courses of the same plan."""
+    others = [other for other in titles if other != title]
+    at = titles.index(title)
+    decoys = [others[at % len(others)], others[(at + 1) % len(others)]]
+    return "您正在学习的这门课程讲的是哪个专题？", [title, *decoys], 0
 
 
 def seed_plans() -> Plan:
@@ -150,7 +167,8 @@ def seed_plans() -> Plan:
     )
     if created:
         for index, (title, lecturer, chapters) in enumerate(TOPICS_2022):
-            _course(plan, index, title, lecturer, 3, chapters)
+            titles = [topic[0] for topic in TOPICS_2022]
+            _course(plan, index, title, lecturer, 3, chapters, titles)
     for year, topics in MAKEUP_TOPICS.items():
         makeup, created = _plan(
             year,
@@ -161,7 +179,7 @@ def seed_plans() -> Plan:
         )
         if created:
             for index, title in enumerate(topics):
-                _course(makeup, index, title, "", 6, ["专题讲授", "案例与要点回顾"])
+                _course(makeup, index, title, "", 6, ["专题讲授", "案例与要点回顾"], topics)
     if db.session.scalar(select(Question.id).where(Question.course_id.is_(None))) is None:
         for stem, options, answer in GENERIC_QUESTIONS:
             db.session.add(

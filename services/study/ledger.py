@@ -25,6 +25,8 @@ from redis.typing import EncodableT, FieldT
 from infra.redis_client import get_redis
 
 DIRTY_KEY = "study:dirty"
+# Sessions ("L:sid") whose evidence (counters in the session hash) waits for PostgreSQL.
+SESSIONS_DIRTY_KEY = "study:sdirty"
 # Set when a session opens (heartbeats do not renew it): long enough for any session, and
 # PostgreSQL has the state long before. An expired session is simply opened again.
 KEY_LIFETIME_SECONDS = 2 * 24 * 3600
@@ -32,6 +34,7 @@ KEY_LIFETIME_SECONDS = 2 * 24 * 3600
 _HERE = Path(__file__).resolve().parent
 _HEARTBEAT_LUA = (_HERE / "heartbeat.lua").read_text()
 _ANSWER_LUA = (_HERE / "answer.lua").read_text()
+_MEDIA_LUA = (_HERE / "media.lua").read_text()
 
 
 def learner_key(learner_id: int) -> str:
@@ -50,6 +53,10 @@ def dirty_member(learner_id: int, chapter_id: int) -> str:
     return f"{learner_id}:{chapter_id}"
 
 
+def session_member(learner_id: int, session_id: str) -> str:
+    return f"{learner_id}:{session_id}"
+
+
 @dataclass(frozen=True)
 class ProgressState:
     """A learner's progress in one chapter as the ledger holds it."""
@@ -61,6 +68,7 @@ class ProgressState:
     credited: int
     position: int
     finished_ms: int
+    generation: int = 0
 
     def interval_list(self) -> list[list[int]]:
         return encoded_intervals_to_list(self.intervals)
@@ -80,11 +88,11 @@ def list_to_encoded_intervals(spans: list[Any]) -> str:
 
 
 # A chapter's progress hash, in the order ``_stored_state`` reads it.
-_PROGRESS_FIELDS = ("iv", "cov", "cred", "pos", "fin")
+_PROGRESS_FIELDS = ("iv", "cov", "cred", "pos", "fin", "gen")
 
 
 def _stored_state(learner_id: int, chapter_id: int, values: list[Any]) -> ProgressState:
-    iv, cov, cred, pos, fin = values
+    iv, cov, cred, pos, fin, gen = values
     return ProgressState(
         learner_id=learner_id,
         chapter_id=chapter_id,
@@ -93,6 +101,7 @@ def _stored_state(learner_id: int, chapter_id: int, values: list[Any]) -> Progre
         credited=_int(cred),
         position=_int(pos),
         finished_ms=_int(fin),
+        generation=_int(gen),
     )
 
 
@@ -103,6 +112,7 @@ def _scripts(client: redis.Redis) -> dict[str, Script]:
         cached = {
             "heartbeat": client.register_script(_HEARTBEAT_LUA),
             "answer": client.register_script(_ANSWER_LUA),
+            "media": client.register_script(_MEDIA_LUA),
         }
         client._study_scripts = cached  # type: ignore[attr-defined]
     return cached
@@ -134,7 +144,7 @@ def open_session(
     threshold_seconds: int,
     duration_seconds: int,
     durable: ProgressState,
-    questions: list[tuple[str, int]],
+    questions: list[tuple[str, int, int]],
     first_question_after: int,
     rules: dict[str, Any],
 ) -> tuple[ProgressState, str]:
@@ -162,13 +172,20 @@ def open_session(
         "qto": rules["question_timeout_ms"],
         "idle": rules["idle_ms"],
         "mseg": rules["max_segment_seconds"],
+        "dcap": rules.get("daily_cap_seconds", 0),
+        # Bytes of the chapter's media when the platform serves it (0: no media proof).
+        "msz": rules.get("media_bytes", 0),
     }
-    for slot, (question_json, answer) in enumerate(questions):
+    for slot, (question_json, answer, count) in enumerate(questions):
         session_fields[f"q{slot}"] = question_json
         session_fields[f"a{slot}"] = answer
+        session_fields[f"k{slot}"] = count
     pipe = client.pipeline(transaction=True)
     pipe.hset(lkey, mapping={"sid": session_id, "tag": login_tag})
     pipe.hsetnx(lkey, "nextq", first_question_after)
+    # The learner's own wall-time budget starts once and runs on across sessions.
+    pipe.hsetnx(lkey, "bt", now_ms)
+    pipe.hsetnx(lkey, "bc", 0)
     pipe.expire(lkey, KEY_LIFETIME_SECONDS)
     pipe.hset(skey, mapping=session_fields)
     pipe.expire(skey, KEY_LIFETIME_SECONDS)
@@ -179,13 +196,23 @@ def open_session(
         ("cred", durable.credited),
         ("pos", durable.position),
         ("fin", durable.finished_ms),
+        ("gen", durable.generation),
+        # Where the chapter stood at the previous question: a wrong answer goes back there.
+        ("piv", durable.intervals),
+        ("pcov", durable.covered),
     ):
         pipe.hsetnx(pkey, field, value)
     pipe.expire(pkey, KEY_LIFETIME_SECONDS)
     pipe.hmget(pkey, *_PROGRESS_FIELDS)
-    pipe.hget(lkey, "q")
+    pipe.hmget(lkey, "qid", "qo", "q")
     results = pipe.execute()
-    return _stored_state(learner_id, chapter_id, results[-2]), _text(results[-1])
+    return _stored_state(learner_id, chapter_id, results[-2]), _pending(results[-1])
+
+
+def _pending(values: list[Any]) -> str:
+    """A pending question as the scripts return it: ``id\norder\nentry``, or ''."""
+    question_id, order, entry = (_text(value) for value in values)
+    return f"{question_id}\n{order}\n{entry}" if entry else ""
 
 
 @dataclass(frozen=True)
@@ -206,12 +233,13 @@ def heartbeat(
     session_id: str,
     login_tag: str,
     seq: int,
-    segment_from: float,
+    segments: list[tuple[float, float]],
     position: float,
     playing: bool,
     rate: float,
     now_ms: int,
     next_question_gap: int,
+    digits: str,
 ) -> HeartbeatOutcome:
     client = get_redis()
     reply = _text(
@@ -221,11 +249,12 @@ def heartbeat(
                 session_key(learner_id, session_id),
                 progress_key(learner_id, chapter_id),
                 DIRTY_KEY,
+                SESSIONS_DIRTY_KEY,
             ],
             args=[
                 session_id,
                 seq,
-                repr(segment_from),
+                ";".join(f"{start!r},{end!r}" for start, end in segments),
                 repr(position),
                 1 if playing else 0,
                 repr(rate),
@@ -233,14 +262,26 @@ def heartbeat(
                 next_question_gap,
                 dirty_member(learner_id, chapter_id),
                 login_tag,
+                digits,
+                chapter_id,
+                session_member(learner_id, session_id),
             ],
         )
     )
     if "|" not in reply:
         return HeartbeatOutcome(status=reply)
-    status, credit, covered, credited, finished, reason, last_position, intervals, question = (
-        reply.split("|", 8)
-    )
+    (
+        status,
+        credit,
+        covered,
+        credited,
+        finished,
+        reason,
+        last_position,
+        intervals,
+        generation,
+        question,
+    ) = reply.split("|", 9)
     return HeartbeatOutcome(
         status=status,
         credit=_int(credit),
@@ -254,25 +295,68 @@ def heartbeat(
             credited=_int(credited),
             position=_int(last_position),
             finished_ms=_int(finished),
+            generation=_int(generation),
         ),
     )
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    status: (
+        str  # correct | wrong | paused | none | stale | locked | expired | superseded | too_soon
+    )
+    question: str = ""
+    withdrawn: int = 0
+    latency_ms: int = 0
+    wait_ms: int = 0
 
 
 def answer(
     *,
     learner_id: int,
+    chapter_id: int,
     session_id: str,
     login_tag: str,
     choice: int,
+    question_id: str,
     now_ms: int,
     min_gap_ms: int,
-) -> tuple[str, str]:
+    digits: str,
+    penalty: tuple[int, int, int],
+) -> AnswerOutcome:
+    """``penalty``: the wait after a first wrong answer (ms, doubled by each further one in
+    a row), the wrong answers in a row that pause the session, and that pause (ms)."""
     client = get_redis()
     reply = _scripts(client)["answer"](
-        keys=[learner_key(learner_id), session_key(learner_id, session_id)],
-        args=[session_id, choice, now_ms, min_gap_ms, login_tag],
+        keys=[
+            learner_key(learner_id),
+            session_key(learner_id, session_id),
+            progress_key(learner_id, chapter_id),
+            DIRTY_KEY,
+            SESSIONS_DIRTY_KEY,
+        ],
+        args=[
+            session_id,
+            choice,
+            now_ms,
+            min_gap_ms,
+            login_tag,
+            digits,
+            chapter_id,
+            dirty_member(learner_id, chapter_id),
+            question_id,
+            *penalty,
+            session_member(learner_id, session_id),
+        ],
     )
-    return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
+    values = [_text(value) for value in reply] + [""] * 5
+    return AnswerOutcome(
+        status=values[0],
+        question=values[1],
+        withdrawn=_int(values[2]),
+        latency_ms=_int(values[3]),
+        wait_ms=_int(values[4]),
+    )
 
 
 def end_plan_sessions(learner_ids: list[int], plan_id: int) -> None:
@@ -311,7 +395,7 @@ def end_learner_session(learner_id: int) -> None:
 
 
 def pending_question(learner_id: int) -> str:
-    return _text(get_redis().hget(learner_key(learner_id), "q"))
+    return _pending(get_redis().hmget(learner_key(learner_id), "qid", "qo", "q"))
 
 
 def take_dirty(limit: int) -> list[ProgressState]:
@@ -340,3 +424,127 @@ def take_dirty(limit: int) -> list[ProgressState]:
 def mark_dirty_again(states: list[ProgressState]) -> None:
     if states:
         get_redis().sadd(DIRTY_KEY, *[dirty_member(s.learner_id, s.chapter_id) for s in states])
+
+
+# Codes a session hash counts: refusals (``x:``) and accepted reports that counted nothing
+# (``u:``).
+REFUSAL_CODES = ("stale", "too_soon", "superseded", "closed", "absurd")
+UNCOUNTED_REASONS = (
+    "rate",
+    "paused",
+    "still",
+    "jump",
+    "gap",
+    "rewatch",
+    "no_media",
+    "question",
+    "question_timeout",
+    "daily_cap",
+)
+_EVIDENCE_FIELDS = (
+    "last",
+    "acc",
+    "cr",
+    "asked",
+    "answers",
+    "wrong",
+    "lat",
+    "mb",
+    *(f"x:{code}" for code in REFUSAL_CODES),
+    *(f"u:{reason}" for reason in UNCOUNTED_REASONS),
+)
+
+
+@dataclass(frozen=True)
+class SessionEvidence:
+    """A playback session's counters as the ledger holds them."""
+
+    learner_id: int
+    session_id: str
+    last_ms: int
+    accepted: int
+    credited: int
+    asked: int
+    answers: int
+    wrong: int
+    latencies_ms: list[int]
+    media_bytes: int
+    refusals: dict[str, int]
+    uncounted: dict[str, int]
+
+
+def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
+    """Pop up to ``limit`` sessions whose evidence changed, with their counters (popped
+    before read, as ``take_dirty``)."""
+    client = get_redis()
+    members = [_text(member) for member in client.spop(SESSIONS_DIRTY_KEY, limit) or []]
+    if not members:
+        return []
+    pipe = client.pipeline(transaction=False)
+    pairs = []
+    for member in members:
+        learner_text, session_id = member.split(":", 1)
+        pairs.append((int(learner_text), session_id))
+        pipe.hmget(session_key(*pairs[-1]), *_EVIDENCE_FIELDS)
+    evidence = []
+    codes = len(REFUSAL_CODES)
+    for (learner_id, session_id), values in zip(pairs, pipe.execute(), strict=True):
+        if values[0] is None:
+            continue  # the session hash is gone: what PostgreSQL has is all there is
+        counts = [_int(value) for value in values[8:]]
+        evidence.append(
+            SessionEvidence(
+                learner_id=learner_id,
+                session_id=session_id,
+                last_ms=_int(values[0]),
+                accepted=_int(values[1]),
+                credited=_int(values[2]),
+                asked=_int(values[3]),
+                answers=_int(values[4]),
+                wrong=_int(values[5]),
+                latencies_ms=[int(x) for x in _text(values[6]).split(",") if x],
+                media_bytes=_int(values[7]),
+                refusals={c: n for c, n in zip(REFUSAL_CODES, counts[:codes], strict=True) if n},
+                uncounted={
+                    r: n for r, n in zip(UNCOUNTED_REASONS, counts[codes:], strict=True) if n
+                },
+            )
+        )
+    return evidence
+
+
+def mark_sessions_dirty_again(evidence: list[SessionEvidence]) -> None:
+    if evidence:
+        get_redis().sadd(
+            SESSIONS_DIRTY_KEY, *[session_member(e.learner_id, e.session_id) for e in evidence]
+        )
+
+
+def withdraw_chapter(learner_id: int, chapter_id: int) -> None:
+    """Forget the learner's progress in a chapter (staff withdrew its credit) and end the
+    active session, in one transaction: the next heartbeat is answered ``expired`` and the
+    player's new session starts from what PostgreSQL now holds."""
+    client = get_redis()
+    lkey = learner_key(learner_id)
+    sid = _text(client.hget(lkey, "sid"))
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(progress_key(learner_id, chapter_id))
+    if sid:
+        pipe.delete(session_key(learner_id, sid))
+    pipe.srem(DIRTY_KEY, dirty_member(learner_id, chapter_id))
+    pipe.execute()
+
+
+def progress_state(learner_id: int, chapter_id: int) -> ProgressState | None:
+    """The chapter's progress as Redis holds it, if it does."""
+    values = get_redis().hmget(progress_key(learner_id, chapter_id), *_PROGRESS_FIELDS)
+    return None if values[1] is None else _stored_state(learner_id, chapter_id, values)
+
+
+def record_media(learner_id: int, session_id: str, first: int, last: int, served: int) -> bool:
+    """The session fetched the media's seconds [first, last) (``served`` bytes)."""
+    client = get_redis()
+    done = _scripts(client)["media"](
+        keys=[session_key(learner_id, session_id)], args=[first, last, served]
+    )
+    return bool(done)

@@ -19,7 +19,7 @@ from infra.extensions import db
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment, EnrollmentStatus
-from models.study import ChapterProgress
+from models.study import ChapterProgress, StudySession
 from services.errors import NotFound, PermissionDenied
 
 COURSES_PER_PAGE = 10
@@ -325,6 +325,68 @@ def chapter_page(learner_id: int, chapter_id: int) -> ChapterPage:
         threshold_percent=plan.chapter_threshold_percent,
         next_chapter_id=sibling_ids[index + 1] if index + 1 < len(sibling_ids) else None,
     )
+
+
+# Why a report counted nothing, as the learner's 学习记录 says it.
+_WHY_NOT = {
+    "jump": "拖动或倍速跳过",
+    "rate": "倍速播放",
+    "gap": "长时间没有播放记录",
+    "paused": "暂停",
+    "still": "画面未向前播放",
+    "rewatch": "重复观看",
+    "no_media": "未加载视频",
+    "question": "等待回答问题",
+    "question_timeout": "长时间未答题",
+    "daily_cap": "当天学时已达上限",
+    "too_soon": "上报过于频繁",
+    "superseded": "在其他设备开始学习",
+    "stale": "重复的上报",
+    "closed": "学习已截止",
+    "absurd": "播放位置异常",
+}
+
+
+@dataclass(frozen=True)
+class SessionLine:
+    """One playback session in the learner's 学习记录 of a chapter."""
+
+    started_at: datetime
+    ended_at: datetime | None
+    device: str
+    credited_seconds: int
+    why_not: list[str]
+    wrong_answers: int
+
+
+def study_record(learner_id: int, chapter_id: int, limit: int = 20) -> list[SessionLine]:
+    """The learner's latest playback sessions of a chapter: when, on what device, how much
+    counted, and why the rest did not (one query)."""
+    rows = db.session.scalars(
+        select(StudySession)
+        .where(StudySession.learner_id == learner_id, StudySession.chapter_id == chapter_id)
+        .order_by(StudySession.started_at.desc(), StudySession.id.desc())
+        .limit(limit)
+    ).all()
+    lines = []
+    for row in rows:
+        reasons = {**(row.uncounted or {}), **(row.refusals or {})}
+        why = [
+            _WHY_NOT[code]
+            for code, _ in sorted(reasons.items(), key=lambda item: -int(item[1]))
+            if code in _WHY_NOT and code != "rewatch"
+        ]
+        lines.append(
+            SessionLine(
+                started_at=row.started_at,
+                ended_at=row.ended_at or row.last_heartbeat_at,
+                device=row.device or "未知设备",
+                credited_seconds=row.credited_seconds,
+                why_not=why[:3],
+                wrong_answers=row.wrong_answers,
+            )
+        )
+    return lines
 
 
 def media_root() -> Path:

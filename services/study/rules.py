@@ -43,22 +43,25 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from infra.extensions import db
-from models.catalog import Chapter, Course, Plan, Question
+from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment, EnrollmentStatus
-from models.study import ChapterProgress
+from models.study import ChapterProgress, StudySession
 from services.display import local_time
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationError
 from services.rows import get_row
 from services.study import ledger as study_ledger
+from services.study import questions as study_questions
 from services.study.ledger import ProgressState
 from services.wechat import notify
 
-QUESTION_POOL_SIZE = 8
+# Segments a heartbeat may carry besides its own: what a player queued while its reports
+# were refused or the network was down (12 of them, about two minutes at 12 s a report).
+MAX_QUEUED_SEGMENTS = 12
 
 
 class StudyRefused(ServiceError):
@@ -81,6 +84,8 @@ NOT_COUNTED = {
     "finished": "本章节已学完，重复观看不再计时。",
     "question": "请先回答弹出的问题，回答正确后继续计时。",
     "question_timeout": "长时间未回答问题，学习已暂停；回答正确后继续计时。",
+    "daily_cap": "今天的学习已达到本计划每天可计入的学时上限，明天再继续学习。",
+    "no_media": "没有收到这段视频的播放数据，这段时间不计学时；请刷新页面后继续观看。",
 }
 
 _REFUSALS = {
@@ -194,48 +199,29 @@ def read_token(token: str) -> SessionToken:
 
 # --- questions -----------------------------------------------------------------------------
 
+# A wrong answer: the credit since the previous question is withdrawn, and the next answer
+# waits WRONG_WAIT_SECONDS, doubled by each further wrong answer in a row; after
+# WRONG_IN_A_ROW_PAUSE of them the session pauses for WRONG_PAUSE_SECONDS.
+WRONG_WAIT_SECONDS = 15
+WRONG_IN_A_ROW_PAUSE = 3
+WRONG_PAUSE_SECONDS = 300
 
-def _question_pool(course_id: int) -> list[tuple[str, int]]:
-    """Questions for one session: the course's bank, else the generic bank, else arithmetic."""
-    questions = list(
-        db.session.scalars(
-            select(Question).where(Question.course_id == course_id, Question.is_active)
-        )
-    )
-    if not questions:
-        questions = list(
-            db.session.scalars(
-                select(Question).where(Question.course_id.is_(None), Question.is_active)
-            )
-        )
-    pool = [
-        (_question_json(f"q{question.id}", question.stem, question.options), question.answer_index)
-        for question in questions
-        if 0 <= question.answer_index < len(question.options)
+
+def _question_pool(course_id: int) -> list[tuple[str, int, int]]:
+    """A session's questions: (the pool entry, the right option's index, how many options)."""
+    return [
+        (entry, answer, len(json.loads(entry)["options"]))
+        for entry, answer in study_questions.pool_for(course_id)
     ]
-    random.shuffle(pool)
-    return pool[:QUESTION_POOL_SIZE] or [_arithmetic_question() for _ in range(QUESTION_POOL_SIZE)]
 
 
-def _question_json(question_id: str, stem: str, options: list[Any]) -> str:
-    return json.dumps(
-        {"id": question_id, "stem": stem, "options": [str(option) for option in options]},
-        ensure_ascii=False,
-    )
+def _question_payload(raw: str) -> dict[str, Any] | None:
+    return study_questions.shown(raw)
 
 
-def _arithmetic_question() -> tuple[str, int]:
-    left, right = secrets.randbelow(40) + 10, secrets.randbelow(40) + 10
-    right_answer = left + right
-    options = sorted({right_answer, right_answer + 10, right_answer - 1})
-    return (
-        _question_json(f"g{left}+{right}", f"防挂机验证：{left} 加 {right} 等于多少？", options),
-        options.index(right_answer),
-    )
-
-
-def _question_payload(question_json: str) -> dict[str, Any] | None:
-    return json.loads(question_json) if question_json else None
+def _digits() -> str:
+    # A question's options' order (12 hex digits) and its one-time id (12 more).
+    return secrets.token_hex(12)
 
 
 # --- starting a chapter --------------------------------------------------------------------
@@ -253,13 +239,42 @@ class SessionStart:
     heartbeat_seconds: int
     min_heartbeat_seconds: int
     question: dict[str, Any] | None
+    media_url: str = ""
 
 
 def threshold_seconds(duration_seconds: int, percent: int) -> int:
     return max(1, math.ceil(duration_seconds * percent / 100))
 
 
-def start_session(learner_id: int, chapter_id: int, login_tag: str) -> SessionStart:
+def device_of(user_agent: str) -> str:
+    """A short name of the device, for the learner's 学习记录 and the review desk."""
+    agent = user_agent.lower()
+    system = next(
+        (
+            name
+            for key, name in (
+                ("iphone", "iPhone"),
+                ("ipad", "iPad"),
+                ("android", "安卓手机"),
+                ("windows", "Windows 电脑"),
+                ("mac os", "Mac 电脑"),
+                ("linux", "Linux 电脑"),
+            )
+            if key in agent
+        ),
+        "其他设备",
+    )
+    return f"微信 · {system}" if "micromessenger" in agent else system
+
+
+def start_session(
+    learner_id: int,
+    chapter_id: int,
+    login_tag: str,
+    *,
+    user_agent: str = "",
+    address: str = "",
+) -> SessionStart:
     """Open a playback session for a chapter of a plan the learner holds (ends any other).
 
     ``login_tag`` is the ``session_tag`` of the login asking: the token carries it, and the
@@ -295,6 +310,7 @@ def start_session(learner_id: int, chapter_id: int, login_tag: str) -> SessionSt
     )
     session = SessionToken(learner_id, chapter_id, secrets.token_urlsafe(12), login_tag)
     threshold = threshold_seconds(chapter.duration_seconds, plan.chapter_threshold_percent)
+    media_bytes = served_media_bytes(chapter.media_url)
     state, question = study_ledger.open_session(
         learner_id=learner_id,
         plan_id=plan.id,
@@ -308,7 +324,33 @@ def start_session(learner_id: int, chapter_id: int, login_tag: str) -> SessionSt
         durable=_durable_state(learner_id, chapter_id, durable),
         questions=_question_pool(course.id),
         first_question_after=_question_gap(),
-        rules=_rules(),
+        rules=_rules()
+        | {
+            "daily_cap_seconds": (plan.daily_cap_hours or 0) * plan.minutes_per_hour * 60,
+            "media_bytes": media_bytes,
+        },
+    )
+    # The evidence of this session; the one it supersedes ends now.
+    started_at = _as_datetime(now)
+    db.session.execute(
+        update(StudySession)
+        .where(StudySession.learner_id == learner_id, StudySession.ended_at.is_(None))
+        .values(ended_at=started_at)
+    )
+    db.session.add(
+        StudySession(
+            session_key=session.session_id,
+            learner_id=learner_id,
+            chapter_id=chapter_id,
+            plan_id=plan.id,
+            started_at=started_at,
+            device=device_of(user_agent),
+            user_agent=user_agent[:300],
+            address=address[:64],
+            refusals={},
+            uncounted={},
+            answer_latencies_ms=[],
+        )
     )
     resume = state.position if state.position < chapter.duration_seconds - 3 else 0
     config = current_app.config
@@ -323,7 +365,57 @@ def start_session(learner_id: int, chapter_id: int, login_tag: str) -> SessionSt
         heartbeat_seconds=int(config["STUDY_HEARTBEAT_SECONDS"]),
         min_heartbeat_seconds=int(config["STUDY_MIN_HEARTBEAT_SECONDS"]),
         question=_question_payload(question),
+        media_url=media_url_for(chapter.media_url, session) if media_bytes else "",
     )
+
+
+# --- media proof ---------------------------------------------------------------------------
+
+
+def served_media_bytes(media_url: str) -> int:
+    """The size of a chapter's media when the platform serves it itself (a path under the
+    media root), else 0: media on another host (a CDN) carries no proof here."""
+    from services.study.overview import media_root
+
+    if not media_url or media_url.startswith(("https://", "http://", "/")):
+        return 0
+    try:
+        path = (media_root() / media_url).resolve()
+        if media_root().resolve() not in path.parents:
+            return 0
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _media_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="study-media")
+
+
+def media_url_for(media_url: str, session: SessionToken) -> str:
+    """The chapter's media URL signed for one playback session: what it fetches through it
+    is recorded, and only what it fetched can count."""
+    from flask import url_for
+
+    signed = _media_serializer().dumps([session.learner_id, session.session_id])
+    return url_for("h5.study_media", path=media_url, s=signed)
+
+
+def record_media_fetch(
+    learner_id: int, signed: str, duration_seconds: int, total: int, start: int, end: int
+) -> bool:
+    """A fetch of bytes [start, end) of a chapter's media through a URL signed for a
+    session of ``learner_id``: the seconds those bytes hold (in proportion, a second of
+    margin each side for the container's headers and keyframes) are recorded as fetched."""
+    try:
+        owner, session_id = _media_serializer().loads(signed)
+    except (BadSignature, TypeError, ValueError):
+        return False
+    if int(owner) != learner_id or total <= 0 or end <= start:
+        return False
+    first = max(0, math.floor(start * duration_seconds / total) - 1)
+    last = min(duration_seconds, math.ceil(end * duration_seconds / total) + 1)
+    return study_ledger.record_media(learner_id, str(session_id), first, last, end - start)
 
 
 def end_playback(learner_ids: list[int], plan_id: int) -> None:
@@ -354,6 +446,7 @@ def _durable_state(
         credited=progress.credited_seconds,
         position=progress.last_position,
         finished_ms=int(progress.finished_at.timestamp() * 1000) if progress.finished_at else 0,
+        generation=progress.generation,
     )
 
 
@@ -369,6 +462,10 @@ class Heartbeat:
     position: float
     playing: bool
     rate: float
+    queued: tuple[tuple[float, float], ...] = ()
+
+    def segments(self) -> list[tuple[float, float]]:
+        return [*self.queued, (self.segment_from, self.position)]
 
 
 @dataclass(frozen=True)
@@ -386,7 +483,9 @@ class HeartbeatResult:
 def check_heartbeat(beat: Heartbeat) -> None:
     if not 0 < beat.seq < 2**31:
         raise ValidationError("seq", "进度上报的序号不正确。")
-    for field, value in (("from", beat.segment_from), ("position", beat.position)):
+    values = [("from", beat.segment_from), ("position", beat.position)]
+    values += [("queued", value) for segment in beat.queued for value in segment]
+    for field, value in values:
         if not math.isfinite(value) or not 0 <= value <= 24 * 3600:
             raise ValidationError(field, "播放位置不正确，请刷新页面后重试。")
     if not math.isfinite(beat.rate) or not 0 < beat.rate <= 16:
@@ -403,12 +502,13 @@ def record_heartbeat(token: str, beat: Heartbeat) -> HeartbeatResult:
         session_id=session.session_id,
         login_tag=session.login_tag,
         seq=beat.seq,
-        segment_from=beat.segment_from,
+        segments=beat.segments(),
         position=beat.position,
         playing=beat.playing,
         rate=beat.rate,
         now_ms=now_ms(),
         next_question_gap=_question_gap(),
+        digits=_digits(),
     )
     if outcome.status in _REFUSALS:
         raise StudyRefused(*_REFUSALS[outcome.status])
@@ -444,32 +544,56 @@ class AnswerResult:
     correct: bool
     message: str
     question: dict[str, Any] | None
+    withdrawn_seconds: int = 0
+    wait_seconds: int = 0
 
 
-def answer_question(token: str, choice: int) -> AnswerResult:
+def answer_question(token: str, choice: int, question_id: str = "") -> AnswerResult:
     session = read_token(token)
-    status, question = study_ledger.answer(
+    outcome = study_ledger.answer(
         learner_id=session.learner_id,
+        chapter_id=session.chapter_id,
         session_id=session.session_id,
         login_tag=session.login_tag,
         choice=choice,
+        question_id=question_id,
         now_ms=now_ms(),
         min_gap_ms=int(current_app.config["STUDY_MIN_HEARTBEAT_SECONDS"] * 1000),
+        digits=_digits(),
+        penalty=(WRONG_WAIT_SECONDS * 1000, WRONG_IN_A_ROW_PAUSE, WRONG_PAUSE_SECONDS * 1000),
     )
+    status = outcome.status
     if status in ("expired", "superseded"):
         raise StudyRefused(*_REFUSALS[status])
     if status == "too_soon":
         raise StudyRefused("too_soon", "回答过于频繁，请看清题目后再选择。", 429)
+    if status == "locked":
+        wait = math.ceil(outcome.wait_ms / 1000)
+        raise StudyRefused("locked", f"答错后需等待 {wait} 秒才能再次作答，请先看清题目。", 429)
+    if status == "stale":
+        raise StudyRefused("stale", "这道题目已经更换，请回答当前显示的题目。", 409)
     if status == "none":
         return AnswerResult(
             correct=True, message="当前没有需要回答的问题，请继续学习。", question=None
         )
     if status == "correct":
         return AnswerResult(correct=True, message="回答正确，继续计时。", question=None)
+    wait = math.ceil(outcome.wait_ms / 1000)
+    withdrawn = (
+        f"上一题以来的 {outcome.withdrawn} 秒学习不再计入，需要重新观看；"
+        if outcome.withdrawn
+        else ""
+    )
+    if status == "paused":
+        message = f"连续答错 {WRONG_IN_A_ROW_PAUSE} 次，{withdrawn}学习已暂停，{wait // 60} 分钟后才能作答下面这道新题目。"
+    else:
+        message = f"回答错误，{withdrawn}请在 {wait} 秒后回答下面这道新题目。"
     return AnswerResult(
         correct=False,
-        message="回答错误，请回答下面这道新题目。",
-        question=_question_payload(question),
+        message=message,
+        question=_question_payload(outcome.question),
+        withdrawn_seconds=outcome.withdrawn,
+        wait_seconds=wait,
     )
 
 
@@ -522,6 +646,8 @@ def persist_progress(states: list[ProgressState]) -> None:
         where=and_(
             table.c.covered_seconds <= excluded.covered_seconds,
             table.c.credited_seconds <= excluded.credited_seconds,
+            # A snapshot read before a withdrawal is of a generation that is over.
+            table.c.generation == excluded.generation,
         ),
     )
     # One statement, many parameter sets: compiled once, sent in batches by the driver.
@@ -536,6 +662,7 @@ def persist_progress(states: list[ProgressState]) -> None:
                 "credited_seconds": state.credited,
                 "last_position": state.position,
                 "finished_at": _as_datetime(state.finished_ms) if state.finished_ms else None,
+                "generation": state.generation,
                 "updated_at": now,
             }
             for state in latest.values()
@@ -545,6 +672,52 @@ def persist_progress(states: list[ProgressState]) -> None:
     if newly_finished:
         _settle(newly_finished, now)
     db.session.flush()
+
+
+def persist_sessions(evidence: list[study_ledger.SessionEvidence]) -> None:
+    """Write sessions' counters from the ledger, in one batched statement. Counters only
+    grow, so an older snapshot never overwrites a newer one."""
+    if not evidence:
+        return
+    table = StudySession.__table__
+    statement = (
+        update(table)
+        .where(
+            table.c.session_key == bindparam("key"),
+            table.c.heartbeats_accepted <= bindparam("accepted"),
+        )
+        .values(
+            last_heartbeat_at=bindparam("last"),
+            heartbeats_accepted=bindparam("accepted"),
+            credited_seconds=bindparam("credited"),
+            questions_asked=bindparam("asked"),
+            answers=bindparam("answers_"),
+            wrong_answers=bindparam("wrong"),
+            answer_latencies_ms=bindparam("latencies"),
+            media_bytes=bindparam("media"),
+            refusals=bindparam("refused"),
+            uncounted=bindparam("not_counted"),
+        )
+    )
+    db.session.execute(
+        statement,
+        [
+            {
+                "key": item.session_id,
+                "last": _as_datetime(item.last_ms),
+                "accepted": item.accepted,
+                "credited": item.credited,
+                "asked": item.asked,
+                "answers_": item.answers,
+                "wrong": item.wrong,
+                "latencies": item.latencies_ms,
+                "media": item.media_bytes,
+                "refused": item.refusals,
+                "not_counted": item.uncounted,
+            }
+            for item in evidence
+        ],
+    )
 
 
 def _settle(finished: list[tuple[int, int]], now: datetime) -> None:

@@ -36,6 +36,7 @@ class MessageKind(enum.StrEnum):
     DEADLINE_REMINDER = "deadline_reminder"
     # A 订阅通知 (subscription message) to a learner who has not bought but asked for it.
     DEADLINE_SUBSCRIPTION = "deadline_subscription"
+    STUDY_WITHDRAWN = "study_withdrawn"
 
 
 def queue_message(
@@ -102,6 +103,23 @@ def certificate_ready(
         },
         path=path,
         dedupe_key=f"certificate:{certificate_key}",
+    )
+
+
+def study_withdrawn(
+    *, learner_id: int, withdrawal_key: str, what: str, seconds: int, reason: str, path: str
+) -> TemplateMessage | None:
+    minutes = max(1, round(seconds / 60))
+    return queue_message(
+        learner_id=learner_id,
+        kind=MessageKind.STUDY_WITHDRAWN,
+        data={
+            "thing1": what,
+            "thing2": f"撤销约{minutes}分钟学习记录，需重新学习",
+            "thing3": reason,
+        },
+        path=path,
+        dedupe_key=f"withdrawal:{withdrawal_key}",
     )
 
 

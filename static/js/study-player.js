@@ -18,12 +18,20 @@
   var duration = Number(root.dataset.duration) || 1;
   var token = null;
   var seq = 0;
-  var segmentStart = 0;   // where the part played since the last report began
+  // What was played and not yet reported: closed segments [from, to], oldest first, and the
+  // open one (from segmentStart to the current position) while the video plays. A segment is
+  // only ever removed from the queue by a report the ledger took; a refused, too early or
+  // lost report leaves it for the next one. Nothing is ever reset without being queued.
+  var queue = [];
+  var segmentStart = null;
   var lastTime = 0;       // the position before a seek
   var lastSent = 0;
   var heartbeatSeconds = 12;
   var minGapSeconds = 2;
+  var maxQueued = 12;     // the ledger takes 12 queued segments besides the last one
   var inFlight = false;
+  var sealed = 0;         // queued segments a report in flight carries: not to be extended
+  var retry = null;
   var stopped = false;
   var questionOpen = false;
   var timer = null;
@@ -75,9 +83,17 @@
       heartbeatSeconds = data.heartbeat_seconds;
       minGapSeconds = data.min_heartbeat_seconds;
       lastSent = Date.now();
-      resumePosition = data.resume_position;
+      // A new session's budget starts now: what an expired one left unreported is gone.
+      queue = [];
+      // Media proof: the media is fetched through a URL signed for this session.
+      if (data.media_url && video.getAttribute('src') !== data.media_url) {
+        var at = video.currentTime;
+        video.src = data.media_url;
+        if (at && !data.resume_position) { resumePosition = at; }
+      }
+      resumePosition = data.resume_position || resumePosition;
       seekToResume();
-      segmentStart = video.currentTime;
+      segmentStart = playingNow() ? video.currentTime : null;
       showCovered(data.covered_seconds, data.finished);
       if (data.finished) {
         setStatus('本章节已学完，可以继续观看复习。', 'done');
@@ -86,7 +102,7 @@
       }
       if (data.question) { showQuestion(data.question, ''); }
       if (timer) { clearInterval(timer); }
-      timer = setInterval(function () { beat(null); }, heartbeatSeconds * 1000);
+      timer = setInterval(tick, heartbeatSeconds * 1000);
     }).catch(function () {
       setStatus('网络异常，正在重试…', 'warn');
       setTimeout(start, 5000);
@@ -98,29 +114,73 @@
     if (video.readyState >= 1) {
       video.currentTime = resumePosition;
       lastTime = resumePosition;
-      segmentStart = resumePosition;
+      if (segmentStart !== null) { segmentStart = resumePosition; }
       resumePosition = 0;
     }
   }
 
-  function beat(positionBeforeSeek) {
+  function playingNow() {
+    return !video.paused && !video.ended && !questionOpen;
+  }
+
+  // Close the open segment at ``position`` and queue it; open the next one there if the
+  // video still plays.
+  function closeSegment(position, reopen) {
+    if (segmentStart !== null && position > segmentStart) {
+      var last = queue[queue.length - 1];
+      if (last && queue.length > sealed && last[1] === segmentStart &&
+          position - last[0] <= heartbeatSeconds) {
+        last[1] = position;  // the same stretch, split only at report times
+      } else {
+        queue.push([segmentStart, position]);
+      }
+      if (!inFlight && queue.length > maxQueued + 1) { queue.splice(0, queue.length - maxQueued - 1); }
+    }
+    segmentStart = reopen ? position : null;
+  }
+
+  function tick() {
+    if (playingNow()) { closeSegment(video.currentTime, true); }
+    beat();
+  }
+
+  // Send what the queue holds; too early after the previous report, try again once allowed.
+  function beat() {
     if (!token || stopped || inFlight) { return false; }
-    if (Date.now() - lastSent < minGapSeconds * 1000) { return false; }
-    var position = positionBeforeSeek === null ? video.currentTime : positionBeforeSeek;
+    var wait = minGapSeconds * 1000 - (Date.now() - lastSent);
+    if (wait > 0) {
+      if (!retry) { retry = setTimeout(function () { retry = null; beat(); }, wait + 50); }
+      return false;
+    }
+    var sent = queue.slice(0, maxQueued + 1);
+    var lastSegment = sent.length ? sent[sent.length - 1] : [video.currentTime, video.currentTime];
     var body = {
       token: token,
       seq: ++seq,
-      from: segmentStart,
-      position: position,
-      playing: !video.paused && !video.ended,
+      from: lastSegment[0],
+      position: lastSegment[1],
+      // The segments were played; with nothing to report the video is not playing.
+      playing: sent.length > 0,
       rate: video.playbackRate
     };
-    segmentStart = position;
+    if (sent.length > 1) { body.queued = sent.slice(0, -1); }
     lastSent = Date.now();
     inFlight = true;
-    post(root.dataset.heartbeatUrl, body).then(answerOf).catch(function () {
-      setStatus('网络异常，本段时间可能不计入学时，请检查网络。', 'warn');
-    }).then(function () { inFlight = false; });
+    sealed = sent.length;
+    var sentToken = token;
+    post(root.dataset.heartbeatUrl, body).then(function (res) {
+      inFlight = false;
+      sealed = 0;
+      if (sentToken !== token) { return; }
+      var taken = res.status === 200 && res.data.reason !== 'question' &&
+        res.data.reason !== 'question_timeout';
+      if (taken) { queue.splice(0, sent.length); }
+      answerOf(res);
+    }).catch(function () {
+      inFlight = false;
+      sealed = 0;
+      setStatus('网络异常，已播放的内容会在网络恢复后补报。', 'warn');
+    });
     return true;
   }
 
@@ -150,8 +210,11 @@
     }
   }
 
+  var questionId = '';
+
   function showQuestion(question, tip) {
     questionOpen = true;
+    questionId = question.id || '';
     video.pause();
     stemEl.textContent = question.stem;
     tipEl.textContent = tip;
@@ -170,10 +233,13 @@
 
   function answer(choice) {
     if (!token) { return; }
-    post(root.dataset.answerUrl, { token: token, choice: choice }).then(function (res) {
+    post(root.dataset.answerUrl, { token: token, choice: choice, question_id: questionId }).then(function (res) {
       var data = res.data;
       if (res.status !== 200) {
-        if (data.error === 'too_soon') { tipEl.textContent = data.message; return; }
+        if (data.error === 'too_soon' || data.error === 'locked' || data.error === 'stale') {
+          tipEl.textContent = data.message;
+          return;
+        }
         dialog.hidden = true;
         questionOpen = false;
         stop(data.message || '学习记录出错，请刷新页面。');
@@ -182,8 +248,6 @@
       if (data.correct) {
         dialog.hidden = true;
         questionOpen = false;
-        segmentStart = video.currentTime;
-        lastSent = Date.now();
         setStatus('回答正确，继续计时。', 'ok');
         video.play();
       } else {
@@ -197,24 +261,31 @@
     if (!video.seeking) { lastTime = video.currentTime; }
   });
   video.addEventListener('seeking', function () {
-    // Report what was played before the jump; the jump itself covers nothing.
-    beat(lastTime);
-    segmentStart = video.currentTime;
+    // What was played before the jump is queued; the jump itself covers nothing.
+    closeSegment(lastTime, false);
   });
-  video.addEventListener('play', function () {
+  video.addEventListener('seeked', function () {
+    lastTime = video.currentTime;
+    if (playingNow()) { segmentStart = video.currentTime; }
+  });
+  video.addEventListener('playing', function () {
     if (questionOpen) { video.pause(); return; }
-    segmentStart = video.currentTime;
+    if (segmentStart === null) { segmentStart = video.currentTime; }
     if (!stopped && token) { setStatus('正在计时。', 'ok'); }
   });
   video.addEventListener('pause', function () {
-    beat(null);
+    closeSegment(video.currentTime, false);
+    beat();
     if (!stopped && !questionOpen && !video.ended) { setStatus('已暂停播放，暂停期间不计学时。', ''); }
   });
   video.addEventListener('ratechange', function () {
-    beat(null);
-    segmentStart = video.currentTime;
+    closeSegment(video.currentTime, playingNow());
+    beat();
   });
-  video.addEventListener('ended', function () { beat(null); });
+  video.addEventListener('ended', function () {
+    closeSegment(video.currentTime, false);
+    beat();
+  });
   document.addEventListener('visibilitychange', function () {
     if (document.hidden) { video.pause(); }
   });

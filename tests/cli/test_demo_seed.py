@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from infra.extensions import db
 from models.accounts import Learner
-from models.catalog import Plan
+from models.catalog import Course, Plan, Question
 from models.staff import StaffUser
 
 
@@ -57,3 +57,15 @@ def test_demo_seed_refuses_a_production_database(make_app, monkeypatch):
         assert db.session.scalar(select(func.count(StaffUser.id))) == 0
         db.session.remove()
         db.engine.dispose()
+
+
+def test_every_demo_course_has_a_question_bank(runner):
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    without = db.session.scalars(
+        select(Course.title)
+        .outerjoin(Question, Question.course_id == Course.id)
+        .group_by(Course.id)
+        .having(func.count(Question.id) == 0)
+    ).all()
+    assert db.session.scalar(select(func.count(Course.id))) > 10
+    assert without == []

@@ -96,7 +96,29 @@ def live_settings() -> dict:
     }
 
 
-def watch_until_done(page: Page, answer: str = "B. 30学时", *, seconds: int = 90) -> None:
+def _option(page: Page, *, right: bool):
+    """The shown question's right (or a wrong) option's button, found by the bank's answer."""
+    from tests.study_player import right_option
+
+    stem = page.locator("#study-question-stem").inner_text()
+    answer = right_option({"stem": stem})
+    buttons = page.locator("#study-question-options button")
+    for index in range(buttons.count()):
+        text = buttons.nth(index).inner_text()
+        if (text.split(". ", 1)[1] == answer) is right:
+            return buttons.nth(index)
+    raise AssertionError(f"no such option for {stem}")
+
+
+def answer_right(page: Page) -> None:
+    _option(page, right=True).click()
+
+
+def answer_wrong(page: Page) -> None:
+    _option(page, right=False).click()
+
+
+def watch_until_done(page: Page, *, seconds: int = 90) -> None:
     """Keep watching as a learner does until the chapter's green check shows: answer each
     防挂机 question, and if the video ends short of the threshold (a heartbeat refused on a
     busy machine left a gap), play it again from the start to cover what is missing."""
@@ -106,7 +128,7 @@ def watch_until_done(page: Page, answer: str = "B. 30学时", *, seconds: int = 
         if check.is_visible():
             return
         if dialog.is_visible():
-            dialog.get_by_role("button", name=answer).click()
+            answer_right(page)
         elif page.locator("#study-video").evaluate("v => v.ended"):
             page.locator("#study-video").evaluate("v => { v.currentTime = 0; v.play(); }")
         page.wait_for_timeout(500)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -12,7 +13,7 @@ from infra.extensions import db
 from infra.transaction import commit
 from services.demo import media
 from tests import factories
-from tests.e2e.conftest import PHONE, watch_until_done
+from tests.e2e.conftest import PHONE, answer_right, answer_wrong, phone, snap, watch_until_done
 
 
 @pytest.mark.committed
@@ -64,10 +65,15 @@ def test_a_learner_plays_a_chapter_to_its_green_check(live_platform, browser, sh
     expect(dialog).to_be_visible(timeout=15_000)
     assert page.evaluate("document.getElementById('study-video').paused")
     page.screenshot(path=shots / "study-4-question.png")
-    dialog.get_by_role("button", name="A. 10学时").click()
+    expect(page.locator("#study-question-stem")).to_contain_text("每年应完成多少学时")
+    answer_wrong(page)
     expect(page.locator("#study-question-tip")).to_contain_text("回答错误", timeout=5_000)
-    page.wait_for_timeout(2_100)  # answers are not taken at machine pace
-    dialog.get_by_role("button", name="B. 30学时").click()
+    # Another question, and the next answer waits: answered too soon, it is refused.
+    expect(page.locator("#study-question-stem")).not_to_contain_text("每年应完成多少学时")
+    answer_right(page)
+    expect(page.locator("#study-question-tip")).to_contain_text("才能再次作答")
+    page.wait_for_timeout(15_500)
+    answer_right(page)
     expect(dialog).to_be_hidden()
     assert video.evaluate("v => !v.paused")
 
@@ -82,3 +88,75 @@ def test_a_learner_plays_a_chapter_to_its_green_check(live_platform, browser, sh
     expect(page.locator(".study-course").first.locator(".h5-check")).to_be_visible()
     expect(page.locator(".h5-progress").first).to_have_attribute("aria-valuenow", "100")
     page.screenshot(path=shots / "study-6-plan-after.png", full_page=True)
+
+
+@pytest.mark.committed
+def test_the_real_player_reports_every_second_through_pauses_questions_and_a_network_drop(
+    live_platform, browser, shots
+):
+    # A 100% threshold: the chapter is finished only if every second played was reported.
+    app, base = live_platform.app, live_platform.url
+    learner = factories.learner(name="李娜")
+    plan = factories.plan(required_hours=3, courses=0)
+    plan.chapter_threshold_percent = 100
+    course = factories.course(
+        plan, title="数字经济与数字化转型", hours=3, chapters=1, chapter_seconds=30
+    )
+    chapter = course.chapters[0]
+    chapter.media_url = "demo/chapter-30s.webm"
+    factories.question(course, answer_index=1)
+    factories.enrollment(learner, plan)
+    commit()
+    chapter_id = chapter.id
+    with app.app_context():
+        assert media.seed()
+        db.session.remove()
+
+    context = phone(browser)
+    page = context.new_page()
+    page.goto(base + "/h5/login")
+    page.fill("input[name=account]", learner.id_number)
+    page.fill("input[name=password]", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{base}/h5/study/chapters/{chapter_id}")
+    expect(page.locator("#study-status")).to_contain_text("点击播放")
+    page.wait_for_timeout(2_000)  # play is pressed a moment after the page loads
+    page.evaluate("document.getElementById('study-video').play()")
+    expect(page.locator("#study-status")).to_have_text("正在计时。", timeout=10_000)
+
+    dialog = page.locator("#study-question")
+    check = page.locator("#study-check")
+    video = page.locator("#study-video")
+    paused = dropped = False
+    ended_at = None
+    for _ in range(240):
+        if check.is_visible():
+            break
+        if dialog.is_visible():
+            answer_right(page)
+        position = video.evaluate("v => v.currentTime")
+        if not paused and position > 5 and not dialog.is_visible():
+            # A pause just after a report, for a few seconds.
+            paused = True
+            video.evaluate("v => v.pause()")
+            page.wait_for_timeout(3_000)
+            video.evaluate("v => v.play()")
+        elif paused and not dropped and position > 12:
+            # The network goes for 8 s while the video plays on.
+            dropped = True
+            page.route("**/api/study/heartbeats", lambda route: route.abort())
+            for _ in range(16):
+                if dialog.is_visible():
+                    break
+                page.wait_for_timeout(500)
+            page.unroute("**/api/study/heartbeats")
+        if video.evaluate("v => v.ended"):
+            ended_at = ended_at or time.monotonic()
+            # The last reports may wait for the minimum gap; never replayed from the start.
+            assert time.monotonic() - ended_at < 10, page.locator("#study-covered").inner_text()
+        page.wait_for_timeout(250)
+    assert paused and dropped
+    expect(check).to_be_visible()
+    expect(page.locator("#study-covered")).to_have_text("100%")
+    snap(page, shots, "study-7-every-second")
+    context.close()

@@ -21,15 +21,27 @@ from infra.redis_client import get_redis
 from models.base import utcnow
 from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment
-from models.study import ChapterProgress
+from models.study import ChapterProgress, StudySession
 from models.wechat import TemplateMessage
 from services.study import ledger as study_ledger
 from services.study import rules as study
 from tests import factories
 from tests.conftest import csrf_from, submit_form
-from tests.study_player import FakeClock, Player, log_in, new_client
+from tests.study_player import (
+    FakeClock,
+    HonestPlayer,
+    Player,
+    log_in,
+    new_client,
+    right_choice,
+    wrong_choice,
+)
 from wxapp import study_flush
 
+WECHAT_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI"
+)
 DURATION = 120  # seconds; the plan's threshold is 95%, so 114 s must be covered
 
 
@@ -133,9 +145,10 @@ def test_the_honest_learner_who_answers_and_pauses_finishes(
     while not player.replies or not player.replies[-1][1].get_json()["finished"]:
         if player.question:
             questions += 1
-            assert player.question["options"] == ["10学时", "30学时", "60学时"]
+            assert len(player.question["options"]) == 3
+            assert "answer_index" not in player.question
             clock.advance(8)  # reading the question
-            assert player.answer(1).get_json()["correct"] is True
+            assert player.answer(right_choice(player.question)).get_json()["correct"] is True
             assert player.question is None
         if not paused_once and player.position >= 60:
             # A coffee break: the player reports that it is paused; nothing counts.
@@ -150,6 +163,41 @@ def test_the_honest_learner_who_answers_and_pauses_finishes(
         assert len(player.replies) < 40
     assert questions >= 2
     assert durable(setting).finished_at is not None
+
+
+def test_the_page_player_gets_every_second_it_played(app, client, clock, setting, monkeypatch):
+    # The page's logic as a phone runs it: play pressed 2 s after load, 250 ms round trips,
+    # a pause just after a report, a seek back and forth, questions, a minute offline while
+    # playing. At a 100% threshold every second played must count.
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 25)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 35)
+    setting.plan.chapter_threshold_percent = 100
+    course = factories.course(setting.plan, chapters=1, chapter_seconds=240)
+    factories.question(course, answer_index=1)
+    chapter = course.chapters[0]
+    log_in(client, setting.learner)
+    page = HonestPlayer(client, clock, chapter.id, duration=240, choose=right_choice)
+    page.start()
+    started = clock.now
+    page.run(2)
+    page.play()
+    page.run(12.4)  # just after the first report
+    page.pause()
+    page.run(20)
+    page.play()
+    page.run(9.3)
+    page.seek(page.media - 5)  # back a little, then on again
+    page.run(7)
+    page.offline = [(clock.now, clock.now + 60)]
+    page.run(70)
+    page.run(600, until_finished=True)
+    assert page.finished, page.statuses
+    assert page.covered == 240
+    assert page.answered >= 2
+    assert None in page.statuses  # reports were lost while offline
+    refused = [status for status in page.statuses if status and status[1] in ("jump", "gap")]
+    assert refused == []
+    assert page.covered <= clock.now - started
 
 
 def test_rewatching_earns_nothing_more(player, setting):
@@ -233,6 +281,130 @@ def test_a_script_rounding_fractions_of_a_second_earns_at_most_real_time(
     assert int(progress) <= clock.now - started + 1
 
 
+def test_restarting_sessions_earns_no_more_than_wall_time(app, client, clock, setting):
+    # Open a session, wait 2 s, claim the whole budget from just short of a whole second,
+    # start again: each new session once began with a fresh budget and kept the rounding.
+    chapter = factories.course(setting.plan, chapters=1, chapter_seconds=600).chapters[0]
+    log_in(client, setting.learner)
+    player = Player(client, clock, chapter.id)
+    started = clock.now
+    position = 0.999
+    for _ in range(19):  # the start rate limit allows 20 a minute
+        player.start()
+        clock.advance(2.0)
+        reply = player.beat(segment_from=position, position=position + 2.999)
+        assert reply.status_code == 200
+        position += 3.0
+        clock.advance(0.05)
+    credited = int(
+        get_redis().hget(study_ledger.progress_key(setting.learner.id, chapter.id), "cov")
+    )
+    assert credited <= clock.now - started + 1
+
+
+def test_many_short_sessions_on_two_chapters_earn_no_more_than_wall_time(
+    app, client, clock, setting
+):
+    second = factories.course(setting.plan, chapters=1, chapter_seconds=600).chapters[0]
+    log_in(client, setting.learner)
+    started = clock.now
+    positions = {setting.chapter.id: 0.0, second.id: 0.0}
+    for k in range(18):
+        chapter_id = (setting.chapter.id, second.id)[k % 2]
+        player = Player(client, clock, chapter_id)
+        player.start()
+        clock.advance(2.5)
+        here = positions[chapter_id]
+        assert player.beat(segment_from=here + 0.99, position=here + 3.4).status_code == 200
+        positions[chapter_id] += 3
+    total = sum(
+        int(get_redis().hget(study_ledger.progress_key(setting.learner.id, chapter), "cov") or 0)
+        for chapter in positions
+    )
+    assert 0 < total <= clock.now - started + 1
+
+
+def test_nothing_counts_while_the_player_is_not_playing(player, clock, setting):
+    clock.advance(12)
+    reply = player.beat(position=12, playing=False).get_json()
+    assert reply["counting"] is False
+    assert reply["reason"] == "paused"
+    assert covered(setting) == 0
+
+
+def test_queued_segments_are_credited_once_within_wall_time(player, clock, setting):
+    # Refused or lost reports: the player queues what it played and sends it with the next.
+    clock.advance(40)
+    response = player.client.post(
+        "/api/study/heartbeats",
+        json={
+            "token": player.token,
+            "seq": 1,
+            "queued": [[0, 12.4], [12.4, 25.1]],
+            "from": 25.1,
+            "position": 38.0,
+            "playing": True,
+            "rate": 1,
+        },
+    )
+    assert response.get_json()["credited_seconds"] == 38
+    assert redis_progress(setting)["iv"] == "0-38"
+    # The same segments again (a reply lost on the way back) earn nothing more.
+    clock.advance(12)
+    again = player.client.post(
+        "/api/study/heartbeats",
+        json={
+            "token": player.token,
+            "seq": 2,
+            "queued": [[0, 12.4], [12.4, 25.1]],
+            "from": 25.1,
+            "position": 50.0,
+            "playing": True,
+            "rate": 1,
+        },
+    )
+    assert again.get_json()["credited_seconds"] == 12
+    # Many slivers, each rounded to a whole second, cover nothing.
+    clock.advance(3)
+    slivers = player.client.post(
+        "/api/study/heartbeats",
+        json={
+            "token": player.token,
+            "seq": 3,
+            "queued": [[60 + k + 0.9, 60 + k + 1.0] for k in range(12)],
+            "from": 80.9,
+            "position": 81.0,
+            "playing": True,
+            "rate": 1,
+        },
+    )
+    assert slivers.get_json()["reason"] == "jump"
+    assert covered(setting) == 50
+
+
+@pytest.mark.parametrize(
+    "queued",
+    [
+        "0-12",
+        [[0, 12]] * 13,
+        [[0]],
+        [[0, "12"]],
+        [[0, float("inf")]],
+    ],
+)
+def test_malformed_queued_segments_are_refused(player, clock, queued):
+    clock.advance(12)
+    body = {"token": player.token, "seq": 1, "from": 0, "position": 12, "playing": True}
+    body |= {"rate": 1, "queued": queued}
+    response = player.client.post(
+        "/api/study/heartbeats",
+        data=json.dumps(body).replace("Infinity", "1e400"),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "validation"
+
+
 def test_playing_at_16x_earns_nothing(player, clock, setting):
     # At 16x the 120 s chapter ends after 7.5 s.
     clock.advance(7.5)
@@ -292,27 +464,122 @@ def test_an_unattended_script_that_never_answers_earns_nothing_more(
     assert covered(setting) == 36
 
 
-def test_a_wrong_answer_gets_another_question(app, client, clock, setting, monkeypatch):
+def test_an_unanswered_question_lets_the_session_go_idle(app, client, clock, setting, monkeypatch):
     monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
     monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
-    factories.question(setting.course, answer_index=1)
     log_in(client, setting.learner)
     player = Player(client, clock, setting.chapter.id)
     player.start()
     player.play(12)
-    assert player.question is not None
+    assert player.question is not None, player.replies[-1][1].get_json()
+    # Heartbeats while the question waits do not keep the session alive.
+    for _ in range(app.config["STUDY_SESSION_IDLE_SECONDS"] // 60):
+        clock.advance(60)
+        assert player.beat(position=player.position, playing=False).status_code == 200
+    clock.advance(60)
+    expired = player.beat(position=player.position, playing=False)
+    assert expired.status_code == 410
+    assert expired.get_json()["error"] == "session_expired"
+
+
+def test_a_wrong_answer_withdraws_the_credit_since_the_previous_question(
+    app, client, clock, setting, monkeypatch
+):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 24)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 24)
+    factories.question(setting.course, answer_index=1)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    player.play(24)
+    first = player.question
+    assert first is not None and "answer_index" not in first and "answer" not in first
     clock.advance(3)
-    wrong = player.answer(0).get_json()
+    assert player.answer(right_choice(first)).get_json()["correct"] is True
+    player.play(24)
+    assert covered(setting) == 48
+    second = player.question
+    assert second["id"] != first["id"]
+    clock.advance(3)
+    wrong = player.answer(wrong_choice(second)).get_json()
     assert wrong["correct"] is False
-    assert wrong["question"]["stem"]
-    assert "answer_index" not in wrong["question"]
-    clock.advance(1)
-    assert player.answer(1).status_code == 429  # answers are not brute-forced at machine pace
-    clock.advance(3)
-    assert player.answer(1).get_json()["correct"] is True
-    # Counting starts again from the answer, not from the question.
+    # What was covered since the previous question must be watched again.
+    assert wrong["withdrawn_seconds"] == 24
+    assert covered(setting) == 24
+    assert redis_progress(setting)["iv"] == "0-24"
+    assert "24 秒" in wrong["message"]
+    assert wrong["question"]["stem"] != second["stem"]  # another question, really
+    assert wrong["question"]["id"] != second["id"]
+    # The next answer waits; then the right one resumes counting.
+    clock.advance(5)
+    locked = player.answer(right_choice(wrong["question"]))
+    assert locked.status_code == 429
+    assert locked.get_json()["error"] == "locked"
+    clock.advance(wrong["wait_seconds"])
+    assert player.answer(right_choice(wrong["question"])).get_json()["correct"] is True
+    player.position = 24
     clock.advance(12)
-    assert player.beat(position=player.position + 12).get_json()["credited_seconds"] == 12
+    assert player.beat(position=36).get_json()["credited_seconds"] == 12
+
+
+def test_wrong_answers_in_a_row_cost_more_each_time_and_pause(
+    app, client, clock, setting, monkeypatch
+):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    player.play(12)
+    waits = []
+    statuses = []
+    for _ in range(3):
+        clock.advance(3)
+        reply = player.answer(wrong_choice(player.question)).get_json()
+        waits.append(reply["wait_seconds"])
+        statuses.append(reply["message"])
+        clock.advance(reply["wait_seconds"])
+    assert waits == [15, 30, 300]
+    assert "学习已暂停" in statuses[-1]
+
+
+def test_options_are_shuffled_and_ids_are_one_time(app, client, clock, setting, monkeypatch):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    orders, ids = set(), set()
+    for _ in range(12):
+        learner = factories.learner()
+        factories.enrollment(learner, setting.plan)
+        player = Player(new_client(app, learner), clock, setting.chapter.id)
+        player.start()
+        player.play(12)
+        question = player.question
+        assert "加" not in question["stem"] and "等于" not in question["stem"]  # no arithmetic
+        orders.add((question["stem"], tuple(question["options"])))
+        ids.add(question["id"])
+        assert len(question["id"]) >= 12
+    assert len(ids) == 12
+    # The same stems come with their options in different orders.
+    stems = [stem for stem, _ in orders]
+    assert len(orders) > len(set(stems))
+
+
+def test_an_answer_to_a_question_no_longer_shown_is_refused(
+    app, client, clock, setting, monkeypatch
+):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 12)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 12)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    player.play(12)
+    clock.advance(3)
+    response = player.client.post(
+        "/api/study/answers",
+        json={"token": player.token, "choice": 0, "question_id": "an-old-one"},
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "stale"
 
 
 def test_two_devices_at_once_earn_no_more_than_one(app, client, clock, setting):
@@ -473,9 +740,117 @@ def test_heartbeats_and_answers_need_no_cookie(app, client, clock, setting, monk
     assert anonymous.play(12).get_json()["credited_seconds"] == 12
     assert anonymous.question is not None
     clock.advance(3)
-    assert anonymous.answer(1).get_json()["correct"] is True
+    assert anonymous.answer(right_choice(anonymous.question)).get_json()["correct"] is True
     assert anonymous.play(12).get_json()["credited_seconds"] == 12
     assert covered(setting) == 24
+
+
+def test_every_session_leaves_its_evidence(app, client, clock, setting, monkeypatch):
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 24)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 24)
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    client.environ_base["HTTP_USER_AGENT"] = WECHAT_IPHONE
+    player.start()
+    player.play(24)
+    clock.advance(1)
+    assert player.beat(position=player.position).status_code == 429  # too soon
+    clock.advance(4)
+    player.answer(wrong_choice(player.question))
+    clock.advance(15)
+    player.answer(right_choice(player.question))
+    clock.advance(12)
+    player.beat(position=player.position + 40)  # a jump
+    first_key = player.token
+    player.start()  # a second session ends the first
+    study_flush.flush_once(500)
+    db.session.expire_all()
+    rows = db.session.scalars(
+        select(StudySession)
+        .where(StudySession.learner_id == setting.learner.id)
+        .order_by(StudySession.id)
+    ).all()
+    assert len(rows) == 2 and first_key
+    first, second = rows
+    assert first.device == "微信 · iPhone"
+    assert "MicroMessenger" in first.user_agent
+    assert first.address == "127.0.0.1"
+    assert first.ended_at is not None and second.ended_at is None
+    assert first.heartbeats_accepted == 3
+    assert first.refusals == {"too_soon": 1}
+    assert first.uncounted == {"jump": 1}
+    assert first.credited_seconds == 24
+    assert first.questions_asked == 2
+    assert first.answers == 2 and first.wrong_answers == 1
+    assert len(first.answer_latencies_ms) == 2
+    assert first.answer_latencies_ms[0] == 5000
+    # The learner's 学习记录 of the chapter says when, on what device, how much counted, why not.
+    page = client.get(f"/h5/study/chapters/{setting.chapter.id}").get_data(as_text=True)
+    record = page[page.index('id="study-record"') :]
+    assert "微信 · iPhone" in record
+    assert "计入 00:24" in record or "计入 0:24" in record
+    assert "未计入：" in record and "拖动或倍速跳过" in record and "答错 1 次" in record
+
+
+def test_a_plan_with_a_daily_cap_stops_counting_at_it(app, client, clock, setting):
+    setting.plan.daily_cap_hours = 1
+    setting.plan.minutes_per_hour = 1  # a 学时 of one minute: the cap is 60 s a day
+    chapter = factories.course(setting.plan, chapters=1, chapter_seconds=600).chapters[0]
+    log_in(client, setting.learner)
+    clock.now = (clock.now // 86400 + 1) * 86400 + 3600  # 09:00 in Chongqing
+    player = Player(client, clock, chapter.id)
+    player.start()
+    player.play(96)
+    reply = player.replies[-1][1].get_json()
+    assert reply["reason"] == "daily_cap"
+    assert "今天" in reply["message"]
+    cov = int(get_redis().hget(study_ledger.progress_key(setting.learner.id, chapter.id), "cov"))
+    assert 60 <= cov <= 72
+    # The next day counts again.
+    clock.advance(86400)
+    player.start()
+    player.position = cov
+    assert player.play(12).get_json()["credited_seconds"] == 12, player.replies[-1][1].get_json()
+
+
+def test_only_media_the_session_fetched_counts(app, client, clock, setting, tmp_path, monkeypatch):
+    # The platform serves this chapter's media: a span counts only if this playback session
+    # fetched it through the URL signed for it.
+    monkeypatch.setitem(app.config, "STUDY_MEDIA_DIR", str(tmp_path))
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "proof.webm").write_bytes(b"\x1a" * 120_000)  # 1000 bytes a second
+    setting.chapter.media_url = "demo/proof.webm"
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    started = player.start()
+    assert "/h5/media/demo/proof.webm?s=" in started["media_url"]
+    reply = player.play(12).get_json()
+    assert reply["counting"] is False and reply["reason"] == "no_media"
+    # An unsigned fetch, or one signed for another session, proves nothing.
+    client.get("/h5/media/demo/proof.webm", headers={"Range": "bytes=0-59999"}).close()
+    player.position = 0
+    assert player.play(12).get_json()["reason"] == "no_media"
+    fetched = client.get(started["media_url"], headers={"Range": "bytes=0-29999"})
+    assert fetched.status_code == 206
+    fetched.close()
+    player.position = 0
+    assert player.play(12).get_json()["credited_seconds"] == 12
+    player.play(12)
+    assert covered(setting) == 24
+    reply = player.play(12).get_json()  # 24-36 s: not fetched yet
+    assert reply["reason"] == "no_media"
+    client.get(started["media_url"], headers={"Range": "bytes=30000-"}).close()
+    player.position = 24
+    assert player.play(12).get_json()["credited_seconds"] == 12
+    study_flush.flush_once(500)
+    db.session.expire_all()
+    record = db.session.scalar(
+        select(StudySession).where(
+            StudySession.session_key == study.read_token(player.token).session_id
+        )
+    )
+    assert record.media_bytes == 30_000 + 90_000
+    assert record.uncounted["no_media"] == 3
 
 
 # --- refusals -------------------------------------------------------------------------------

@@ -206,6 +206,14 @@ def _send_every_kind(learner, plan) -> dict[str, TemplateMessage | None]:
             amount_fen=12_345_600,
             path="/h5/invoices",
         ),
+        notify.MessageKind.STUDY_WITHDRAWN: notify.study_withdrawn(
+            learner_id=learner.id,
+            withdrawal_key="chapter-7-1",
+            what="第三章 专业技术人员职业道德与诚信建设（上）",
+            seconds=3725,
+            reason=LONG_REASON,
+            path="/h5/study",
+        ),
     }
     messages[notify.MessageKind.DEADLINE_SUBSCRIPTION] = notify.deadline_subscription(
         learner_id=learner.id,
