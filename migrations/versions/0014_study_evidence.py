@@ -2,7 +2,7 @@
 generation of a chapter's progress (raised when staff withdraw its credit)
 
 Revision ID: 0014_study_evidence
-Revises: 0013_payment_channels
+Revises: 0018_fapiao_registry
 Create Date: 2026-12-02 03:00:00
 
 """
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "0014_study_evidence"
-down_revision = "0013_payment_channels"
+down_revision = "0018_fapiao_registry"
 branch_labels = None
 depends_on = None
 

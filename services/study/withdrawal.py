@@ -35,6 +35,7 @@ from models.enrollments import Enrollment
 from models.study import ChapterProgress, StudySession
 from services.audit import Actor, record_action
 from services.errors import Conflict, NotFound, ValidationError
+from services.paperwork import registry
 from services.study import ledger as study_ledger
 from services.study.rules import finished_course_ids
 from services.wechat import notify
@@ -244,6 +245,12 @@ def recompute_completion(enrollment: Enrollment, *, now: datetime, reason: str) 
     if earned >= plan.required_hours:
         return None
     enrollment.completed_at = None
+    # The provincial registry hears of it in this transaction (its outbox sends it on).
+    registry.queue_withdrawal(
+        enrollment.learner_id,
+        enrollment.plan_id,
+        reason=f"学时被撤销，未达到计划要求：{reason}"[:200],
+    )
     certificate = db.session.scalar(
         select(Certificate).where(
             Certificate.learner_id == enrollment.learner_id,
@@ -266,8 +273,9 @@ def _forget_in_ledger(learner_id: int, chapter_ids: list[int]) -> None:
 
 
 def after_withdrawal_committed(withdrawal: Withdrawal) -> None:
-    """Runs once a withdrawal has committed: what must follow it outside the database
-    (reporting it onwards) goes here, and only here."""
+    """Runs once a withdrawal has committed: what must follow it outside the database goes
+    here, and only here. (The registry's record is written with the withdrawal itself, by
+    ``recompute_completion``; its outbox sends it.)"""
     log.info(
         "study credit withdrawn: learner %s, %s %s, %s s, 学时 %s -> %s, certificate revoked %s",
         withdrawal.learner_id,

@@ -14,6 +14,7 @@ from infra.redis_client import get_redis
 from infra.transaction import commit
 from models.certificates import CertificateStatus
 from models.enrollments import Enrollment
+from models.registry import RegistryKind, RegistryRecord
 from models.staff import AuditLog
 from models.study import ChapterProgress, StudySession
 from models.wechat import TemplateMessage
@@ -93,6 +94,18 @@ def test_withdrawing_a_chapter_takes_everything_that_followed_from_it_back(app, 
     again = player.start()
     assert again["covered_seconds"] == 0 and again["finished"] is False
     assert get_redis().hget(study_ledger.progress_key(learner.id, chapter_id), "gen") == b"1"
+    # The provincial registry, told of the completion when the certificate was issued, is told
+    # of the withdrawal by the same certificate number.
+    records = db.session.scalars(
+        select(RegistryRecord)
+        .where(RegistryRecord.certificate_number == certificate.number)
+        .order_by(RegistryRecord.id)
+    ).all()
+    assert [record.kind for record in records] == [
+        RegistryKind.COMPLETION,
+        RegistryKind.WITHDRAWAL,
+    ]
+    assert "同一地址多账号" in records[1].payload["reason"]
 
 
 def test_a_snapshot_read_before_the_withdrawal_is_never_written_back(app, finished, clock):
