@@ -365,13 +365,17 @@ def ensure_packages() -> None:
 class World:
     plan_id: int
     chapter_ids: list[int]
-    answers: dict[str, int]  # question stem → the right option
+    answers: dict[str, str]  # question stem → the right option's text (options come shuffled)
     studiers: list[str]  # id numbers
     payers: list[tuple[str, int, str]]  # out_trade_no, amount, openid
     printers: list[str]
 
 
 def app_environment(rig: Rig, keys) -> dict[str, str]:
+    from services.paperwork.signing import development_bundle
+
+    # Certificates are signed in production: a CA of the rehearsal's own signs them.
+    signing = development_bundle(rig.dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DATABASE_"))}
     env.update(
         {
@@ -398,6 +402,9 @@ def app_environment(rig: Rig, keys) -> dict[str, str]:
             "WECHAT_TEMPLATE_CERTIFICATE_READY": "rush-certificate-ready",
             "LOG_LEVEL": "WARNING",
             "STORAGE_DIR": str(rig.dir / "storage"),
+            "CERTIFICATE_SIGNING_KEY": str(signing / "key.pem"),
+            "CERTIFICATE_SIGNING_CERT": str(signing / "cert.pem"),
+            "CERTIFICATE_SIGNING_CHAIN": str(signing / "ca.pem"),
             # The rhythm of a short chapter: reports every 3 s, a question within the first.
             "STUDY_HEARTBEAT_SECONDS": "3",
             "STUDY_MIN_HEARTBEAT_SECONDS": "1",
@@ -417,6 +424,8 @@ def seed(rig: Rig, args) -> World:
 
     from infra.extensions import db
     from models.orders import Order, OrderKind, OrderSeat
+    from services.demo.media import generate_missing_media
+    from services.study.questions import PLATFORM_RULES
     from tests import factories
     from wxapp import create_app
 
@@ -426,6 +435,11 @@ def seed(rig: Rig, args) -> World:
         factories.PASSWORD = PASSWORD
         plan = factories.plan(required_hours=1)
         course = factories.course(plan, hours=1, chapters=3, chapter_seconds=CHAPTER_SECONDS)
+        # Media the platform serves itself, so every span must be proved by a signed fetch.
+        for chapter in course.chapters:
+            chapter.media_url = f"demo/chapter-{CHAPTER_SECONDS}s.webm"
+        db.session.flush()
+        generate_missing_media()
         question = factories.question(course, answer_index=1)
         unit = factories.unit("重庆市渝中区人民医院")
         studiers, payers, printers = [], [], []
@@ -464,7 +478,10 @@ def seed(rig: Rig, args) -> World:
         world = World(
             plan_id=plan.id,
             chapter_ids=[c.id for c in sorted(course.chapters, key=lambda c: c.sort_order)],
-            answers={question.stem: question.answer_index},
+            answers={
+                question.stem: question.options[question.answer_index],
+                **{stem: options[right] for stem, options, right in PLATFORM_RULES},
+            },
             studiers=studiers,
             payers=payers,
             printers=printers,
@@ -595,15 +612,20 @@ def log_in(rec: Recorder, session: requests.Session, account: str, stop: threadi
 
 class StudyLearner:
     """Everything a learner's player does, in one place (so a new study protocol swaps only
-    this class): open a chapter, report every few seconds, answer 防挂机 questions, go on to
-    the next chapter when one is finished, and start again by itself after a refusal."""
+    this class), as docs/study-ingest.md describes it: open a chapter and load its media from
+    the signed URL, keep a queue of what was played and report it every few seconds (what a
+    refused or failed report carried goes again with the next), answer 防挂机 questions by the
+    text of the right option (options come shuffled), go on to the next chapter when one is
+    finished, and start again by itself after a refusal."""
 
     BEAT = 3.0
+    MAX_QUEUED = 12  # MAX_QUEUED_SEGMENTS
+    JOIN_UP_TO = 12.0  # heartbeat_seconds: contiguous segments are joined up to this length
 
     def __init__(self, rec: Recorder, world: World, account: str) -> None:
         self.rec, self.world, self.account = rec, world, account
         self.session = requests.Session()
-        self.acked: dict[int, int] = {}  # chapter → credit the server last confirmed
+        self.acked: dict[int, int] = {}  # chapter → coverage the server last confirmed
         self.finished: set[int] = set()
         self.wall: dict[int, float] = {}  # chapter → wall seconds spent playing it
 
@@ -626,11 +648,33 @@ class StudyLearner:
                 json={"chapter_id": chapter_id},
             )
             if answer is not None and answer.status_code == 201:
-                return answer.json()
+                opened = answer.json()
+                if opened.get("media_url"):
+                    # The phone's video element loads the chapter through the signed URL.
+                    self.rec.call(self.session, "media", "GET", opened["media_url"])
+                return opened
             if answer is not None and answer.status_code in (401, 302):
                 log_in(self.rec, self.session, self.account, stop)
             stop.wait(self.BEAT)
         return None
+
+    def answer(self, token: str, question: dict[str, Any], stop: threading.Event):
+        """The learner reads the question and taps the right option; playback waits."""
+        stop.wait(1.5)
+        right = self.world.answers.get(question.get("stem", ""))
+        options = list(question.get("options") or [])
+        choice = options.index(right) if right in options else 0
+        reply = self.rec.call(
+            self.session,
+            "answer",
+            "POST",
+            "/api/study/answers",
+            json={"token": token, "choice": choice},
+        )
+        if not ok(reply):
+            return question  # shown again: it stays pending
+        body = reply.json()
+        return None if body.get("correct") else body.get("question") or question
 
     def study(self, chapter_id: int, stop: threading.Event) -> None:
         opened = self.start(chapter_id, stop)
@@ -639,64 +683,67 @@ class StudyLearner:
         token, seq = opened["token"], 0
         position = float(opened["resume_position"])
         question = opened.get("question")
+        queue: list[list[float]] = []
         last = time.monotonic()
         while not stop.is_set():
             if question:
-                # The learner reads the question, taps an answer; the player's timer goes on.
-                stop.wait(1.5)
-                choice = self.world.answers.get(question.get("stem", ""), 1)
-                reply = self.rec.call(
-                    self.session,
-                    "answer",
-                    "POST",
-                    "/api/study/answers",
-                    json={"token": token, "choice": choice},
-                )
-                if ok(reply):
-                    question = reply.json().get("question")
+                question = self.answer(token, question, stop)
+                last = time.monotonic()  # nothing played while the question was shown
+                continue
             stop.wait(self.BEAT)
             now = time.monotonic()
-            played = min(now - last, 25.0)
-            seq += 1
             if position >= CHAPTER_SECONDS - 0.5:
-                # At the end but not finished (stretches played while a question waited did
-                # not count): the learner plays it again from the start.
+                # At the end but not finished: the learner plays it again from the start.
                 position = 0.0
-            target = min(position + played, float(CHAPTER_SECONDS))
+            played = min(now - last, CHAPTER_SECONDS - position)
+            last = now
+            self.wall[chapter_id] = self.wall.get(chapter_id, 0.0) + played
+            segment = [position, position + played]
+            position = segment[1]
+            if (
+                queue
+                and queue[-1][1] == segment[0]
+                and segment[1] - queue[-1][0] <= self.JOIN_UP_TO
+            ):
+                queue[-1][1] = segment[1]
+            else:
+                queue.append(segment)
+            del queue[: max(0, len(queue) - self.MAX_QUEUED - 1)]  # the oldest cannot go
+            seq += 1
+            body: dict[str, Any] = {
+                "token": token,
+                "seq": seq,
+                "from": queue[-1][0],
+                "position": queue[-1][1],
+                "playing": True,
+                "rate": 1.0,
+            }
+            if len(queue) > 1:
+                body["queued"] = [list(s) for s in queue[:-1]]
             reply = self.rec.call(
-                self.session,
-                "heartbeat",
-                "POST",
-                "/api/study/heartbeats",
-                json={
-                    "token": token,
-                    "seq": seq,
-                    "from": position,
-                    "position": target,
-                    "playing": True,
-                    "rate": 1.0,
-                },
+                self.session, "heartbeat", "POST", "/api/study/heartbeats", json=body
             )
             if reply is None or reply.status_code >= 500 or reply.status_code == 429:
-                continue  # the player keeps its place and reports the stretch next time
+                continue  # the queue goes again with the next report
+            if reply.status_code == 409 and (reply.json() or {}).get("error") == "stale":
+                continue
             if reply.status_code >= 400:
                 # Refused (a session the failover forgot, a sequence out of step): reopen.
                 opened = self.start(chapter_id, stop)
                 if opened is None:
                     return
-                token, seq = opened["token"], 0
+                token, seq, queue = opened["token"], 0, []
                 position = float(opened["resume_position"])
                 question, last = opened.get("question"), time.monotonic()
                 continue
-            self.wall[chapter_id] = self.wall.get(chapter_id, 0.0) + (now - last)
-            last = now
-            body = reply.json()
-            position = target
-            question = body.get("question")
+            answer = reply.json()
+            if answer.get("reason") not in ("question", "question_timeout"):
+                queue = []  # taken
+            question = answer.get("question")
             self.acked[chapter_id] = max(
-                self.acked.get(chapter_id, 0), int(body.get("credited_seconds") or 0)
+                self.acked.get(chapter_id, 0), int(answer.get("covered_seconds") or 0)
             )
-            if body.get("finished"):
+            if answer.get("finished"):
                 self.finished.add(chapter_id)
                 return
 
@@ -999,23 +1046,25 @@ def rehearse(rig: Rig, args, stop: threading.Event, command: str) -> int:
 
         ids = dict(rows("SELECT id_number, id FROM learners"))
         progress = {
-            (lid, cid): (credited, finished)
-            for lid, cid, credited, finished in rows(
-                "SELECT learner_id, chapter_id, credited_seconds, finished_at FROM chapter_progress"
+            (lid, cid): (covered, credited, finished)
+            for lid, cid, covered, credited, finished in rows(
+                "SELECT learner_id, chapter_id, covered_seconds, credited_seconds, finished_at"
+                " FROM chapter_progress"
             )
         }
         lost_finished, lost_credit, over_wall = 0, [], 0
         for learner in learners:
             lid = ids[learner.account]
             for chapter_id in learner.finished:
-                if progress.get((lid, chapter_id), (0, None))[1] is None:
+                if progress.get((lid, chapter_id), (0, 0, None))[2] is None:
                     lost_finished += 1
+            # What the server confirmed to the player and PostgreSQL no longer holds.
             lost = sum(
-                max(0, acked - progress.get((lid, cid), (0, None))[0])
+                max(0, acked - progress.get((lid, cid), (0, 0, None))[0])
                 for cid, acked in learner.acked.items()
             )
             lost_credit.append(lost)
-            credited = sum(progress.get((lid, cid), (0, None))[0] for cid in learner.acked)
+            credited = sum(progress.get((lid, cid), (0, 0, None))[1] for cid in learner.acked)
             if credited > sum(learner.wall.values()) + 1:
                 over_wall += 1
         finished_total = sum(len(lr.finished) for lr in learners)

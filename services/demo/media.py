@@ -35,13 +35,13 @@ FINISHED_LEARNER_ID_NUMBER = demo_id_number("500105", date(1988, 11, 23), "302")
 
 
 def seed() -> list[str]:
-    notes = _generate_missing_media()
+    notes = generate_missing_media()
     notes.extend(_demo_progress(DEMO_LEARNER_ID_NUMBER, first_course_only=True))
     notes.extend(_demo_progress(FINISHED_LEARNER_ID_NUMBER, first_course_only=False))
     return notes
 
 
-def _generate_missing_media() -> list[str]:
+def generate_missing_media() -> list[str]:
     paths = set(
         db.session.scalars(select(Chapter.media_url).where(Chapter.media_url.like("demo/%")))
     )
