@@ -259,7 +259,9 @@ def test_every_template_fits_wechats_limits_with_the_longest_texts(app, wechat_s
     assert by_kind["review_result"]["phrase2"]["value"] == "未通过"
     assert by_kind["review_result"]["thing3"]["value"] == "上传的缴费凭证看不清楚，缴费金额与单位…"
     assert by_kind["invoice_issued"]["thing1"]["value"].endswith("…")
-    assert by_kind["study_withdrawn"]["thing1"]["value"] == "第三章 专技人员职业道德与诚信建设（上）"
+    assert (
+        by_kind["study_withdrawn"]["thing1"]["value"] == "第三章 专技人员职业道德与诚信建设（上）"
+    )
     assert len(wechat_sim.state.template_messages) == len(notify.MessageKind) - 1
     assert len(wechat_sim.state.subscribe_messages) == 1
 
