@@ -21,7 +21,7 @@ from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderKind, OrderStatus
-from services.accounts.identity import normalise_text
+from services.accounts.identity import clean_text, normalise_code
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, local_time
 from services.errors import Conflict, NotFound, StopValidation, ValidationError
@@ -165,7 +165,7 @@ def plan_for_sale(plan_id: int, now: datetime | None = None) -> Plan:
 
 def parse_yuan(raw: str | None, field: str = "price") -> int:
     """ "30" or "30.00" yuan → 3000 fen."""
-    text = normalise_text(raw).replace("元", "").replace("¥", "").strip()
+    text = normalise_code(raw).replace("元", "").replace("¥", "").strip()
     if not text:
         raise ValidationError(field, "请填写价格（元）。")
     try:
@@ -184,7 +184,7 @@ def parse_yuan(raw: str | None, field: str = "price") -> int:
 
 
 def _parse_int(raw: str | None, field: str, label: str, low: int, high: int) -> int:
-    text = normalise_text(raw)
+    text = normalise_code(raw)
     if not text:
         raise ValidationError(field, f"请填写{label}。")
     if not (text.isascii() and text.isdigit()):
@@ -197,7 +197,7 @@ def _parse_int(raw: str | None, field: str, label: str, low: int, high: int) -> 
 
 def parse_local_datetime(raw: str | None, field: str, label: str) -> datetime:
     """ "2022-12-31T23:59" (the browser's datetime-local), read as Beijing time."""
-    text = normalise_text(raw).replace(" ", "T")
+    text = normalise_code(raw).replace(" ", "T")
     if not text:
         raise ValidationError(field, f"请填写{label}。")
     try:
@@ -212,7 +212,7 @@ def parse_local_datetime(raw: str | None, field: str, label: str) -> datetime:
 
 
 def _text(raw: str | None, field: str, label: str, limit: int, *, required=True) -> str:
-    text = normalise_text(raw)
+    text = clean_text(raw)
     if required and not text:
         raise ValidationError(field, f"请填写{label}。")
     if len(text) > limit:
@@ -409,7 +409,7 @@ def delete_course(course_id: int, *, actor: Actor) -> int:
 
 def parse_duration(raw: str | None) -> int:
     """ "90", "1:30" or "01:02:03" → seconds."""
-    text = normalise_text(raw).replace("：", ":")
+    text = normalise_code(raw).replace("：", ":")
     if not text:
         raise ValidationError("duration", "请填写时长。")
     parts = text.split(":")
@@ -424,7 +424,7 @@ def parse_duration(raw: str | None) -> int:
 
 
 def parse_media_url(raw: str | None) -> str:
-    text = normalise_text(raw)
+    text = clean_text(raw)
     if not text:
         raise ValidationError("media_url", "请填写视频地址。")
     if text.startswith(("https://", "http://")):
@@ -515,7 +515,7 @@ def save_question(
 ) -> Question:
     check = _Collector()
     stem = check(_text, data.stem, "stem", "题目", 500)
-    options = [normalise_text(line) for line in (data.options or "").splitlines()]
+    options = [clean_text(line) for line in (data.options or "").splitlines()]
     options = [option for option in options if option]
     if not 2 <= len(options) <= 6:
         check.errors.append(ValidationError("options", "请填写2到6个选项，每行一个。"))

@@ -28,7 +28,7 @@ from models.certificates import Certificate, CertificateStatus
 from models.enrollments import Enrollment, EnrollmentStatus
 from services import stored_files
 from services.accounts import org
-from services.accounts.identity import normalise_text, parse_name
+from services.accounts.identity import clean_text, normalise_code, parse_name
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, mask_id_number, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -51,7 +51,7 @@ def new_certificate_number(year: int) -> str:
 
 
 def normalise_number(raw: str | None) -> str:
-    return normalise_text(raw).replace(" ", "").upper()
+    return normalise_code(raw).replace(" ", "").upper()
 
 
 # --- eligibility ------------------------------------------------------------------------------
@@ -310,7 +310,7 @@ def verify(raw_number: str) -> Verification | None:
 
 def search_certificates(query: str, *, limit: int = 50) -> list[Certificate]:
     """By number, the holder's ID number or name; the newest first."""
-    text = normalise_text(query).replace(" ", "")
+    text = normalise_code(query).replace(" ", "")
     statement = select(Certificate).order_by(Certificate.issued_at.desc()).limit(limit)
     if text:
         statement = statement.where(
@@ -365,7 +365,7 @@ def _snapshot(certificate: Certificate) -> dict:
 
 
 def _reason(raw: str) -> str:
-    reason = normalise_text(raw)
+    reason = clean_text(raw)
     if not reason:
         raise ValidationError("reason", "请填写作废原因。")
     if len(reason) > 200:
@@ -430,7 +430,7 @@ def reissue_certificate(
         raise Conflict("该证书已经作废；请对该学员当前有效的证书操作。")
     reason = _reason(reason)
     learner = get_row(Learner, old.learner_id, "学员不存在。")
-    if normalise_text(corrected_name):
+    if clean_text(corrected_name):
         name = parse_name(corrected_name)
         if name != learner.name:
             record_action(

@@ -24,7 +24,7 @@ from models.catalog import Plan, PlanKind
 from models.enrollments import Enrollment, EnrollmentSource, EnrollmentStatus
 from models.makeup import MakeupApplication, MakeupKind, ReviewStatus
 from services import stored_files
-from services.accounts.identity import normalise_text
+from services.accounts.identity import clean_text, normalise_code
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ
 from services.errors import Conflict, NotFound, PermissionDenied, StopValidation, ValidationError
@@ -170,7 +170,7 @@ def learner_overview(learner_id: int) -> list[YearOverview]:
 
 
 def _text(errors: list, field: str, raw: str, label: str, limit: int) -> str:
-    value = normalise_text(raw)
+    value = clean_text(raw)
     if not value:
         errors.append(ValidationError(field, f"请填写{label}。"))
     elif len(value) > limit:
@@ -179,7 +179,7 @@ def _text(errors: list, field: str, raw: str, label: str, limit: int) -> str:
 
 
 def _moment(errors: list, field: str, raw: str, label: str, now: datetime) -> datetime | None:
-    text = normalise_text(raw).replace(" ", "T")
+    text = normalise_code(raw).replace(" ", "T")
     if not text:
         errors.append(ValidationError(field, f"请填写{label}。"))
         return None
@@ -240,7 +240,7 @@ def submit_commitment(
     errors: list[ValidationError] = []
     paid_at = _moment(errors, "paid_on", letter.paid_on, "缴费日期", now)
     reason = _text(errors, "reason", letter.reason, "无法提供缴费凭证的原因", 500)
-    signature = normalise_text(letter.signature).replace(" ", "")
+    signature = clean_text(letter.signature).replace(" ", "")
     if signature != learner.name:
         errors.append(
             ValidationError("signature", f"请输入您的姓名“{learner.name}”作为签名（承诺人）。")
@@ -422,7 +422,7 @@ def reject(
     application_id: int, *, actor: Actor, reason: str, now: datetime | None = None
 ) -> MakeupApplication:
     application = _pending_for_review(application_id)
-    reason = normalise_text(reason)
+    reason = clean_text(reason)
     if not reason:
         raise ValidationError("reason", "请填写驳回原因，学员将据此修改后重新提交。")
     if len(reason) > 200:

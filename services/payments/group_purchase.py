@@ -23,7 +23,7 @@ from models.catalog import Plan
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderKind, OrderSeat, OrderStatus
 from services import catalog, spreadsheets
-from services.accounts.identity import normalise_text, parse_id_number
+from services.accounts.identity import normalise_code, parse_id_number
 from services.errors import ValidationError
 from services.paperwork import invoices
 from services.payments import orders
@@ -72,7 +72,7 @@ def check_lines(
     now = now or utcnow()
     plan = catalog.plan_for_sale(plan_id, now)
     raw_lines = [
-        (number, normalise_text(raw.translate(_INVISIBLE)))
+        (number, normalise_code(raw.translate(_INVISIBLE)))
         for number, raw in enumerate((text or "").splitlines(), start=1)
     ]
     raw_lines = [(number, line) for number, line in raw_lines if line]

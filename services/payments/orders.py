@@ -40,7 +40,7 @@ from models.orders import (
     SeatStatus,
 )
 from services import catalog
-from services.accounts.identity import normalise_text
+from services.accounts.identity import normalise_code
 from services.display import LOCAL_TZ
 from services.errors import Conflict, NotFound, PermissionDenied
 from services.paperwork import invoices
@@ -363,7 +363,7 @@ def search_orders(filters: OrderFilter, page: int, per_page: int = 30):
         statement = statement.where(Order.kind == OrderKind(filters.kind))
     if filters.plan_id:
         statement = statement.where(Order.plan_id == filters.plan_id)
-    text = normalise_text(filters.query).upper()
+    text = normalise_code(filters.query).upper()
     if text:
         buyers = select(Learner.id).where(
             or_(Learner.id_number == text, Learner.phone == text, Learner.name == text)
