@@ -54,16 +54,26 @@ class PlanPage:
     owned: bool
     on_sale: bool
     pending_order_id: int | None
+    study_closed: bool = False
 
     @property
     def offers_makeup(self) -> bool:
         """A make-up year not held yet: paid elsewhere, the learner may apply (补学申请)."""
         return self.plan.kind is PlanKind.MAKEUP and not self.owned
 
+    @property
+    def makeup_closed(self) -> bool:
+        """A make-up year whose study window has ended: nothing may be bought or applied for."""
+        return self.offers_makeup and self.study_closed
+
 
 def is_on_sale(plan: Plan, now: datetime | None = None) -> bool:
     now = now or utcnow()
-    return plan.is_published and plan.sale_starts_at <= now < plan.sale_ends_at
+    return (
+        plan.is_published
+        and plan.sale_starts_at <= now < plan.sale_ends_at
+        and now < plan.study_ends_at
+    )
 
 
 def held_plan_ids(learner_id: int) -> set[int]:
@@ -146,6 +156,7 @@ def plan_page(plan_id: int, learner_id: int) -> PlanPage:
         owned=learner_holds_plan(learner_id, plan_id),
         on_sale=is_on_sale(plan),
         pending_order_id=pending_order_id,
+        study_closed=utcnow() >= plan.study_ends_at,
     )
 
 
@@ -157,6 +168,10 @@ def plan_for_sale(plan_id: int, now: datetime | None = None) -> Plan:
         raise Conflict(f"该学习计划将于{local_time(plan.sale_starts_at)}开始购买。")
     if now >= plan.sale_ends_at:
         raise Conflict("该学习计划已停止购买。")
+    if now >= plan.study_ends_at:  # bought now, it could no longer be studied
+        if plan.kind is PlanKind.MAKEUP:
+            raise Conflict("该年度补学已截止，已停止购买。")
+        raise Conflict("该学习计划的学习时间已结束，已停止购买。")
     return plan
 
 

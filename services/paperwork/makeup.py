@@ -26,7 +26,7 @@ from models.makeup import MakeupApplication, MakeupKind, ReviewStatus
 from services import stored_files
 from services.accounts.identity import clean_text, normalise_code
 from services.audit import Actor, record_action
-from services.display import LOCAL_TZ
+from services.display import LOCAL_TZ, local_time
 from services.errors import Conflict, NotFound, PermissionDenied, StopValidation, ValidationError
 from services.paperwork.screenshots import ScreenshotRejected, clean_screenshot
 from services.paperwork.workdays import workday_deadline, workdays_left
@@ -95,16 +95,27 @@ def makeup_plan(plan_id: int) -> Plan:
     return plan
 
 
-def application_refusal(learner_id: int, plan: Plan) -> str | None:
+CLOSED = "该年度补学已截止"
+
+
+def study_closed(plan: Plan, now: datetime | None = None) -> bool:
+    """The plan's study window has ended: opening it now would give a plan nobody can study."""
+    return (now or utcnow()) >= plan.study_ends_at
+
+
+def application_refusal(learner_id: int, plan: Plan, *, now: datetime | None = None) -> str | None:
     """Why the learner cannot apply for this year now, or ``None``."""
     return _refusal(
         plan,
         opened=plan.id in _opened_plan_ids(learner_id, [plan.id]),
         pending=_pending(learner_id, plan.year) is not None,
+        now=now or utcnow(),
     )
 
 
-def _refusal(plan: Plan, *, opened: bool, pending: bool) -> str | None:
+def _refusal(plan: Plan, *, opened: bool, pending: bool, now: datetime) -> str | None:
+    if study_closed(plan, now):
+        return f"{CLOSED}（学习截止时间：{local_time(plan.study_ends_at)}）。"
     if opened:
         return f"您已开通{plan.year}年度的学习计划，可以直接学习。"
     if pending:
@@ -142,13 +153,15 @@ class YearOverview:
     plan: Plan
     latest: MakeupApplication | None
     refusal: str | None
+    closed: bool = False
 
     @property
     def can_apply(self) -> bool:
         return self.refusal is None
 
 
-def learner_overview(learner_id: int) -> list[YearOverview]:
+def learner_overview(learner_id: int, *, now: datetime | None = None) -> list[YearOverview]:
+    now = now or utcnow()
     plans = makeup_plans()
     applications = learner_applications(learner_id)
     opened = _opened_plan_ids(learner_id, [plan.id for plan in plans])
@@ -160,13 +173,20 @@ def learner_overview(learner_id: int) -> list[YearOverview]:
         YearOverview(
             plan,
             latest.get(plan.id),
-            _refusal(plan, opened=plan.id in opened, pending=plan.year in pending_years),
+            _refusal(plan, opened=plan.id in opened, pending=plan.year in pending_years, now=now),
+            study_closed(plan, now),
         )
         for plan in plans
     ]
 
 
 # --- submitting -------------------------------------------------------------------------------
+
+
+def _refuse_when_closed(plan: Plan, now: datetime) -> None:
+    """Nothing of a closed year is read or stored, not even the screenshot."""
+    if study_closed(plan, now):
+        raise Conflict(f"{CLOSED}（学习截止时间：{local_time(plan.study_ends_at)}）。")
 
 
 def _text(errors: list, field: str, raw: str, label: str, limit: int) -> str:
@@ -202,6 +222,7 @@ def submit_voucher(
 ) -> MakeupApplication:
     now = now or utcnow()
     plan = makeup_plan(plan_id)
+    _refuse_when_closed(plan, now)
     errors: list[ValidationError] = []
     order_no = _text(errors, "order_no", voucher.order_no, "订单编号", 64)
     payer = _text(errors, "payer", voucher.payer, "付款人", 50)
@@ -214,7 +235,7 @@ def submit_voucher(
         errors.append(ValidationError("screenshot", str(rejected)))
     if errors:
         raise StopValidation(errors)
-    refusal = application_refusal(learner_id, plan)
+    refusal = application_refusal(learner_id, plan, now=now)
     if refusal:
         raise Conflict(refusal)
     application = MakeupApplication(
@@ -236,6 +257,7 @@ def submit_commitment(
 ) -> MakeupApplication:
     now = now or utcnow()
     plan = makeup_plan(plan_id)
+    _refuse_when_closed(plan, now)
     learner = get_row(Learner, learner_id, "学员不存在。")
     errors: list[ValidationError] = []
     paid_at = _moment(errors, "paid_on", letter.paid_on, "缴费日期", now)
@@ -249,7 +271,7 @@ def submit_commitment(
         errors.append(ValidationError("agreed", "请阅读承诺内容并勾选“本人已阅读并同意以上承诺”。"))
     if errors:
         raise StopValidation(errors)
-    refusal = application_refusal(learner_id, plan)
+    refusal = application_refusal(learner_id, plan, now=now)
     if refusal:
         raise Conflict(refusal)
     application = MakeupApplication(
@@ -396,6 +418,12 @@ def approve(application_id: int, *, actor: Actor, now: datetime | None = None) -
     """Open the year's plan free: an enrollment that records this application."""
     now = now or utcnow()
     application = _pending_for_review(application_id)
+    plan = get_row(Plan, application.plan_id, "学习计划不存在。")
+    if study_closed(plan, now):
+        raise Conflict(
+            f"{CLOSED}（{plan.year}年度学习截止时间：{local_time(plan.study_ends_at)}），"
+            "通过后学员也无法学习；请驳回并说明原因。"
+        )
     enrollment = db.session.scalar(
         select(Enrollment).where(
             Enrollment.learner_id == application.learner_id,

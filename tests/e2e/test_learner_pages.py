@@ -1,0 +1,83 @@
+"""The learner's pages in WeChat at a phone's size: text kept as typed, no dead ends after a
+year has closed or a payment is being confirmed, and where each entry lands."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from infra.extensions import db
+from infra.transaction import commit
+from models.base import utcnow
+from models.invoices import Invoice
+from services.accounts.identity import credit_code_check_character
+from tests import factories
+from tests.e2e.conftest import phone, snap
+
+UNIT = "重庆建工（集团）股份有限公司"
+
+
+def signed_in(browser, base, name, *, path="/h5/"):
+    page = phone(browser).new_page()
+    page.goto(base + path)
+    page.get_by_role("button", name=name).click()
+    return page
+
+
+@pytest.mark.committed
+def test_an_invoice_title_typed_with_full_width_brackets_is_kept(live_platform, browser, shots):
+    base = live_platform.url
+    learner = factories.learner(name="王芳")
+    factories.bind_wechat(learner, "oDEMO_guest1")
+    order = factories.paid_order(learner, factories.plan())
+    commit()
+    first17 = "91500000202812345"
+    code = first17 + credit_code_check_character(first17)
+
+    h5 = signed_in(browser, base, "王芳")
+    h5.goto(f"{base}/h5/invoices/order/{order.id}/apply")
+    h5.get_by_text("单位", exact=True).click()
+    h5.fill("#title", f" {UNIT} ")
+    h5.fill("#tax_code", "".join(chr(ord(c) + 0xFEE0) for c in code))  # a full-width keyboard
+    h5.fill("#email", "cw@example.cn")
+    snap(h5, shots, "text-01-invoice-form")
+    h5.get_by_role("button", name="提交申请").click()
+    expect(h5.locator(".h5-flash").first).to_contain_text("已提交开票申请")
+    h5.locator(".paper-row").first.get_by_role("link").first.click()
+    expect(h5.locator("body")).to_contain_text(UNIT)
+    snap(h5, shots, "text-02-invoice-view")
+
+    db.session.expire_all()
+    invoice = db.session.scalar(select(Invoice).where(Invoice.order_id == order.id))
+    assert (invoice.title, invoice.tax_code) == (UNIT, code)
+
+
+@pytest.mark.committed
+def test_a_closed_makeup_year_refuses_with_its_buttons_disabled(live_platform, browser, shots):
+    base = live_platform.url
+    learner = factories.learner(name="刘洋")
+    factories.bind_wechat(learner, "oDEMO_guest2")
+    factories.makeup_plan(2019)
+    closed = factories.makeup_plan(2018)
+    closed.study_ends_at = utcnow() - timedelta(hours=1)
+    commit()
+
+    h5 = signed_in(browser, base, "刘洋", path="/h5/makeup")
+    row = h5.locator(".paper-row", has_text="2018年度公需科目")
+    expect(row).to_contain_text("该年度补学已截止")
+    for name in ("购买", "提交缴费凭证", "缴费承诺书"):
+        expect(row.get_by_role("button", name=name)).to_be_disabled()
+    open_row = h5.locator(".paper-row", has_text="2019年度公需科目")
+    expect(open_row.get_by_role("link", name="提交缴费凭证")).to_be_visible()
+    snap(h5, shots, "makeup-closed-01-list")
+
+    h5.goto(f"{base}/h5/makeup/{closed.id}/voucher")
+    expect(h5.get_by_role("alert")).to_contain_text("该年度补学已截止")
+    expect(h5.get_by_role("button", name="提交审核")).to_be_disabled()
+    h5.goto(f"{base}/h5/plans/{closed.id}")
+    expect(h5.get_by_role("alert")).to_contain_text("该年度补学已截止")
+    expect(h5.get_by_role("button", name="立即购买")).to_be_disabled()
+    snap(h5, shots, "makeup-closed-02-plan")
