@@ -13,7 +13,9 @@ from infra.extensions import db
 from infra.transaction import commit
 from models.base import utcnow
 from models.invoices import Invoice
+from models.orders import Order
 from services.accounts.identity import credit_code_check_character
+from services.payments import orders
 from tests import factories
 from tests.e2e.conftest import phone, snap
 
@@ -81,3 +83,37 @@ def test_a_closed_makeup_year_refuses_with_its_buttons_disabled(live_platform, b
     expect(h5.get_by_role("alert")).to_contain_text("该年度补学已截止")
     expect(h5.get_by_role("button", name="立即购买")).to_be_disabled()
     snap(h5, shots, "makeup-closed-02-plan")
+
+
+@pytest.mark.committed
+def test_the_order_page_waits_while_paying_and_offers_a_new_order_once_expired(
+    live_platform, browser, shots
+):
+    base = live_platform.url
+    learner = factories.learner(name="王芳")
+    factories.bind_wechat(learner, "oDEMO_guest1")
+    plan = factories.plan()
+    waiting = orders.place_individual_order(learner_id=learner.id, plan_id=plan.id, invoice=None)
+    commit()
+
+    # Back from the cashier before the result has arrived: a waiting state, nothing to tap.
+    h5 = signed_in(browser, base, "王芳", path=f"/h5/orders/{waiting.id}?paying=1")
+    expect(h5.locator("[data-order-status]")).to_have_text("正在确认支付结果")
+    expect(h5.get_by_role("link", name="去支付")).to_have_count(0)
+    expect(h5.get_by_role("button", name="取消订单")).to_have_count(0)
+    expect(h5.locator("body")).not_to_contain_text("待支付")
+    expect(h5.get_by_role("link", name="刷新订单状态")).to_be_hidden()
+    snap(h5, shots, "order-01-confirming")
+
+    # An order left unpaid past its time: 已超时 and 重新下单.
+    late = db.session.get(Order, waiting.id)
+    late.expires_at = utcnow() - timedelta(minutes=1)
+    commit()
+    h5.goto(f"{base}/h5/orders/{waiting.id}")
+    expect(h5.locator("[data-order-status]")).to_have_text("已超时")
+    expect(h5.get_by_role("link", name="去支付")).to_have_count(0)
+    snap(h5, shots, "order-02-expired")
+    h5.get_by_role("link", name="重新下单").click()
+    expect(h5).to_have_url(f"{base}/h5/plans/{plan.id}/buy")
+    h5.goto(f"{base}/h5/orders")
+    expect(h5.locator(".pay-status").first).to_have_text("已超时")
