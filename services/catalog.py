@@ -87,6 +87,34 @@ def held_plan_ids(learner_id: int) -> set[int]:
     )
 
 
+@dataclass(frozen=True)
+class Landing:
+    """Where a learner starts after entering from the menu, registering or resetting a
+    password: 课程培训 when a plan is held, else the plan to buy (``plan_id``), else the list."""
+
+    studying: bool
+    plan_id: int | None
+
+
+def landing_for(learner_id: int, now: datetime | None = None) -> Landing:
+    if held_plan_ids(learner_id):
+        return Landing(studying=True, plan_id=None)
+    now = now or utcnow()
+    plan_id = db.session.scalar(
+        select(Plan.id)
+        .where(
+            Plan.kind == PlanKind.CURRENT,
+            Plan.is_published.is_(True),
+            Plan.sale_starts_at <= now,
+            Plan.sale_ends_at > now,
+            Plan.study_ends_at > now,
+        )
+        .order_by(Plan.year.desc(), Plan.id.desc())
+        .limit(1)
+    )
+    return Landing(studying=False, plan_id=plan_id)
+
+
 def learner_holds_plan(learner_id: int, plan_id: int) -> bool:
     return (
         db.session.scalar(

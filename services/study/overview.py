@@ -159,24 +159,43 @@ def plan_page(learner_id: int, plan_id: int, page: int) -> PlanPage:
 
 
 def _last_studied(learner_id: int, *, plan_id: int | None = None, course_id: int | None = None):
-    statement = (
-        select(Chapter.id, Chapter.title, Course.title, ChapterProgress.last_position)
+    """继续上次学习: the chapter last touched while it is unfinished; once it is finished, the
+    next unfinished chapter in the plan's (or course's) order, wrapping round to an earlier one
+    left unfinished; ``None`` before any study and once every chapter is finished."""
+    scope = Course.plan_id == plan_id if plan_id is not None else Course.id == course_id
+    last = db.session.execute(
+        select(Chapter.id, Chapter.title, Course.title, ChapterProgress.last_position,
+               ChapterProgress.finished_at)
         .join(Chapter, ChapterProgress.chapter_id == Chapter.id)
         .join(Course, Chapter.course_id == Course.id)
-        .where(ChapterProgress.learner_id == learner_id)
+        .where(ChapterProgress.learner_id == learner_id, scope)
         .order_by(ChapterProgress.updated_at.desc(), ChapterProgress.id.desc())
         .limit(1)
-    )
-    if plan_id is not None:
-        statement = statement.where(Course.plan_id == plan_id)
-    if course_id is not None:
-        statement = statement.where(Course.id == course_id)
-    row = db.session.execute(statement).first()
-    if row is None:
+    ).first()  # fmt: skip
+    if last is None:
         return None
-    return ChapterLink(
-        chapter_id=row[0], chapter_title=row[1], course_title=row[2], position=row[3]
-    )
+    if last[4] is None:
+        return ChapterLink(
+            chapter_id=last[0], chapter_title=last[1], course_title=last[2], position=last[3]
+        )
+    in_order = db.session.execute(
+        select(Chapter.id, Chapter.title, Course.title, ChapterProgress.last_position,
+               ChapterProgress.finished_at)
+        .join(Course, Chapter.course_id == Course.id)
+        .outerjoin(
+            ChapterProgress,
+            and_(ChapterProgress.chapter_id == Chapter.id, ChapterProgress.learner_id == learner_id),
+        )
+        .where(scope)
+        .order_by(Course.sort_order, Course.id, Chapter.sort_order, Chapter.id)
+    ).all()  # fmt: skip
+    at = next((index for index, row in enumerate(in_order) if row[0] == last[0]), 0)
+    for row in in_order[at + 1 :] + in_order[:at]:
+        if row[4] is None:
+            return ChapterLink(
+                chapter_id=row[0], chapter_title=row[1], course_title=row[2], position=row[3] or 0
+            )
+    return None
 
 
 def _covered_percent(covered_seconds: int, duration_seconds: int) -> int:

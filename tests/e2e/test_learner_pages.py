@@ -3,6 +3,7 @@ year has closed or a payment is being confirmed, and where each entry lands."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from infra.transaction import commit
 from models.base import utcnow
 from models.invoices import Invoice
 from models.orders import Order
+from models.study import ChapterProgress
 from services.accounts.identity import credit_code_check_character
 from services.payments import orders
 from tests import factories
@@ -117,3 +119,33 @@ def test_the_order_page_waits_while_paying_and_offers_a_new_order_once_expired(
     expect(h5).to_have_url(f"{base}/h5/plans/{plan.id}/buy")
     h5.goto(f"{base}/h5/orders")
     expect(h5.locator(".pay-status").first).to_have_text("已超时")
+
+
+@pytest.mark.committed
+def test_the_menu_entry_lands_on_the_study_and_continue_skips_finished_chapters(
+    live_platform, browser, shots
+):
+    base = live_platform.url
+    learner = factories.learner(name="刘洋")
+    factories.bind_wechat(learner, "oDEMO_guest2")
+    plan = factories.plan()
+    course = factories.course(plan, title="数字经济概论", chapters=3, chapter_seconds=60)
+    factories.enrollment(learner, plan)
+    db.session.add(
+        ChapterProgress(
+            learner_id=learner.id, chapter_id=course.chapters[0].id, intervals=[[0, 60]],
+            covered_seconds=60, credited_seconds=60, last_position=60, finished_at=utcnow(),
+        )
+    )  # fmt: skip
+    commit()
+
+    h5 = signed_in(browser, base, "刘洋")  # the menu's 公需科目 entry
+    expect(h5).to_have_url(re.compile(rf"^{re.escape(base)}/h5/study(#wechat_redirect)?$"))
+    expect(h5.locator(".h5-tabbar [aria-current=page]")).to_contain_text("课程培训")
+    snap(h5, shots, "landing-01-study")
+    h5.get_by_role("link", name="进入学习").first.click()
+    resume = h5.get_by_role("link", name=re.compile("继续上次学习"))
+    expect(resume).to_contain_text("数字经济概论 · 第2章")
+    snap(h5, shots, "landing-02-continue")
+    resume.click()
+    expect(h5).to_have_url(f"{base}/h5/study/chapters/{course.chapters[1].id}")
