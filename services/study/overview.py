@@ -178,7 +178,7 @@ def _last_studied(learner_id: int, *, plan_id: int | None = None, course_id: int
         return ChapterLink(
             chapter_id=last[0], chapter_title=last[1], course_title=last[2], position=last[3]
         )
-    in_order = db.session.execute(
+    in_order = list(db.session.execute(
         select(Chapter.id, Chapter.title, Course.title, ChapterProgress.last_position,
                ChapterProgress.finished_at)
         .join(Course, Chapter.course_id == Course.id)
@@ -188,7 +188,7 @@ def _last_studied(learner_id: int, *, plan_id: int | None = None, course_id: int
         )
         .where(scope)
         .order_by(Course.sort_order, Course.id, Chapter.sort_order, Chapter.id)
-    ).all()  # fmt: skip
+    ))  # fmt: skip
     at = next((index for index, row in enumerate(in_order) if row[0] == last[0]), 0)
     for row in in_order[at + 1 :] + in_order[:at]:
         if row[4] is None:
