@@ -506,6 +506,21 @@ class OrderInvoices:
         return self.live is None and self.apply_refusal is None
 
     @property
+    def reversal(self) -> Invoice | None:
+        """With no invoice standing, the latest one being or having been reversed (红冲中,
+        已红冲): what a refunded order's buyer needs to see, with its numbers."""
+        if self.live is not None:
+            return None
+        return next(
+            (
+                invoice
+                for invoice in self.history
+                if invoice.status in (InvoiceStatus.REVERSING, InvoiceStatus.REVERSED)
+            ),
+            None,
+        )
+
+    @property
     def can_change(self) -> bool:
         return self.live is not None and self.change_refusal is None
 

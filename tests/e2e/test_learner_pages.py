@@ -14,9 +14,12 @@ from infra.extensions import db
 from infra.transaction import commit
 from models.base import utcnow
 from models.invoices import Invoice
-from models.orders import Order
+from models.orders import Order, OrderStatus
 from models.study import ChapterProgress
 from services.accounts.identity import credit_code_check_character
+from services.audit import Actor
+from services.display import local_time
+from services.paperwork import invoices
 from services.payments import orders
 from tests import factories
 from tests.e2e.conftest import phone, snap
@@ -149,3 +152,52 @@ def test_the_menu_entry_lands_on_the_study_and_continue_skips_finished_chapters(
     snap(h5, shots, "landing-02-continue")
     resume.click()
     expect(h5).to_have_url(f"{base}/h5/study/chapters/{course.chapters[1].id}")
+
+
+@pytest.mark.committed
+def test_the_designee_sees_a_colleagues_own_order_and_a_refunded_orders_reversal(
+    live_platform, browser, shots
+):
+    base = live_platform.url
+    designee = factories.learner(name="李娜")
+    factories.bind_wechat(designee, "oDEMO_guest1")
+    plan = factories.plan()
+    colleague = factories.learner(name="陈静")
+    own = orders.place_individual_order(learner_id=colleague.id, plan_id=plan.id, invoice=None)
+    refunded = factories.paid_order(
+        designee, factories.plan(year=2021), seats=[factories.learner()]
+    )
+    first17 = "91500000202812345"
+    invoice = invoices.request_invoice(
+        order_id=refunded.id,
+        learner_id=designee.id,
+        request=invoices.InvoiceRequest(
+            title_type="unit", email="cw@example.cn", title=UNIT,
+            tax_code=first17 + credit_code_check_character(first17),
+        ),
+    )  # fmt: skip
+    staff = factories.staff()
+    actor = Actor.staff(staff.id, staff.username, None)
+    pdf = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    invoices.record_issued(invoice.id, invoice_number="25500000000000000001", pdf=pdf, actor=actor)
+    refunded.refunded_fen, refunded.status = refunded.amount_fen, OrderStatus.REFUNDED
+    invoices.reverse_for_refund(refunded.id)
+    commit()
+
+    h5 = signed_in(browser, base, "王芳", path=f"/h5/plans/{plan.id}/group")  # her WeChat
+    h5.locator("textarea[name=id_numbers]").fill(colleague.id_number)
+    h5.get_by_role("button", name="验证名单").click()
+    problem = h5.locator(".pay-failures .pay-problem")
+    expect(problem).to_contain_text(
+        f"该同事本人有一笔未支付的订单，将于{local_time(own.expires_at)}自动关闭"
+    )
+    snap(h5, shots, "designee-01-colleague-order")
+
+    h5.goto(f"{base}/h5/invoices")
+    row = h5.locator(".paper-row", has_text=refunded.out_trade_no)
+    expect(row).to_contain_text("红冲中")
+    expect(row).to_contain_text("发票号码：25500000000000000001")
+    expect(row).not_to_contain_text("该订单已关闭或已退款")
+    snap(h5, shots, "designee-02-invoice-reversing")
+    row.get_by_role("link", name="查看发票").click()
+    expect(h5.locator("body")).to_contain_text("红冲申请")
