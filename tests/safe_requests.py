@@ -27,6 +27,7 @@ IDEMPOTENT_GETS = {
     # The certificate's files are drawn on the first request and kept: the same bytes after.
     "h5.certificate_png": "tests/handlers/test_safe_requests.py",
     "h5.certificate_pdf": "tests/handlers/test_safe_requests.py",
+    "h5.certificate_preview": "tests/handlers/test_static_assets.py",
 }
 
 _WRITES = {"INSERT", "UPDATE", "DELETE"}

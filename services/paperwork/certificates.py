@@ -11,11 +11,13 @@ and issue a new one instead, and the old number then verifies as revoked.
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from PIL import Image
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
@@ -262,6 +264,25 @@ def certificate_file(certificate_id: int, learner_id: int, kind: str) -> str:
         certificate.pdf_path = stored_files.write(f"{stem}.pdf", pdf)
         db.session.flush()
     return {"png": certificate.png_path, "pdf": certificate.pdf_path}[kind]
+
+
+PREVIEW_WIDTH = 780  # a 390 px phone screen at 2x
+PREVIEW_QUALITY = 70
+
+
+def certificate_preview(certificate_id: int, learner_id: int) -> str:
+    """A JPEG of the certificate at a phone's size (well under 200 KB) for the page, drawn
+    from the stored PNG once and kept beside it; the full PNG and the PDF stay downloads."""
+    png_path = certificate_file(certificate_id, learner_id, "png")
+    preview = png_path.removesuffix(".png") + "-preview.jpg"
+    if not stored_files.exists(preview):
+        with Image.open(io.BytesIO(stored_files.read(png_path))) as full:
+            height = round(full.height * PREVIEW_WIDTH / full.width)
+            small = full.convert("RGB").resize((PREVIEW_WIDTH, height), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=PREVIEW_QUALITY, optimize=True, progressive=True)
+        stored_files.write(preview, buffer.getvalue())
+    return preview
 
 
 # --- public verification ------------------------------------------------------------------
