@@ -6,9 +6,21 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from wxapp.cli import demo, jobs, pay, reminders, retention, roster, staff, study, wechat
+    from wxapp.cli import (
+        assets,
+        demo,
+        jobs,
+        pay,
+        reminders,
+        retention,
+        roster,
+        staff,
+        study,
+        wechat,
+    )
 
     for group in (
+        assets.group,
         demo.group,
         jobs.group,
         pay.group,
