@@ -187,7 +187,7 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
         " return i.complete && i.naturalWidth > 0; }"
     )
     # A phone-sized preview on the page; the full PNG and the PDF are the downloads.
-    assert picture.evaluate("i => i.naturalWidth") == 780
+    assert picture.evaluate("i => i.naturalWidth") == 720
     number = h5.locator(".weui-cell", has_text="证书编号").locator(".weui-cell__bd").inner_text()
     snap(h5, shots, "journey-15-certificate")
     with h5.expect_download() as download:

@@ -65,7 +65,7 @@ def test_the_certificate_page_shows_a_small_preview_and_keeps_the_full_files(cli
     preview = download(client, f"/h5/certificates/{certificate.id}/preview.jpg")
     assert preview.status_code == 200 and preview.mimetype == "image/jpeg"
     assert len(preview.data) <= 200 * 1024
-    assert Image.open(io.BytesIO(preview.data)).size == (780, 551)
+    assert Image.open(io.BytesIO(preview.data)).size == (720, 509)
     full = download(client, f"/h5/certificates/{certificate.id}/certificate.png")
     assert Image.open(io.BytesIO(full.data)).size == (3508, 2480)
     # Drawn once and kept: asked again (or prefetched), the same bytes and no write.
