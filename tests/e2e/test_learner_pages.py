@@ -201,3 +201,44 @@ def test_the_designee_sees_a_colleagues_own_order_and_a_refunded_orders_reversal
     snap(h5, shots, "designee-02-invoice-reversing")
     row.get_by_role("link", name="查看发票").click()
     expect(h5.locator("body")).to_contain_text("红冲申请")
+
+
+@pytest.mark.committed
+def test_touch_targets_are_at_least_44_px_and_phone_numbers_can_be_tapped(
+    live_platform, browser, shots
+):
+    base = live_platform.url
+    stranger = phone(browser).new_page()
+    stranger.goto(base + "/h5/login")
+    call = stranger.locator("a[href='tel:4000239229']")
+    expect(call).to_have_text("400-023-9229")
+    assert call.bounding_box()["height"] >= 44
+
+    learner = factories.learner(name="刘洋")
+    factories.bind_wechat(learner, "oDEMO_guest2")
+    makeup_plan = factories.makeup_plan(2019)
+    plan = factories.plan()
+    factories.course(plan, chapters=1)
+    factories.enrollment(learner, plan)
+    commit()
+    h5 = signed_in(browser, base, "刘洋", path="/h5/makeup")
+
+    def tall(locator, what):
+        box = locator.bounding_box()
+        assert box is not None and box["height"] >= 44, (what, box)
+        return box
+
+    row = h5.locator(".paper-row", has_text="2019年度公需科目")
+    for name in ("购买", "提交缴费凭证", "缴费承诺书"):
+        tall(row.get_by_role("link", name=name), name)
+    tall(h5.locator(".h5-links a").first, "返回我的")
+    snap(h5, shots, "touch-01-makeup")
+
+    h5.goto(f"{base}/h5/makeup/{makeup_plan.id}/commitment")
+    agree = tall(h5.locator("label.weui-agree"), "the commitment's label")
+    box = h5.locator("#agreed").bounding_box()
+    assert box["x"] >= 12 and agree["x"] + agree["width"] <= 390  # not flush with the edge
+    snap(h5, shots, "touch-02-commitment")
+
+    h5.goto(f"{base}/h5/study/plans/{plan.id}")
+    tall(h5.locator(".study-back"), "the study's back link")
