@@ -20,6 +20,7 @@ from models.base import utcnow
 from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.study import ChapterProgress
+from services.display import LOCAL_TZ
 from services.errors import NotFound, PermissionDenied
 
 COURSES_PER_PAGE = 10
@@ -36,6 +37,16 @@ class PlanProgress:
     completed: bool
     study_ends_at: datetime
     study_closed: bool
+    days_left: int = 0  # whole days from today to the deadline's day, in Beijing
+
+    @property
+    def countdown(self) -> str:
+        """距 12月31日 截止还有 N 天, from the plan's own deadline."""
+        deadline = self.study_ends_at.astimezone(LOCAL_TZ)
+        day = f"{deadline.month}月{deadline.day}日"
+        if self.days_left <= 0:
+            return f"今天（{day} {deadline:%H:%M}）截止"
+        return f"距 {day} 截止还有 {self.days_left} 天"
 
     @property
     def percent(self) -> int:
@@ -54,6 +65,9 @@ def _plan_progress(plan: Plan, enrollment: Enrollment) -> PlanProgress:
         completed=enrollment.completed_at is not None,
         study_ends_at=plan.study_ends_at,
         study_closed=utcnow() > plan.study_ends_at,
+        days_left=(
+            plan.study_ends_at.astimezone(LOCAL_TZ).date() - utcnow().astimezone(LOCAL_TZ).date()
+        ).days,
     )
 
 

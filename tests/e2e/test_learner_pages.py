@@ -145,6 +145,9 @@ def test_the_menu_entry_lands_on_the_study_and_continue_skips_finished_chapters(
     h5 = signed_in(browser, base, "刘洋")  # the menu's 公需科目 entry
     expect(h5).to_have_url(re.compile(rf"^{re.escape(base)}/h5/study(#wechat_redirect)?$"))
     expect(h5.locator(".h5-tabbar [aria-current=page]")).to_contain_text("课程培训")
+    expect(h5.locator("[data-countdown]")).to_have_text(
+        re.compile(r"^距 \d+月\d+日 截止还有 \d+ 天$")
+    )
     snap(h5, shots, "landing-01-study")
     h5.get_by_role("link", name="进入学习").first.click()
     resume = h5.get_by_role("link", name=re.compile("继续上次学习"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -262,3 +263,15 @@ def test_continue_points_at_the_next_unfinished_chapter_once_the_last_one_is_fin
         {"finished_at": utcnow()}
     )
     assert resume_link(client, plan) is None  # every chapter finished
+
+
+def test_my_study_counts_down_to_the_plans_own_deadline(client, learner):
+    plan = factories.plan()
+    beijing = ZoneInfo("Asia/Shanghai")
+    today = utcnow().astimezone(beijing).date()
+    deadline = (utcnow() + timedelta(days=12)).astimezone(beijing).replace(hour=23, minute=59)
+    plan.study_ends_at = deadline
+    factories.enrollment(learner, plan)
+    page = client.get("/h5/study").get_data(as_text=True)
+    days = (deadline.date() - today).days
+    assert f"距 {deadline.month}月{deadline.day}日 截止还有 {days} 天" in page
