@@ -128,8 +128,9 @@ def learner_holds_plan(learner_id: int, plan_id: int) -> bool:
     )
 
 
-def list_plans(learner_id: int) -> tuple[list[PlanCard], list[PlanCard]]:
-    """Published plans: the current year's first (newest first), then the make-up years."""
+def list_plans(learner_id: int | None) -> tuple[list[PlanCard], list[PlanCard]]:
+    """Published plans: the current year's first (newest first), then the make-up years;
+    ``None`` for a visitor not signed in (nothing is held)."""
     plans = db.session.scalars(
         select(Plan).where(Plan.is_published.is_(True)).order_by(Plan.year.desc(), Plan.id)
     ).all()
@@ -141,7 +142,7 @@ def list_plans(learner_id: int) -> tuple[list[PlanCard], list[PlanCard]]:
             )
         )
     }
-    owned = held_plan_ids(learner_id)
+    owned = held_plan_ids(learner_id) if learner_id is not None else set()
     now = utcnow()
     cards = [
         PlanCard(

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from flask import render_template
 
-from handlers.h5 import bp, learner_required, signed_in_learner
+from handlers.h5 import bp, current_learner, learner_required, signed_in_learner
 from services import catalog
 
 
 @bp.get("/plans")
-@learner_required
 def plans():
-    current, makeup = catalog.list_plans(signed_in_learner().id)
-    return render_template("catalog/plans.html", current=current, makeup=makeup)
+    """首页: open before logging in, so a visitor sees what is offered and what it costs."""
+    learner = current_learner()
+    current, makeup = catalog.list_plans(learner.id if learner else None)
+    return render_template(
+        "catalog/plans.html", current=current, makeup=makeup, signed_in=learner is not None
+    )
 
 
 @bp.get("/plans/<int:plan_id>")

@@ -212,6 +212,10 @@ def test_touch_targets_are_at_least_44_px_and_phone_numbers_can_be_tapped(
 ):
     base = live_platform.url
     stranger = phone(browser).new_page()
+    stranger.goto(base + "/h5/plans")  # 首页 before logging in
+    expect(stranger.locator(".h5-brand__title")).to_have_text("公需科目网络培训")
+    expect(stranger.get_by_role("link", name="登录 / 注册后购买学习")).to_be_visible()
+    snap(stranger, shots, "touch-00-plans-before-login")
     stranger.goto(base + "/h5/login")
     call = stranger.locator("a[href='tel:4000239229']")
     expect(call).to_have_text("400-023-9229")
@@ -233,7 +237,7 @@ def test_touch_targets_are_at_least_44_px_and_phone_numbers_can_be_tapped(
 
     row = h5.locator(".paper-row", has_text="2019年度公需科目")
     for name in ("购买", "提交缴费凭证", "缴费承诺书"):
-        tall(row.get_by_role("link", name=name), name)
+        tall(row.get_by_role("link", name=name, exact=True), name)
     tall(h5.locator(".h5-links a").first, "返回我的")
     snap(h5, shots, "touch-01-makeup")
 

@@ -43,3 +43,14 @@ def test_registering_lands_on_the_plan_to_buy_with_one_message(client):
     page = client.get("/h5/start", follow_redirects=True)
     assert page.request.path == f"/h5/plans/{current.id}"
     assert flashes(page.get_data(as_text=True)) == ["注册成功。"]
+
+
+def test_the_plan_list_is_open_before_logging_in(client):
+    current = factories.plan(year=2022)
+    page = client.get("/h5/plans")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert current.title in html and "¥30.00" in html
+    assert "登录 / 注册后购买学习" in html
+    # The plan itself and buying still ask who is buying.
+    assert client.get(f"/h5/plans/{current.id}").status_code == 302
