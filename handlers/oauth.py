@@ -57,7 +57,7 @@ def _expired(message: str = "授权已失效，请从公众号菜单重新进入
 @bp.get("/callback")
 def callback():
     expected = session.pop(STATE_KEY, None)
-    target = safe_next(session.pop(NEXT_KEY, None), url_for("h5.home"))
+    target = safe_next(session.pop(NEXT_KEY, None), url_for("h5.start"))
     given = request.args.get("state", "")
     if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
         return _expired("链接已失效或不是从本页面发起的授权，请从公众号菜单重新进入。")
@@ -98,14 +98,23 @@ def bind_pending(learner_id: int) -> bindings.BindOutcome | None:
     return outcome
 
 
-def after_bind(outcome: bindings.BindOutcome | None, target: str):
-    """Where to go once the bind step ran (the caller has committed)."""
+def after_bind(outcome: bindings.BindOutcome | None, target: str, done: str = ""):
+    """Where to go once the bind step ran (the caller has committed), with one success
+    message: ``done`` (such as 注册成功) and the binding together."""
     if outcome is bindings.BindOutcome.NEEDS_PASSWORD:
+        if done:
+            flash(f"{done}。", "success")
         return redirect(url_for("oauth.rebind", next=target))
     if outcome is bindings.BindOutcome.BOUND:
-        flash("已绑定当前微信，下次从公众号进入将自动登录。", "success")
-    elif outcome is bindings.BindOutcome.TAKEN:
-        flash(bindings.TAKEN_MESSAGE, "error")
+        flash(
+            (f"{done}，" if done else "") + "已绑定当前微信，下次从公众号进入将自动登录。",
+            "success",
+        )
+    else:
+        if done:
+            flash(f"{done}。", "success")
+        if outcome is bindings.BindOutcome.TAKEN:
+            flash(bindings.TAKEN_MESSAGE, "error")
     return redirect(target)
 
 
@@ -133,7 +142,7 @@ def _rebind_key() -> str:
 def rebind():
     learner = current_learner()
     openid = session.get(PENDING_OPENID)
-    target = safe_next(request.args.get("next"), url_for("h5.home"))
+    target = safe_next(request.args.get("next"), url_for("h5.start"))
     if learner is None or not openid:
         return redirect(target)
     form = RebindForm()
@@ -158,4 +167,4 @@ def rebind():
 @bp.post("/rebind/skip")
 def skip_rebind():
     session.pop(PENDING_OPENID, None)
-    return redirect(safe_next(request.args.get("next"), url_for("h5.home")))
+    return redirect(safe_next(request.args.get("next"), url_for("h5.start")))

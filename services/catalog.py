@@ -21,7 +21,7 @@ from models.base import utcnow
 from models.catalog import Chapter, Course, Plan, PlanKind, Question
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderKind, OrderStatus
-from services.accounts.identity import normalise_text
+from services.accounts.identity import clean_text, normalise_code
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, local_time
 from services.errors import Conflict, NotFound, StopValidation, ValidationError
@@ -54,16 +54,26 @@ class PlanPage:
     owned: bool
     on_sale: bool
     pending_order_id: int | None
+    study_closed: bool = False
 
     @property
     def offers_makeup(self) -> bool:
         """A make-up year not held yet: paid elsewhere, the learner may apply (补学申请)."""
         return self.plan.kind is PlanKind.MAKEUP and not self.owned
 
+    @property
+    def makeup_closed(self) -> bool:
+        """A make-up year whose study window has ended: nothing may be bought or applied for."""
+        return self.offers_makeup and self.study_closed
+
 
 def is_on_sale(plan: Plan, now: datetime | None = None) -> bool:
     now = now or utcnow()
-    return plan.is_published and plan.sale_starts_at <= now < plan.sale_ends_at
+    return (
+        plan.is_published
+        and plan.sale_starts_at <= now < plan.sale_ends_at
+        and now < plan.study_ends_at
+    )
 
 
 def held_plan_ids(learner_id: int) -> set[int]:
@@ -75,6 +85,34 @@ def held_plan_ids(learner_id: int) -> set[int]:
             )
         )
     )
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where a learner starts after entering from the menu, registering or resetting a
+    password: 课程培训 when a plan is held, else the plan to buy (``plan_id``), else the list."""
+
+    studying: bool
+    plan_id: int | None
+
+
+def landing_for(learner_id: int, now: datetime | None = None) -> Landing:
+    if held_plan_ids(learner_id):
+        return Landing(studying=True, plan_id=None)
+    now = now or utcnow()
+    plan_id = db.session.scalar(
+        select(Plan.id)
+        .where(
+            Plan.kind == PlanKind.CURRENT,
+            Plan.is_published.is_(True),
+            Plan.sale_starts_at <= now,
+            Plan.sale_ends_at > now,
+            Plan.study_ends_at > now,
+        )
+        .order_by(Plan.year.desc(), Plan.id.desc())
+        .limit(1)
+    )
+    return Landing(studying=False, plan_id=plan_id)
 
 
 def learner_holds_plan(learner_id: int, plan_id: int) -> bool:
@@ -90,8 +128,9 @@ def learner_holds_plan(learner_id: int, plan_id: int) -> bool:
     )
 
 
-def list_plans(learner_id: int) -> tuple[list[PlanCard], list[PlanCard]]:
-    """Published plans: the current year's first (newest first), then the make-up years."""
+def list_plans(learner_id: int | None) -> tuple[list[PlanCard], list[PlanCard]]:
+    """Published plans: the current year's first (newest first), then the make-up years;
+    ``None`` for a visitor not signed in (nothing is held)."""
     plans = db.session.scalars(
         select(Plan).where(Plan.is_published.is_(True)).order_by(Plan.year.desc(), Plan.id)
     ).all()
@@ -103,7 +142,7 @@ def list_plans(learner_id: int) -> tuple[list[PlanCard], list[PlanCard]]:
             )
         )
     }
-    owned = held_plan_ids(learner_id)
+    owned = held_plan_ids(learner_id) if learner_id is not None else set()
     now = utcnow()
     cards = [
         PlanCard(
@@ -146,6 +185,7 @@ def plan_page(plan_id: int, learner_id: int) -> PlanPage:
         owned=learner_holds_plan(learner_id, plan_id),
         on_sale=is_on_sale(plan),
         pending_order_id=pending_order_id,
+        study_closed=utcnow() >= plan.study_ends_at,
     )
 
 
@@ -157,6 +197,10 @@ def plan_for_sale(plan_id: int, now: datetime | None = None) -> Plan:
         raise Conflict(f"该学习计划将于{local_time(plan.sale_starts_at)}开始购买。")
     if now >= plan.sale_ends_at:
         raise Conflict("该学习计划已停止购买。")
+    if now >= plan.study_ends_at:  # bought now, it could no longer be studied
+        if plan.kind is PlanKind.MAKEUP:
+            raise Conflict("该年度补学已截止，已停止购买。")
+        raise Conflict("该学习计划的学习时间已结束，已停止购买。")
     return plan
 
 
@@ -165,7 +209,7 @@ def plan_for_sale(plan_id: int, now: datetime | None = None) -> Plan:
 
 def parse_yuan(raw: str | None, field: str = "price") -> int:
     """ "30" or "30.00" yuan → 3000 fen."""
-    text = normalise_text(raw).replace("元", "").replace("¥", "").strip()
+    text = normalise_code(raw).replace("元", "").replace("¥", "").strip()
     if not text:
         raise ValidationError(field, "请填写价格（元）。")
     try:
@@ -184,7 +228,7 @@ def parse_yuan(raw: str | None, field: str = "price") -> int:
 
 
 def _parse_int(raw: str | None, field: str, label: str, low: int, high: int) -> int:
-    text = normalise_text(raw)
+    text = normalise_code(raw)
     if not text:
         raise ValidationError(field, f"请填写{label}。")
     if not (text.isascii() and text.isdigit()):
@@ -197,7 +241,7 @@ def _parse_int(raw: str | None, field: str, label: str, low: int, high: int) -> 
 
 def parse_local_datetime(raw: str | None, field: str, label: str) -> datetime:
     """ "2022-12-31T23:59" (the browser's datetime-local), read as Beijing time."""
-    text = normalise_text(raw).replace(" ", "T")
+    text = normalise_code(raw).replace(" ", "T")
     if not text:
         raise ValidationError(field, f"请填写{label}。")
     try:
@@ -212,7 +256,7 @@ def parse_local_datetime(raw: str | None, field: str, label: str) -> datetime:
 
 
 def _text(raw: str | None, field: str, label: str, limit: int, *, required=True) -> str:
-    text = normalise_text(raw)
+    text = clean_text(raw)
     if required and not text:
         raise ValidationError(field, f"请填写{label}。")
     if len(text) > limit:
@@ -409,7 +453,7 @@ def delete_course(course_id: int, *, actor: Actor) -> int:
 
 def parse_duration(raw: str | None) -> int:
     """ "90", "1:30" or "01:02:03" → seconds."""
-    text = normalise_text(raw).replace("：", ":")
+    text = normalise_code(raw).replace("：", ":")
     if not text:
         raise ValidationError("duration", "请填写时长。")
     parts = text.split(":")
@@ -424,7 +468,7 @@ def parse_duration(raw: str | None) -> int:
 
 
 def parse_media_url(raw: str | None) -> str:
-    text = normalise_text(raw)
+    text = clean_text(raw)
     if not text:
         raise ValidationError("media_url", "请填写视频地址。")
     if text.startswith(("https://", "http://")):
@@ -515,7 +559,7 @@ def save_question(
 ) -> Question:
     check = _Collector()
     stem = check(_text, data.stem, "stem", "题目", 500)
-    options = [normalise_text(line) for line in (data.options or "").splitlines()]
+    options = [clean_text(line) for line in (data.options or "").splitlines()]
     options = [option for option in options if option]
     if not 2 <= len(options) <= 6:
         check.errors.append(ValidationError("options", "请填写2到6个选项，每行一个。"))

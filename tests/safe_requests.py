@@ -32,6 +32,7 @@ IDEMPOTENT_GETS = {
     "h5.deadline_notice_answer": "tests/handlers/test_deadline_notice.py",
     # A unit's archive draws (once) the certificates not drawn yet: the same files after.
     "admin.certificate_archive_download": "tests/handlers/admin/test_certificate_archive.py",
+    "h5.certificate_preview": "tests/handlers/test_static_assets.py",
 }
 
 _WRITES = {"INSERT", "UPDATE", "DELETE"}

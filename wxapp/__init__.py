@@ -51,7 +51,7 @@ def register_extensions(app: Flask) -> None:
     import models  # noqa: F401  (every table registered before migrations look)
     from infra.extensions import csrf, db, limiter, migrate
     from infra.redis_client import init_redis
-    from wxapp import templating
+    from wxapp import static_assets, templating
 
     # Every page is in Chinese, WTForms' own messages (lengths, numbers) too.
     FlaskForm.Meta.locales = ("zh",)
@@ -61,6 +61,7 @@ def register_extensions(app: Flask) -> None:
     init_redis(app)
     limiter.init_app(app)
     templating.init_app(app)
+    static_assets.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from services import display
+from services.payments import orders
 
 
 def init_app(app: Flask) -> None:
@@ -16,5 +17,7 @@ def init_app(app: Flask) -> None:
         local_time=display.local_time,
         local_date=display.local_date,
         tone=display.status_tone,
+        buyer_status=orders.buyer_status_label,
+        buyer_status_key=orders.buyer_status_key,
     )
     app.jinja_env.globals["app_env"] = app.config["APP_ENV"]

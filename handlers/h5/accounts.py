@@ -30,6 +30,7 @@ from handlers.h5 import (
     login_learner,
     logout_learner,
     safe_next,
+    signed_in_learner,
 )
 from handlers.h5.forms import (
     ChangePasswordForm,
@@ -42,6 +43,7 @@ from handlers.h5.forms import (
 from infra.extensions import limiter
 from infra.transaction import commit
 from models.base import utcnow
+from services import catalog
 from services.accounts import learners as accounts
 from services.accounts import org, privacy, qr_login, sessions
 from services.errors import ServiceError, StopValidation, ValidationError
@@ -74,7 +76,7 @@ def _account_limit() -> str:
 @bp.get("/")
 def entry():
     """The menu's entry: a logged-in learner goes on; inside WeChat, OAuth finds who it is."""
-    target = safe_next(request.args.get("next"), url_for("h5.home"))
+    target = safe_next(request.args.get("next"), url_for("h5.start"))
     if request.args.get("unit"):
         session[oauth.ENTRY_UNIT] = request.args["unit"][:16]
     if current_learner() is not None:
@@ -88,6 +90,19 @@ def _takes_oauth() -> bool:
     if not current_app.config["WECHAT_OAUTH_WECHAT_BROWSER_ONLY"]:
         return True
     return "MicroMessenger" in request.headers.get("User-Agent", "")
+
+
+@bp.get("/start")
+@learner_required
+def start():
+    """Where a learner lands when no page was asked for (the menu's entry, registration, a
+    first login or reset password): 课程培训 when a plan is held, else the plan to buy."""
+    landing = catalog.landing_for(signed_in_learner().id)
+    if landing.studying:
+        return redirect(url_for("h5.my_study"))
+    if landing.plan_id is not None:
+        return redirect(url_for("h5.plan_detail", plan_id=landing.plan_id))
+    return redirect(url_for("h5.plans"))
 
 
 @bp.get("/home")
@@ -113,7 +128,7 @@ def login():
             if learner.must_change_password:
                 flash("为了账号安全，请先设置新密码。", "error")
                 return redirect(url_for("h5.change_password"))
-            return oauth.after_bind(bound, safe_next(form.next.data, url_for("h5.home")))
+            return oauth.after_bind(bound, safe_next(form.next.data, url_for("h5.start")))
     status = 401 if form.is_submitted() else 200
     return render_template("accounts/login.html", form=form, qr=_qr_login_offer()), status
 
@@ -176,7 +191,7 @@ def qr_login_finish():
     if learner.must_change_password:
         flash("为了账号安全，请先设置新密码。", "error")
         return redirect(url_for("h5.change_password"))
-    return redirect(safe_next(request.form.get("next"), url_for("h5.home")))
+    return redirect(safe_next(request.form.get("next"), url_for("h5.start")))
 
 
 @bp.post("/logout")
@@ -224,8 +239,7 @@ def register():
             login_learner(learner)
             commit()
             session.pop(oauth.ENTRY_UNIT, None)
-            flash("注册成功。", "success")
-            return oauth.after_bind(bound, url_for("h5.home"))
+            return oauth.after_bind(bound, url_for("h5.start"), done="注册成功")
     status = 400 if form.is_submitted() else 200
     return (
         render_template("accounts/register.html", form=form, districts=org.list_districts()),
@@ -259,6 +273,7 @@ def change_password():
     if learner is None:
         return redirect(url_for("h5.login", next=url_for("h5.change_password")))
     form = ChangePasswordForm()
+    first_login = learner.must_change_password
     if form.validate_on_submit():
         try:
             accounts.change_password(
@@ -277,7 +292,8 @@ def change_password():
             login_learner(learner)
             commit()
             flash("密码已修改。", "success")
-            return redirect(url_for("h5.home"))
+            # The first login's new password leads on to the study; a later change stays in 我的.
+            return redirect(url_for("h5.start" if first_login else "h5.home"))
     status = 400 if form.is_submitted() else 200
     return render_template(
         "accounts/change_password.html",
@@ -357,6 +373,6 @@ def reset_password():
             login_learner(learner)
             commit()
             flash("密码已重置。", "success")
-            return redirect(url_for("h5.home"))
+            return redirect(url_for("h5.start"))
     status = 400 if form.is_submitted() else 200
     return render_template("accounts/reset_password.html", form=form), status

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from flask import render_template
 
-from handlers.h5 import bp, learner_required, signed_in_learner
+from handlers.h5 import bp, current_learner, learner_required, signed_in_learner
 from services import catalog
 from services.wechat import subscriptions
 
 
 @bp.get("/plans")
-@learner_required
 def plans():
-    learner_id = signed_in_learner().id
-    current, makeup = catalog.list_plans(learner_id)
+    """首页: open before logging in, so a visitor sees what is offered and what it costs."""
+    learner = current_learner()
+    current, makeup = catalog.list_plans(learner.id if learner else None)
     return render_template(
         "catalog/plans.html",
         current=current,
         makeup=makeup,
-        deadline_notices=subscriptions.subscribed_plan_ids(learner_id),
+        signed_in=learner is not None,
+        deadline_notices=subscriptions.subscribed_plan_ids(learner.id) if learner else set(),
     )
 
 

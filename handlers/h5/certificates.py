@@ -94,6 +94,18 @@ def certificate_png(certificate_id: int):
     return _send(certificate_id, "png", "image/png", download=False)
 
 
+@bp.get("/certificates/<int:certificate_id>/preview.jpg")
+@learner_required
+def certificate_preview(certificate_id: int):
+    """The picture on the certificate's page: a phone-sized JPEG of the PNG."""
+    path = certificates.certificate_preview(certificate_id, signed_in_learner().id)
+    commit()
+    response = send_private(path, "image/jpeg")
+    # The owner's browser may keep it a day (a repeat visit sends nothing); shared caches not.
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
 @bp.get("/certificates/<int:certificate_id>/certificate.pdf")
 @learner_required
 def certificate_pdf(certificate_id: int):

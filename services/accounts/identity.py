@@ -1,8 +1,12 @@
 """Validation of what identifies people and units: resident ID numbers (GB 11643),
 unified social credit codes (GB 32100), Chinese names and mobile numbers.
 
-Each ``parse_*`` function normalises the raw input (surrounding spaces, full-width
-characters, lower-case x) and raises ``ValidationError`` with a message for the user.
+Codes (ID numbers, credit codes, phones, order and certificate numbers) are normalised:
+full-width letters and digits become half-width, spaces go, x becomes X. Text people read
+(names, unit names, invoice titles, plan titles, reasons) is kept exactly as typed, with only
+the surrounding whitespace removed: 重庆建工（集团）股份有限公司 is a registered name, and its
+full-width brackets are part of it. Each ``parse_*`` function raises ``ValidationError`` with a
+message for the user.
 """
 
 from __future__ import annotations
@@ -38,11 +42,19 @@ _NAME_DOTS = str.maketrans({"•": "·", "・": "·", "‧": "·", "∙": "·", 
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 
 
-def normalise_text(raw: str | None) -> str:
-    """Full-width letters and digits to half-width, surrounding whitespace removed."""
+def normalise_code(raw: str | None) -> str:
+    """A code as typed on any keyboard: full-width letters and digits to half-width,
+    surrounding whitespace removed. Never for text that is read (see ``clean_text``)."""
     if raw is None:
         return ""
     return unicodedata.normalize("NFKC", str(raw)).strip()
+
+
+def clean_text(raw: str | None) -> str:
+    """Free text exactly as typed, only the surrounding whitespace removed."""
+    if raw is None:
+        return ""
+    return str(raw).strip()
 
 
 def id_check_character(first17: str) -> str:
@@ -59,7 +71,7 @@ class ResidentId:
 
 def parse_id_number(raw: str | None, *, today: date | None = None) -> ResidentId:
     """A valid 18-character resident ID number, normalised, with the facts it carries."""
-    number = normalise_text(raw).replace(" ", "").upper()
+    number = normalise_code(raw).replace(" ", "").upper()
     if not number:
         raise ValidationError("id_number", "请填写身份证号码。")
     if len(number) != 18:
@@ -82,7 +94,7 @@ def parse_id_number(raw: str | None, *, today: date | None = None) -> ResidentId
 
 
 def parse_name(raw: str | None) -> str:
-    name = normalise_text(raw).translate(_NAME_DOTS)
+    name = clean_text(raw).translate(_NAME_DOTS)
     if not name:
         raise ValidationError("name", "请填写姓名。")
     if re.search(r"\s", name):
@@ -97,7 +109,7 @@ def parse_name(raw: str | None) -> str:
 
 
 def parse_mobile(raw: str | None) -> str:
-    phone = normalise_text(raw).replace(" ", "").replace("-", "")
+    phone = normalise_code(raw).replace(" ", "").replace("-", "")
     if phone.startswith("+86"):
         phone = phone[3:]
     if not phone:
@@ -117,7 +129,7 @@ def credit_code_check_character(first17: str) -> str:
 
 def parse_credit_code(raw: str | None) -> str:
     """A unified social credit code (统一社会信用代码), GB 32100."""
-    code = normalise_text(raw).replace(" ", "").upper()
+    code = normalise_code(raw).replace(" ", "").upper()
     if not code:
         raise ValidationError("tax_code", "请填写统一社会信用代码。")
     if len(code) != 18:

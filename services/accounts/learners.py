@@ -15,7 +15,7 @@ from infra.extensions import db
 from infra.transaction import after_commit
 from models.accounts import AccountSource, Learner
 from services.accounts import passwords, privacy, sessions, sms
-from services.accounts.identity import normalise_text, parse_id_number, parse_mobile, parse_name
+from services.accounts.identity import normalise_code, parse_id_number, parse_mobile, parse_name
 from services.accounts.org import get_district, get_unit
 from services.display import mask_phone
 from services.errors import StopValidation, ValidationError
@@ -124,7 +124,7 @@ def find_by_phone(phone: str) -> Learner | None:
 
 def normalise_account(raw: str | None) -> str:
     """The login name as typed: an ID number (x → X) or a mobile number."""
-    return normalise_text(raw).replace(" ", "").upper()
+    return normalise_code(raw).replace(" ", "").upper()
 
 
 def find_by_account(raw: str | None) -> Learner | None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from infra.extensions import db
 from models.base import MAX_ROW_ID
 from models.org import District, Unit
-from services.accounts.identity import normalise_text, parse_credit_code
+from services.accounts.identity import clean_text, normalise_code, parse_credit_code
 from services.audit import Actor, record_action
 from services.errors import ValidationError
 
@@ -34,7 +34,7 @@ def get_district(district_id: int | None) -> District:
 
 def find_district_by_name(raw: str | None) -> District | None:
     """Matches 渝中区 and also 渝中 or 重庆市渝中区, as rosters write them."""
-    name = normalise_text(raw).replace(" ", "").removeprefix("重庆市").removeprefix("重庆")
+    name = clean_text(raw).replace(" ", "").removeprefix("重庆市").removeprefix("重庆")
     if not name:
         return None
     for district in list_districts():
@@ -51,7 +51,7 @@ def get_unit(unit_id: int | None) -> Unit:
 
 
 def search_units(query: str, *, district_id: int | None = None, limit: int = 20) -> list[Unit]:
-    text = normalise_text(query).replace(" ", "")
+    text = clean_text(query).replace(" ", "")
     if len(text) < 2:
         return []
     statement = select(Unit).where(Unit.name.contains(text, autoescape=True))
@@ -65,7 +65,7 @@ def new_unit_code() -> str:
 
 
 def find_or_create_unit(district: District, raw_name: str) -> Unit:
-    name = normalise_text(raw_name).replace(" ", "")
+    name = clean_text(raw_name).replace(" ", "")
     if not name:
         raise ValidationError("unit_name", "单位全称不能为空。")
     unit = db.session.scalar(select(Unit).where(Unit.district_id == district.id, Unit.name == name))
@@ -80,7 +80,7 @@ UNITS_PAGE_SIZE = 50
 
 
 def list_units(query: str = "", *, district_id: int | None = None, page: int = 1):
-    text = normalise_text(query).replace(" ", "")
+    text = clean_text(query).replace(" ", "")
     statement = select(Unit).order_by(Unit.district_id, Unit.name)
     if text:
         statement = statement.where(Unit.name.contains(text, autoescape=True))
@@ -98,11 +98,11 @@ def save_unit(
     actor: Actor,
 ) -> Unit:
     """Create a unit, or correct one's name, district or credit code (audited)."""
-    clean_name = normalise_text(name).replace(" ", "")
+    clean_name = clean_text(name).replace(" ", "")
     if not clean_name or len(clean_name) > 100:
         raise ValidationError("name", "请填写单位全称（不超过100个字）。")
     district = get_district(district_id)
-    code = parse_credit_code(credit_code) if normalise_text(credit_code) else None
+    code = parse_credit_code(credit_code) if normalise_code(credit_code) else None
     clash = db.session.scalar(
         select(Unit).where(
             Unit.district_id == district.id, Unit.name == clean_name, Unit.id != (unit_id or 0)

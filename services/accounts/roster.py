@@ -161,9 +161,15 @@ def read_limits() -> ReadLimits:
 
 
 def squash(text: str) -> str:
-    """Full-width to half-width, and no whitespace anywhere (names padded for alignment)."""
+    """A code or label: full-width to half-width, and no whitespace anywhere."""
     text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     return "".join(text.split())
+
+
+def squash_spaces(text: str) -> str:
+    """A name as typed (its full-width brackets kept), without the spaces that pad it for
+    alignment."""
+    return "".join(_INVISIBLE.sub("", text).split())
 
 
 def read_roster(
@@ -226,7 +232,7 @@ def _header_block(lines: list[str]) -> RosterHeader:
     """区县/联系人/单位全称/联系电话: the value follows its label in the same cell or the next."""
     values: dict[str, str] = {}
     for line in lines:
-        text = unicodedata.normalize("NFKC", line)
+        text = line
         labels = list(_HEADER_LABELS.finditer(text))
         for index, match in enumerate(labels):
             end = labels[index + 1].start() if index + 1 < len(labels) else len(text)
@@ -268,7 +274,7 @@ def check_roster(roster: RosterFile) -> RosterCheck:
             f"表头的区县“{header.district}”不是本市的区县，整份名单未导入。"
             "请改为正确的区县名称（例如：渝中区、两江新区）后重新导入。",
         )
-    unit_name = squash(header.unit_name)
+    unit_name = squash_spaces(header.unit_name)
     if not unit_name:
         raise ValidationError("file", "表头缺少“单位全称”：请填写单位全称后重新导入。")
     if len(unit_name) > 100:
@@ -327,7 +333,7 @@ def _parse_row(row: RosterRow) -> tuple[NewAccount | None, list[str]]:
     problems: list[str] = []
     name = resident = phone = None
     try:
-        name = parse_name(squash(values["name"]))
+        name = parse_name(squash_spaces(values["name"]))
     except ValidationError as error:
         problems.append(error.message)
     if row.id_as_number:

@@ -12,7 +12,7 @@ from models.base import utcnow
 from models.org import Unit
 from models.staff import StaffRole, StaffUser
 from services.accounts import passwords, sessions
-from services.accounts.identity import normalise_text
+from services.accounts.identity import clean_text, normalise_code
 from services.audit import Actor, record_action
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
@@ -31,17 +31,17 @@ def create_staff(
     actor: Actor,
 ) -> StaffUser:
     """``unit_id`` or ``unit_code`` names the unit of a unit admin."""
-    username = normalise_text(username)
+    username = normalise_code(username)
     if not _USERNAME.match(username):
         raise ValidationError("username", "用户名为3至50位字母、数字、下划线、点或横线。")
     if db.session.scalar(select(StaffUser).where(StaffUser.username == username)):
         raise ValidationError("username", "该用户名已存在。")
-    name = normalise_text(name)
+    name = clean_text(name)
     if not name:
         raise ValidationError("name", "请填写姓名。")
     if unit_code:
         unit = db.session.scalar(
-            select(Unit).where(Unit.code == normalise_text(unit_code).upper().removeprefix("UNIT:"))
+            select(Unit).where(Unit.code == normalise_code(unit_code).upper().removeprefix("UNIT:"))
         )
         if unit is None:
             raise ValidationError("unit_code", "找不到该单位代码，请在“单位与区县”中查看。")
@@ -76,7 +76,7 @@ def create_staff(
 
 def authenticate_staff(username: str, password: str) -> StaffUser:
     staff = db.session.scalar(
-        select(StaffUser).where(StaffUser.username == normalise_text(username))
+        select(StaffUser).where(StaffUser.username == normalise_code(username))
     )
     if staff is None or not staff.is_active:
         passwords.spend_dummy_check(password)

@@ -11,12 +11,14 @@ and issue a new one instead, and the old number then verifies as revoked.
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from PIL import Image
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
@@ -29,7 +31,7 @@ from models.certificates import Certificate, CertificateStatus
 from models.enrollments import Enrollment, EnrollmentStatus
 from services import stored_files
 from services.accounts import org
-from services.accounts.identity import normalise_text, parse_name
+from services.accounts.identity import clean_text, normalise_code, parse_name
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, mask_id_number, mask_name
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -53,7 +55,7 @@ def new_certificate_number(year: int) -> str:
 
 
 def normalise_number(raw: str | None) -> str:
-    return normalise_text(raw).replace(" ", "").upper()
+    return normalise_code(raw).replace(" ", "").upper()
 
 
 # --- eligibility ------------------------------------------------------------------------------
@@ -298,6 +300,25 @@ def sign_certificate_pdf(
     )
 
 
+PREVIEW_WIDTH = 720  # the 366 px picture of a 390 px phone screen, at 2x
+PREVIEW_QUALITY = 65
+
+
+def certificate_preview(certificate_id: int, learner_id: int) -> str:
+    """A JPEG of the certificate at a phone's size (well under 200 KB) for the page, drawn
+    from the stored PNG once and kept beside it; the full PNG and the PDF stay downloads."""
+    png_path = certificate_file(certificate_id, learner_id, "png")
+    preview = png_path.removesuffix(".png") + "-preview.jpg"
+    if not stored_files.exists(preview):
+        with Image.open(io.BytesIO(stored_files.read(png_path))) as full:
+            height = round(full.height * PREVIEW_WIDTH / full.width)
+            small = full.convert("RGB").resize((PREVIEW_WIDTH, height), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=PREVIEW_QUALITY, optimize=True, progressive=True)
+        stored_files.write(preview, buffer.getvalue())
+    return preview
+
+
 # --- public verification ------------------------------------------------------------------
 
 
@@ -404,7 +425,7 @@ def verify_pdf(data: bytes) -> PdfVerification:
 
 def search_certificates(query: str, *, limit: int = 50) -> list[Certificate]:
     """By number, the holder's ID number or name; the newest first."""
-    text = normalise_text(query).replace(" ", "")
+    text = normalise_code(query).replace(" ", "")
     statement = select(Certificate).order_by(Certificate.issued_at.desc()).limit(limit)
     if text:
         statement = statement.where(
@@ -459,7 +480,7 @@ def _snapshot(certificate: Certificate) -> dict:
 
 
 def _reason(raw: str) -> str:
-    reason = normalise_text(raw)
+    reason = clean_text(raw)
     if not reason:
         raise ValidationError("reason", "请填写作废原因。")
     if len(reason) > 200:
@@ -526,7 +547,7 @@ def reissue_certificate(
         raise Conflict("该证书已经作废；请对该学员当前有效的证书操作。")
     reason = _reason(reason)
     learner = get_row(Learner, old.learner_id, "学员不存在。")
-    if normalise_text(corrected_name):
+    if clean_text(corrected_name):
         name = parse_name(corrected_name)
         if name != learner.name:
             record_action(

@@ -36,7 +36,12 @@ from models.base import utcnow
 from models.invoices import Invoice, InvoiceStatus, InvoiceTitleType, ReissueReason
 from models.orders import Order, OrderKind, OrderStatus
 from services import stored_files
-from services.accounts.identity import normalise_text, parse_credit_code, parse_id_number
+from services.accounts.identity import (
+    clean_text,
+    normalise_code,
+    parse_credit_code,
+    parse_id_number,
+)
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ
 from services.errors import (
@@ -138,7 +143,7 @@ def _parse_request(
         errors.append(ValidationError("title_type", "团体购买订单只能开具单位发票。"))
     title, tax_code = learner.name, None
     if title_type is InvoiceTitleType.UNIT:
-        title = normalise_text(request.title)
+        title = clean_text(request.title)
         if not title:
             errors.append(ValidationError("title", "请填写单位名称（发票抬头）。"))
         elif len(title) > 100:
@@ -147,7 +152,7 @@ def _parse_request(
             tax_code = _parse_unit_tax_code(request.tax_code)
         except ValidationError as error:
             errors.append(error)
-    email = normalise_text(request.email)
+    email = normalise_code(request.email)
     if not _EMAIL.match(email) or len(email) > 120:
         errors.append(ValidationError("email", "请填写正确的电子邮箱，用于接收电子发票。"))
     if errors:
@@ -375,7 +380,7 @@ def _check_pdf(data: bytes) -> None:
 
 
 def _invoice_number(raw: str, field: str = "invoice_number") -> str:
-    number = normalise_text(raw).replace(" ", "")
+    number = normalise_code(raw).replace(" ", "")
     if not _INVOICE_NUMBER.match(number):
         raise ValidationError(field, "请填写正确的发票号码（8至40位数字或字母）。")
     return number
@@ -503,6 +508,21 @@ class OrderInvoices:
     @property
     def can_apply(self) -> bool:
         return self.live is None and self.apply_refusal is None
+
+    @property
+    def reversal(self) -> Invoice | None:
+        """With no invoice standing, the latest one being or having been reversed (红冲中,
+        已红冲): what a refunded order's buyer needs to see, with its numbers."""
+        if self.live is not None:
+            return None
+        return next(
+            (
+                invoice
+                for invoice in self.history
+                if invoice.status in (InvoiceStatus.REVERSING, InvoiceStatus.REVERSED)
+            ),
+            None,
+        )
 
     @property
     def can_change(self) -> bool:

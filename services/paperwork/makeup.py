@@ -24,9 +24,9 @@ from models.catalog import Plan, PlanKind
 from models.enrollments import Enrollment, EnrollmentSource, EnrollmentStatus
 from models.makeup import MakeupApplication, MakeupKind, ReviewStatus
 from services import stored_files
-from services.accounts.identity import normalise_text
+from services.accounts.identity import clean_text, normalise_code
 from services.audit import Actor, record_action
-from services.display import LOCAL_TZ
+from services.display import LOCAL_TZ, local_time
 from services.errors import Conflict, NotFound, PermissionDenied, StopValidation, ValidationError
 from services.paperwork.screenshots import ScreenshotRejected, clean_screenshot
 from services.paperwork.workdays import workday_deadline, workdays_left
@@ -95,16 +95,27 @@ def makeup_plan(plan_id: int) -> Plan:
     return plan
 
 
-def application_refusal(learner_id: int, plan: Plan) -> str | None:
+CLOSED = "该年度补学已截止"
+
+
+def study_closed(plan: Plan, now: datetime | None = None) -> bool:
+    """The plan's study window has ended: opening it now would give a plan nobody can study."""
+    return (now or utcnow()) >= plan.study_ends_at
+
+
+def application_refusal(learner_id: int, plan: Plan, *, now: datetime | None = None) -> str | None:
     """Why the learner cannot apply for this year now, or ``None``."""
     return _refusal(
         plan,
         opened=plan.id in _opened_plan_ids(learner_id, [plan.id]),
         pending=_pending(learner_id, plan.year) is not None,
+        now=now or utcnow(),
     )
 
 
-def _refusal(plan: Plan, *, opened: bool, pending: bool) -> str | None:
+def _refusal(plan: Plan, *, opened: bool, pending: bool, now: datetime) -> str | None:
+    if study_closed(plan, now):
+        return f"{CLOSED}（学习截止时间：{local_time(plan.study_ends_at)}）。"
     if opened:
         return f"您已开通{plan.year}年度的学习计划，可以直接学习。"
     if pending:
@@ -143,13 +154,15 @@ class YearOverview:
     latest: MakeupApplication | None
     refusal: str | None
     opened: bool = False  # the learner may study the year now (bought or approved)
+    closed: bool = False
 
     @property
     def can_apply(self) -> bool:
         return self.refusal is None
 
 
-def learner_overview(learner_id: int) -> list[YearOverview]:
+def learner_overview(learner_id: int, *, now: datetime | None = None) -> list[YearOverview]:
+    now = now or utcnow()
     plans = makeup_plans()
     applications = learner_applications(learner_id)
     opened = _opened_plan_ids(learner_id, [plan.id for plan in plans])
@@ -161,8 +174,9 @@ def learner_overview(learner_id: int) -> list[YearOverview]:
         YearOverview(
             plan,
             latest.get(plan.id),
-            _refusal(plan, opened=plan.id in opened, pending=plan.year in pending_years),
+            _refusal(plan, opened=plan.id in opened, pending=plan.year in pending_years, now=now),
             opened=plan.id in opened,
+            closed=study_closed(plan, now),
         )
         for plan in plans
     ]
@@ -171,8 +185,14 @@ def learner_overview(learner_id: int) -> list[YearOverview]:
 # --- submitting -------------------------------------------------------------------------------
 
 
+def _refuse_when_closed(plan: Plan, now: datetime) -> None:
+    """Nothing of a closed year is read or stored, not even the screenshot."""
+    if study_closed(plan, now):
+        raise Conflict(f"{CLOSED}（学习截止时间：{local_time(plan.study_ends_at)}）。")
+
+
 def _text(errors: list, field: str, raw: str, label: str, limit: int) -> str:
-    value = normalise_text(raw)
+    value = clean_text(raw)
     if not value:
         errors.append(ValidationError(field, f"请填写{label}。"))
     elif len(value) > limit:
@@ -181,7 +201,7 @@ def _text(errors: list, field: str, raw: str, label: str, limit: int) -> str:
 
 
 def _moment(errors: list, field: str, raw: str, label: str, now: datetime) -> datetime | None:
-    text = normalise_text(raw).replace(" ", "T")
+    text = normalise_code(raw).replace(" ", "T")
     if not text:
         errors.append(ValidationError(field, f"请填写{label}。"))
         return None
@@ -204,6 +224,7 @@ def submit_voucher(
 ) -> MakeupApplication:
     now = now or utcnow()
     plan = makeup_plan(plan_id)
+    _refuse_when_closed(plan, now)
     errors: list[ValidationError] = []
     order_no = _text(errors, "order_no", voucher.order_no, "订单编号", 64)
     payer = _text(errors, "payer", voucher.payer, "付款人", 50)
@@ -216,7 +237,7 @@ def submit_voucher(
         errors.append(ValidationError("screenshot", str(rejected)))
     if errors:
         raise StopValidation(errors)
-    refusal = application_refusal(learner_id, plan)
+    refusal = application_refusal(learner_id, plan, now=now)
     if refusal:
         raise Conflict(refusal)
     application = MakeupApplication(
@@ -238,11 +259,12 @@ def submit_commitment(
 ) -> MakeupApplication:
     now = now or utcnow()
     plan = makeup_plan(plan_id)
+    _refuse_when_closed(plan, now)
     learner = get_row(Learner, learner_id, "学员不存在。")
     errors: list[ValidationError] = []
     paid_at = _moment(errors, "paid_on", letter.paid_on, "缴费日期", now)
     reason = _text(errors, "reason", letter.reason, "无法提供缴费凭证的原因", 500)
-    signature = normalise_text(letter.signature).replace(" ", "")
+    signature = clean_text(letter.signature).replace(" ", "")
     if signature != learner.name:
         errors.append(
             ValidationError("signature", f"请输入您的姓名“{learner.name}”作为签名（承诺人）。")
@@ -251,7 +273,7 @@ def submit_commitment(
         errors.append(ValidationError("agreed", "请阅读承诺内容并勾选“本人已阅读并同意以上承诺”。"))
     if errors:
         raise StopValidation(errors)
-    refusal = application_refusal(learner_id, plan)
+    refusal = application_refusal(learner_id, plan, now=now)
     if refusal:
         raise Conflict(refusal)
     application = MakeupApplication(
@@ -398,6 +420,12 @@ def approve(application_id: int, *, actor: Actor, now: datetime | None = None) -
     """Open the year's plan free: an enrollment that records this application."""
     now = now or utcnow()
     application = _pending_for_review(application_id)
+    plan = get_row(Plan, application.plan_id, "学习计划不存在。")
+    if study_closed(plan, now):
+        raise Conflict(
+            f"{CLOSED}（{plan.year}年度学习截止时间：{local_time(plan.study_ends_at)}），"
+            "通过后学员也无法学习；请驳回并说明原因。"
+        )
     enrollment = db.session.scalar(
         select(Enrollment).where(
             Enrollment.learner_id == application.learner_id,
@@ -424,7 +452,7 @@ def reject(
     application_id: int, *, actor: Actor, reason: str, now: datetime | None = None
 ) -> MakeupApplication:
     application = _pending_for_review(application_id)
-    reason = normalise_text(reason)
+    reason = clean_text(reason)
     if not reason:
         raise ValidationError("reason", "请填写驳回原因，学员将据此修改后重新提交。")
     if len(reason) > 200:

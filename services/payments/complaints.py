@@ -24,7 +24,7 @@ from infra.extensions import db
 from infra.jobs import enqueue
 from infra.transaction import after_commit
 from models.orders import Complaint, ComplaintState, Order, Refund
-from services.accounts.identity import normalise_text
+from services.accounts.identity import clean_text
 from services.audit import Actor, record_action
 from services.display import LOCAL_TZ, mask_phone
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
@@ -247,7 +247,7 @@ def complaint_page(complaint_id: int) -> ComplaintPage:
 
 def reply(complaint_id: int, content: str, actor: Actor) -> Complaint:
     complaint = _get(complaint_id)
-    content = normalise_text(content)
+    content = clean_text(content)
     if not content:
         raise ValidationError("content", "请填写回复内容。")
     if len(content) > REPLY_MAX_LENGTH:
@@ -286,7 +286,7 @@ def start_refund(complaint_id: int, reason: str, actor: Actor) -> Refund:
     refusal = _refund_refusal(complaint)
     if refusal is not None or complaint.order_id is None:
         raise Conflict(refusal or "该投诉没有对应本平台的订单。")
-    reason = normalise_text(reason) or "消费者投诉退款"
+    reason = clean_text(reason) or "消费者投诉退款"
     refund = refunds.request_refund(
         order_id=complaint.order_id,
         seat_id=None,

@@ -23,7 +23,8 @@ from models.catalog import Plan
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.orders import Order, OrderKind, OrderSeat, OrderStatus
 from services import catalog, spreadsheets
-from services.accounts.identity import normalise_text, parse_id_number
+from services.accounts.identity import normalise_code, parse_id_number
+from services.display import local_time
 from services.errors import ValidationError
 from services.paperwork import invoices
 from services.payments import orders
@@ -31,7 +32,19 @@ from services.payments.group_lookups import Asker, record_large_check, spend_loo
 
 NO_ACCOUNT = "该身份证号码尚未注册账号：请本人先注册，或把名单发给工作人员统一注册。"
 ALREADY_HELD = "已拥有该学习计划（已购买或已开通补学），无需再买。"
-IN_OPEN_ORDER = "已在另一笔待支付的订单中：请先支付或取消该订单（超时未支付会自动关闭）。"
+
+
+def open_order_problem(learner_id: int, buyer_id: int, expires_at: datetime) -> str:
+    """Advice the designee can follow about a seat held by an unpaid order."""
+    closes = local_time(expires_at)
+    if buyer_id == learner_id:
+        return (
+            f"该同事本人有一笔未支付的订单，将于{closes}自动关闭（超时未支付）："
+            "可请其本人完成支付，或在该订单关闭后再为其购买。"
+        )
+    return f"已在另一笔待支付的团体订单中，该订单将于{closes}自动关闭；关闭后可再为其购买。"
+
+
 # Invisible characters that come along when numbers are copied from spreadsheets and chats.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00a0"), None)
 
@@ -72,7 +85,7 @@ def check_lines(
     now = now or utcnow()
     plan = catalog.plan_for_sale(plan_id, now)
     raw_lines = [
-        (number, normalise_text(raw.translate(_INVISIBLE)))
+        (number, normalise_code(raw.translate(_INVISIBLE)))
         for number, raw in enumerate((text or "").splitlines(), start=1)
     ]
     raw_lines = [(number, line) for number, line in raw_lines if line]
@@ -117,18 +130,20 @@ def check_lines(
             )
         )
     )
-    in_open_orders = set(
-        db.session.scalars(
-            select(OrderSeat.learner_id)
-            .join(Order, Order.id == OrderSeat.order_id)
-            .where(
-                Order.plan_id == plan.id,
-                Order.status == OrderStatus.PENDING,
-                Order.expires_at > now,
-                OrderSeat.learner_id.in_(learner_ids),
-            )
+    # Unpaid orders that hold a seat of this plan: who placed each, and when it closes.
+    in_open_orders: dict[int, str] = {}
+    for learner_id, buyer_id, expires_at in db.session.execute(
+        select(OrderSeat.learner_id, Order.buyer_id, Order.expires_at)
+        .join(Order, Order.id == OrderSeat.order_id)
+        .where(
+            Order.plan_id == plan.id,
+            Order.status == OrderStatus.PENDING,
+            Order.expires_at > now,
+            OrderSeat.learner_id.in_(learner_ids),
         )
-    )
+        .order_by(Order.expires_at)
+    ):
+        in_open_orders.setdefault(learner_id, open_order_problem(learner_id, buyer_id, expires_at))
 
     checked = []
     for number, line, id_number, problem in parsed:
@@ -141,7 +156,7 @@ def check_lines(
                 if learner_id in holding:
                     problem = ALREADY_HELD
                 elif learner_id in in_open_orders:
-                    problem = IN_OPEN_ORDER
+                    problem = in_open_orders[learner_id]
         checked.append(
             CheckedLine(
                 number=number,

@@ -40,7 +40,7 @@ from models.orders import (
     SeatStatus,
 )
 from services import catalog
-from services.accounts.identity import normalise_text
+from services.accounts.identity import normalise_code
 from services.display import LOCAL_TZ
 from services.errors import Conflict, NotFound, PermissionDenied
 from services.paperwork import invoices
@@ -252,6 +252,24 @@ def payable(order: Order, now: datetime | None = None) -> bool:
     return order.status is OrderStatus.PENDING and order.expires_at > (now or utcnow())
 
 
+EXPIRED_LABEL = "已超时"
+
+
+def is_expired(order: Order, now: datetime | None = None) -> bool:
+    """Unpaid past its expiry: it can no longer be paid and will be closed."""
+    return order.status is OrderStatus.PENDING and order.expires_at <= (now or utcnow())
+
+
+def buyer_status_label(order: Order, now: datetime | None = None) -> str:
+    """What the buyer reads: 已超时 rather than 待支付 once an unpaid order has expired."""
+    return EXPIRED_LABEL if is_expired(order, now) else order.status.label
+
+
+def buyer_status_key(order: Order, now: datetime | None = None) -> str:
+    """The status as a CSS modifier, ``expired`` for an expired unpaid order."""
+    return "expired" if is_expired(order, now) else order.status.value
+
+
 @dataclass(frozen=True)
 class OrderView:
     """The buyer's page of one order, with what they may do with it."""
@@ -261,6 +279,10 @@ class OrderView:
     seat_names: dict[int, str]
     payable: bool  # 去支付 and 取消订单 are offered; the page polls while paying
     expired: bool  # pending but past expiry (it will be closed)
+
+    @property
+    def status_label(self) -> str:
+        return EXPIRED_LABEL if self.expired else self.order.status.label
 
     @property
     def is_group(self) -> bool:
@@ -290,7 +312,7 @@ def order_view(order_id: int, learner_id: int) -> OrderView:
         seats=seats,
         seat_names=seat_names(seats),
         payable=payable(order, now),
-        expired=order.status is OrderStatus.PENDING and not payable(order, now),
+        expired=is_expired(order, now),
     )
 
 
@@ -363,7 +385,7 @@ def search_orders(filters: OrderFilter, page: int, per_page: int = 30):
         statement = statement.where(Order.kind == OrderKind(filters.kind))
     if filters.plan_id:
         statement = statement.where(Order.plan_id == filters.plan_id)
-    text = normalise_text(filters.query).upper()
+    text = normalise_code(filters.query).upper()
     if text:
         buyers = select(Learner.id).where(
             or_(Learner.id_number == text, Learner.phone == text, Learner.name == text)

@@ -40,7 +40,7 @@ from models.orders import (
     RefundStatus,
     SeatStatus,
 )
-from services.accounts.identity import normalise_text
+from services.accounts.identity import clean_text
 from services.audit import Actor, record_action
 from services.errors import Conflict, ExternalServiceError, NotFound, ValidationError
 from services.paperwork import certificates, invoices
@@ -64,7 +64,7 @@ def request_refund(
     actor: Actor,
 ) -> Refund:
     """Staff refund the order's remaining seats, or one seat of a group order."""
-    reason = normalise_text(reason)
+    reason = clean_text(reason)
     if not reason:
         raise ValidationError("reason", "请填写退款原因。")
     if len(reason) > 80:

@@ -20,6 +20,7 @@ from models.base import utcnow
 from models.catalog import Chapter, Course, Plan
 from models.enrollments import Enrollment, EnrollmentStatus
 from models.study import ChapterProgress, StudySession
+from services.display import LOCAL_TZ
 from services.errors import NotFound, PermissionDenied
 
 COURSES_PER_PAGE = 10
@@ -36,6 +37,16 @@ class PlanProgress:
     completed: bool
     study_ends_at: datetime
     study_closed: bool
+    days_left: int = 0  # whole days from today to the deadline's day, in Beijing
+
+    @property
+    def countdown(self) -> str:
+        """距 12月31日 截止还有 N 天, from the plan's own deadline."""
+        deadline = self.study_ends_at.astimezone(LOCAL_TZ)
+        day = f"{deadline.month}月{deadline.day}日"
+        if self.days_left <= 0:
+            return f"今天（{day} {deadline:%H:%M}）截止"
+        return f"距 {day} 截止还有 {self.days_left} 天"
 
     @property
     def percent(self) -> int:
@@ -54,6 +65,9 @@ def _plan_progress(plan: Plan, enrollment: Enrollment) -> PlanProgress:
         completed=enrollment.completed_at is not None,
         study_ends_at=plan.study_ends_at,
         study_closed=utcnow() > plan.study_ends_at,
+        days_left=(
+            plan.study_ends_at.astimezone(LOCAL_TZ).date() - utcnow().astimezone(LOCAL_TZ).date()
+        ).days,
     )
 
 
@@ -159,24 +173,43 @@ def plan_page(learner_id: int, plan_id: int, page: int) -> PlanPage:
 
 
 def _last_studied(learner_id: int, *, plan_id: int | None = None, course_id: int | None = None):
-    statement = (
-        select(Chapter.id, Chapter.title, Course.title, ChapterProgress.last_position)
+    """继续上次学习: the chapter last touched while it is unfinished; once it is finished, the
+    next unfinished chapter in the plan's (or course's) order, wrapping round to an earlier one
+    left unfinished; ``None`` before any study and once every chapter is finished."""
+    scope = Course.plan_id == plan_id if plan_id is not None else Course.id == course_id
+    last = db.session.execute(
+        select(Chapter.id, Chapter.title, Course.title, ChapterProgress.last_position,
+               ChapterProgress.finished_at)
         .join(Chapter, ChapterProgress.chapter_id == Chapter.id)
         .join(Course, Chapter.course_id == Course.id)
-        .where(ChapterProgress.learner_id == learner_id)
+        .where(ChapterProgress.learner_id == learner_id, scope)
         .order_by(ChapterProgress.updated_at.desc(), ChapterProgress.id.desc())
         .limit(1)
-    )
-    if plan_id is not None:
-        statement = statement.where(Course.plan_id == plan_id)
-    if course_id is not None:
-        statement = statement.where(Course.id == course_id)
-    row = db.session.execute(statement).first()
-    if row is None:
+    ).first()  # fmt: skip
+    if last is None:
         return None
-    return ChapterLink(
-        chapter_id=row[0], chapter_title=row[1], course_title=row[2], position=row[3]
-    )
+    if last[4] is None:
+        return ChapterLink(
+            chapter_id=last[0], chapter_title=last[1], course_title=last[2], position=last[3]
+        )
+    in_order = list(db.session.execute(
+        select(Chapter.id, Chapter.title, Course.title, ChapterProgress.last_position,
+               ChapterProgress.finished_at)
+        .join(Course, Chapter.course_id == Course.id)
+        .outerjoin(
+            ChapterProgress,
+            and_(ChapterProgress.chapter_id == Chapter.id, ChapterProgress.learner_id == learner_id),
+        )
+        .where(scope)
+        .order_by(Course.sort_order, Course.id, Chapter.sort_order, Chapter.id)
+    ))  # fmt: skip
+    at = next((index for index, row in enumerate(in_order) if row[0] == last[0]), 0)
+    for row in in_order[at + 1 :] + in_order[:at]:
+        if row[4] is None:
+            return ChapterLink(
+                chapter_id=row[0], chapter_title=row[1], course_title=row[2], position=row[3] or 0
+            )
+    return None
 
 
 def _covered_percent(covered_seconds: int, duration_seconds: int) -> int:

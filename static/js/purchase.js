@@ -71,6 +71,8 @@
           setTimeout(tick, 1500);
         } else {
           note.textContent = '暂未收到支付结果。如已付款，请稍后刷新本页；如有疑问请联系客服 400-023-9229。';
+          var recheck = document.querySelector('[data-pay-recheck]');
+          if (recheck) { recheck.hidden = false; }
         }
       };
       request.onerror = function () { if (tries < limit) { setTimeout(tick, 3000); } };

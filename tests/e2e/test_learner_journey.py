@@ -91,9 +91,14 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
     expect(h5.locator("#privacy_consent")).to_be_checked()
     snap(h5, shots, "journey-03-register")
     h5.get_by_role("button", name="注册").click()
-    registered = h5.locator(".h5-flash").first
-    expect(registered).to_contain_text("注册成功")
+    registered = h5.locator(".h5-flash")
+    expect(registered).to_have_count(1)  # one message for the account and its WeChat
+    expect(registered).to_contain_text("注册成功，已绑定当前微信")
     expect(registered).to_have_css("background-color", "rgb(7, 193, 96)")  # legible, in green
+    # Nothing bought yet: the new account lands on the plan to buy.
+    expect(h5.locator(".h5-brand__title")).to_have_text("重庆市2022年专技人员继续教育公需科目培训")
+    snap(h5, shots, "journey-04-landing")
+    h5.locator(".h5-tabbar").get_by_role("link", name="我的", exact=True).click()
     expect(h5.locator(".h5-profile__name")).to_have_text("王芳")
     expect(h5.locator(".h5-profile")).to_contain_text(UNIT_NAME)
     snap(h5, shots, "journey-04-home")
@@ -181,7 +186,8 @@ def test_a_learner_goes_from_the_poster_to_the_certificate_and_the_invoice(
         "() => { const i = document.querySelector('.paper-certificate img');"
         " return i.complete && i.naturalWidth > 0; }"
     )
-    assert picture.evaluate("i => i.naturalWidth") > 1000  # a printable image, not an icon
+    # A phone-sized preview on the page; the full PNG and the PDF are the downloads.
+    assert picture.evaluate("i => i.naturalWidth") == 720
     number = h5.locator(".weui-cell", has_text="证书编号").locator(".weui-cell__bd").inner_text()
     snap(h5, shots, "journey-15-certificate")
     with h5.expect_download() as download:

@@ -61,6 +61,7 @@ def test_a_staff_member_approves_a_voucher_and_the_year_opens_free(live_platform
     screenshot = h5.screenshot(type="png")
     h5.goto(base + "/h5/")
     h5.get_by_role("button", name="刘洋").click()
+    h5.locator(".h5-tabbar").get_by_role("link", name="我的", exact=True).click()
     h5.get_by_role("link", name="补学申请").click()
     expect(h5.locator(".makeup-actions")).to_have_count(0)  # first the year, then its actions
     h5.locator(".makeup-years").get_by_role("link", name="2019年度公需科目").click()

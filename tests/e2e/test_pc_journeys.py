@@ -31,7 +31,8 @@ def log_in_with_password(page, base: str, learner) -> None:
     page.fill("input[name=account]", learner.id_number)
     page.fill("input[name=password]", factories.PASSWORD)
     page.get_by_role("button", name="登录", exact=True).click()
-    expect(page.locator(".h5-profile__name")).to_have_text(learner.name)
+    # Signed in, on the landing: 课程培训, or the plan to buy.
+    expect(page).to_have_url(re.compile(r"/h5/(study|plans)"))
 
 
 def active_enrollments(learner_ids: list[int], plan_id: int) -> int:
@@ -78,8 +79,8 @@ def test_a_pc_logs_in_by_scanning_the_accounts_qr_code(live_platform, browser: B
     expect(reply).to_contain_text("张伟，您已在电脑上登录")
     assert "<Event><![CDATA[SCAN]]></Event>" in chat.locator("[data-last-xml]").inner_text()
 
-    # The PC page was waiting: it logs in by itself.
-    expect(pc.locator(".h5-profile__name")).to_have_text("张伟")
+    # The PC page was waiting: it logs in by itself, on the landing.
+    expect(pc).to_have_url(re.compile(r"/h5/(study|plans)"))
     expect(pc.locator(".h5-topnav__user")).to_have_text("张伟")
     snap(pc, shots, "pc-02-logged-in", full_page=False)
 

@@ -1,6 +1,7 @@
 """The official account end to end: the simulator's chat page in headless Chromium, and
 concurrent duplicate deliveries against a live server."""
 
+import re
 import threading
 
 import pytest
@@ -67,6 +68,8 @@ def test_the_chat_page_talks_to_the_account(live_platform, browser, shots):
     expect(h5.locator("h1")).to_have_text("选择微信用户")
     h5.screenshot(path=str(shots / "oauth-picker.png"))
     h5.get_by_role("button", name="张伟").click()
+    expect(h5).to_have_url(re.compile(r"/h5/(study|plans)"))  # the landing, signed in
+    h5.goto(live_platform.url + "/h5/home")
     expect(h5.locator("body")).to_contain_text("张伟")
     h5.screenshot(path=str(shots / "h5-entry-bound.png"))
 

@@ -36,7 +36,7 @@ def test_register_creates_the_account_and_logs_in(client):
     data = registration()
     response = submit_form(client, "/h5/register", data)
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/h5/home")
+    assert response.headers["Location"].endswith("/h5/start")
     learner = db.session.scalar(select(Learner).where(Learner.phone == data["phone"]))
     assert learner.id_number == data["id_number"].upper()
     assert learner.gender is Gender.FEMALE

@@ -197,6 +197,7 @@ ROWS = [
     Row("certificate: print (profile)", "/h5/certificates/plan/{plan}/print", owner_status=302),
     Row("certificate: view", "/h5/certificates/{certificate}"),
     Row("certificate: PNG", "/h5/certificates/{certificate}/certificate.png"),
+    Row("certificate: preview", "/h5/certificates/{certificate}/preview.jpg"),
     Row("certificate: PDF", "/h5/certificates/{certificate}/certificate.pdf"),
     Row("invoice: view", "/h5/invoices/{invoice}"),
     Row("invoice: PDF", "/h5/invoices/{invoice}/invoice.pdf"),

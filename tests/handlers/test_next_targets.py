@@ -63,7 +63,7 @@ def log_in_staff(client, staff, next_target: str = ""):
 
 @pytest.mark.parametrize("target", HOSTILE)
 def test_the_learner_login_form(client, target):
-    followed(log_in(client, factories.learner(), target), "/h5/home")
+    followed(log_in(client, factories.learner(), target), "/h5/start")
 
 
 @pytest.mark.parametrize("target", HOSTILE)
@@ -74,7 +74,7 @@ def test_the_console_login_form(client, target):
 @pytest.mark.parametrize("target", HOSTILE)
 def test_the_entry_of_a_signed_in_learner(client, target):
     log_in(client, factories.learner())
-    followed(client.get("/h5/?next=" + quote(target)), "/h5/home")
+    followed(client.get("/h5/?next=" + quote(target)), "/h5/start")
 
 
 @pytest.mark.parametrize("target", HOSTILE)
@@ -82,7 +82,7 @@ def test_the_entry_outside_wechat(app, client, monkeypatch, target):
     monkeypatch.setitem(app.config, "WECHAT_OAUTH_WECHAT_BROWSER_ONLY", True)
     response = client.get("/h5/?next=" + quote(target))
     assert response.status_code == 302
-    assert response.headers["Location"] == "/h5/login?next=/h5/home"
+    assert response.headers["Location"] == "/h5/login?next=/h5/start"
 
 
 @pytest.mark.parametrize("target", HOSTILE[:3])
@@ -90,18 +90,18 @@ def test_the_oauth_callback(client, wechat_sim, target):
     learner = factories.learner()
     bind(learner, "oDEMO_zhangwei")
     followed(through_wechat(client, wechat_sim, "oDEMO_zhangwei", "/h5/?next=" + quote(target)),
-             "/h5/home")  # fmt: skip
+             "/h5/start")  # fmt: skip
 
 
 @pytest.mark.parametrize("target", HOSTILE)
 def test_rebind_and_skipping_it(client, target):
     log_in(client, factories.learner())
-    followed(client.get("/oauth/rebind?next=" + quote(target)), "/h5/home")
+    followed(client.get("/oauth/rebind?next=" + quote(target)), "/h5/start")
     g.pop("csrf_token", None)
     token = csrf_from(client.get("/h5/home").get_data(as_text=True))
     followed(
         client.post("/oauth/rebind/skip?next=" + quote(target), data={"csrf_token": token}),
-        "/h5/home",
+        "/h5/start",
     )
 
 

@@ -94,7 +94,7 @@ def test_an_unbound_wechat_is_bound_at_login(client, wechat_sim):
     # Next time: straight in.
     other = client.application.test_client()
     response = through_wechat(other, wechat_sim, "oDEMO_guest1")
-    assert response.headers["Location"] == "/h5/home"
+    assert response.headers["Location"] == "/h5/start"
 
 
 def test_an_unbound_wechat_is_bound_at_registration(client, wechat_sim):

@@ -258,7 +258,7 @@ def test_a_roster_account_logs_in_with_the_last_six_characters_and_must_change_i
     old = submit_form(phone, "/h5/login", {"account": id_number, "password": id_number[-6:]})
     assert old.status_code == 401
     new = submit_form(phone, "/h5/login", {"account": "13700001002", "password": "Xuexi2022a"})
-    assert new.status_code == 302 and new.headers["Location"].endswith("/h5/home")
+    assert new.status_code == 302 and new.headers["Location"].endswith("/h5/start")
 
 
 def test_rows_are_counted_in_the_stream_before_openpyxl_opens_the_sheet(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_the_course_page_shows_chapters_durations_checks_and_where_the_learner_s
     assert "时长 12:34" in page
     assert page.count('aria-label="已学完"') == 1
     assert "已学 26%" in page and "未开始" in page
-    assert "上次学到：第2章 03:20" in page
+    assert "继续学习：第2章 03:20" in page
     assert "上次停在 03:20" in page
 
 
@@ -227,3 +228,50 @@ def test_study_closed_is_said_on_the_plan_page(client, learner):
     db.session.flush()
     page = client.get(f"/h5/study/plans/{plan.id}").get_data(as_text=True)
     assert "观看不再计入学时" in page
+
+
+def resume_link(client, plan):
+    page = client.get(f"/h5/study/plans/{plan.id}").get_data(as_text=True)
+    match = re.search(
+        r'href="/h5/study/chapters/(\d+)">\s*<div class="weui-cell__bd"><p>继续上次学习', page
+    )
+    return int(match.group(1)) if match else None
+
+
+def test_continue_points_at_the_next_unfinished_chapter_once_the_last_one_is_finished(
+    client, learner
+):
+    plan = factories.plan()
+    first = factories.course(plan, title="课程一", chapters=3, chapter_seconds=60)
+    second = factories.course(plan, title="课程二", chapters=2, chapter_seconds=60)
+    factories.enrollment(learner, plan)
+    assert resume_link(client, plan) is None  # nothing studied yet
+
+    finish(learner, first.chapters[1], covered=20)
+    assert resume_link(client, plan) == first.chapters[1].id  # unfinished: where it stopped
+
+    finish(learner, first.chapters[2])  # the last touched, finished: on to the next course
+    assert resume_link(client, plan) == second.chapters[0].id
+    course_page = client.get(f"/h5/study/courses/{first.id}").get_data(as_text=True)
+    assert f"继续学习：{first.chapters[0].title}<" in course_page  # wraps round in the course
+
+    for chapter in second.chapters:
+        finish(learner, chapter)
+    assert resume_link(client, plan) == first.chapters[0].id  # wraps round to one left behind
+    finish(learner, first.chapters[0])
+    db.session.query(ChapterProgress).filter_by(chapter_id=first.chapters[1].id).update(
+        {"finished_at": utcnow()}
+    )
+    assert resume_link(client, plan) is None  # every chapter finished
+
+
+def test_my_study_counts_down_to_the_plans_own_deadline(client, learner):
+    plan = factories.plan()
+    beijing = ZoneInfo("Asia/Shanghai")
+    today = utcnow().astimezone(beijing).date()
+    deadline = (utcnow() + timedelta(days=12)).astimezone(beijing).replace(hour=23, minute=59)
+    plan.study_ends_at = deadline
+    factories.enrollment(learner, plan)
+    page = client.get("/h5/study").get_data(as_text=True)
+    days = (deadline.date() - today).days
+    assert f"距 {deadline.month}月{deadline.day}日 截止还有 {days} 天" in page

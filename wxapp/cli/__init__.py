@@ -7,6 +7,7 @@ from flask import Flask
 
 def register_commands(app: Flask) -> None:
     from wxapp.cli import (
+        assets,
         demo,
         invoices,
         jobs,
@@ -21,6 +22,7 @@ def register_commands(app: Flask) -> None:
     )
 
     for group in (
+        assets.group,
         demo.group,
         invoices.group,
         jobs.group,
