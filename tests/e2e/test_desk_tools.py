@@ -103,6 +103,7 @@ def test_the_official_account_is_managed_from_the_console(live_platform, browser
     unit = factories.unit("重庆市渝中区测试医院")
     behind = factories.learner(unit_obj=unit)
     factories.bind_wechat(behind, "oDEMO_lina")
+    factories.paid_order(behind, plan)  # reminders go only to learners who bought the plan
     staff = factories.staff(StaffRole.STAFF)
     commit()
 

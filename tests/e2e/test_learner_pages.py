@@ -73,13 +73,15 @@ def test_a_closed_makeup_year_refuses_with_its_buttons_disabled(live_platform, b
     commit()
 
     h5 = signed_in(browser, base, "刘洋", path="/h5/makeup")
-    row = h5.locator(".paper-row", has_text="2018年度公需科目")
-    expect(row).to_contain_text("该年度补学已截止")
-    for name in ("购买", "提交缴费凭证", "缴费承诺书"):
-        expect(row.get_by_role("button", name=name)).to_be_disabled()
-    open_row = h5.locator(".paper-row", has_text="2019年度公需科目")
-    expect(open_row.get_by_role("link", name="提交缴费凭证")).to_be_visible()
+    expect(h5.locator(".makeup-years a", has_text="2018年度公需科目")).to_contain_text("已截止")
+    h5.locator(".makeup-years a", has_text="2018年度公需科目").click()
+    expect(h5.locator(".makeup-year")).to_contain_text("该年度补学已截止")
+    actions = h5.locator(".makeup-actions")
+    for name in ("购买", "提交缴费凭证", "填写缴费承诺书"):
+        expect(actions.get_by_role("button", name=name)).to_be_disabled()
     snap(h5, shots, "makeup-closed-01-list")
+    h5.locator(".makeup-years a", has_text="2019年度公需科目").click()
+    expect(h5.locator(".makeup-actions").get_by_role("link", name="提交缴费凭证")).to_be_visible()
 
     h5.goto(f"{base}/h5/makeup/{closed.id}/voucher")
     expect(h5.get_by_role("alert")).to_contain_text("该年度补学已截止")
@@ -228,16 +230,17 @@ def test_touch_targets_are_at_least_44_px_and_phone_numbers_can_be_tapped(
     factories.course(plan, chapters=1)
     factories.enrollment(learner, plan)
     commit()
-    h5 = signed_in(browser, base, "刘洋", path="/h5/makeup")
+    h5 = signed_in(browser, base, "刘洋", path="/h5/makeup?year=2019")
 
     def tall(locator, what):
         box = locator.bounding_box()
         assert box is not None and box["height"] >= 44, (what, box)
         return box
 
-    row = h5.locator(".paper-row", has_text="2019年度公需科目")
-    for name in ("购买", "提交缴费凭证", "缴费承诺书"):
-        tall(row.get_by_role("link", name=name, exact=True), name)
+    actions = h5.locator(".makeup-actions")
+    for name in ("未缴过费？直接购买", "提交缴费凭证", "填写缴费承诺书"):
+        tall(actions.get_by_role("link", name=name, exact=True), name)
+    tall(h5.locator(".makeup-years .weui-cell").first, "a year in the list")
     tall(h5.locator(".h5-links a").first, "返回我的")
     snap(h5, shots, "touch-01-makeup")
 

@@ -152,8 +152,9 @@ def test_the_real_player_reports_every_second_through_pauses_questions_and_a_net
             page.unroute("**/api/study/heartbeats")
         if video.evaluate("v => v.ended"):
             ended_at = ended_at or time.monotonic()
-            # The last reports may wait for the minimum gap; never replayed from the start.
-            assert time.monotonic() - ended_at < 10, page.locator("#study-covered").inner_text()
+            # The last reports may wait for the minimum gap and a slow reply (a busy machine);
+            # the chapter is never played again from the start to finish it.
+            assert time.monotonic() - ended_at < 30, page.locator("#study-covered").inner_text()
         page.wait_for_timeout(250)
     assert paused and dropped
     expect(check).to_be_visible()
