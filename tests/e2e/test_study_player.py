@@ -182,5 +182,13 @@ def test_the_real_player_reports_every_second_through_pauses_questions_and_a_net
                     row.report_interval_squares_ms2 / row.report_intervals - mean**2
                 ) ** 0.5
                 assert deviation / mean > signals.TIMING_MAX_CV, (row.report_intervals, mean)
-        assert learner.id not in {item.learner_id for item in signals.flagged(utcnow())}
+        flags = {
+            flag.code
+            for item in signals.flagged(utcnow())
+            if item.learner_id == learner.id
+            for flag in item.flags
+        }
+        # The test clicks the right option the moment a question shows, faster than a
+        # person reads: that signal (fast_answers) is the test's own doing; no other may fire.
+        assert flags <= {"fast_answers"}, flags
         db.session.remove()
