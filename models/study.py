@@ -61,6 +61,13 @@ class StudySession(Model):
     answers: Mapped[int] = mapped_column(default=0)
     wrong_answers: Mapped[int] = mapped_column(default=0)
     answer_latencies_ms: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    # The rhythm of the reports: how many intervals between reports passed the ledger's
+    # checks, their sum (ms) and their sum of squares (ms²), for the machine-timing signal.
+    report_intervals: Mapped[int] = mapped_column(default=0, server_default="0")
+    report_interval_sum_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    report_interval_squares_ms2: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0"
+    )
     # Staff withdrew this session's credit (its chapter's), and why.
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdraw_reason: Mapped[str] = mapped_column(String(200), default="")

@@ -3,6 +3,7 @@ HTTP, on the ledger's injectable clock (tests advance time instead of sleeping).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +145,8 @@ class HonestPlayer:
     min_gap: float = 2.0
     last_sent: float = -1e9
     next_tick: float = 0.0
+    # The page spaces its reports at random within ±15% of the heartbeat period.
+    jitter: random.Random = field(default_factory=lambda: random.Random(11))
     retry_at: float | None = None
     covered: int = 0
     finished: bool = False
@@ -160,7 +163,7 @@ class HonestPlayer:
         self.heartbeat_seconds = body["heartbeat_seconds"]
         self.min_gap = body["min_heartbeat_seconds"]
         self.last_sent = self.clock.now
-        self.next_tick = self.clock.now + self.heartbeat_seconds
+        self.next_tick = self.clock.now + self._spacing()
         self.media = float(body["resume_position"])
         self.covered = body["covered_seconds"]
         if body["media_url"]:
@@ -226,6 +229,9 @@ class HonestPlayer:
         if response is None:
             return None
         return response.status_code, response.get_json()
+
+    def _spacing(self) -> float:
+        return self.heartbeat_seconds * (0.85 + 0.3 * self.jitter.random())
 
     def tick(self) -> None:
         if self.playing:
@@ -301,7 +307,7 @@ class HonestPlayer:
         while self.clock.now < end and not (until_finished and self.finished):
             self._advance(step)
             if self.clock.now >= self.next_tick:
-                self.next_tick += self.heartbeat_seconds
+                self.next_tick += self._spacing()
                 self.tick()
             if self.retry_at is not None and self.clock.now >= self.retry_at:
                 self.retry_at = None

@@ -49,7 +49,8 @@ local function shuffled(n, digits, right)
 end
 
 local s = redis.call('HMGET', KEYS[2], 'last', 'carry', 'seq', 'ends', 'thr', 'dur', 'n',
-  'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg', 'acc', 'cr', 'dcap', 'msz', 'mf')
+  'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg', 'acc', 'cr', 'dcap', 'msz', 'mf', 'rt', 'tn',
+  'ts', 'tq')
 
 -- Whether the session fetched the media of every reported segment (whole seconds).
 local function fetched_all(segments, fetched)
@@ -112,6 +113,19 @@ for _, segment in ipairs(segments) do
   end
 end
 
+-- Evidence of the reports' rhythm: the count, sum and sum of squares of the intervals (ms)
+-- between reports that passed the checks above; a script's fixed timer shows as a
+-- coefficient of variation no phone keeps (services/study/signals.py).
+local timing_n, timing_sum, timing_squares = tonumber(s[20]) or 0, tonumber(s[21]) or 0,
+  tonumber(s[22]) or 0
+local previous_report = tonumber(s[19])
+if previous_report and now > previous_report then
+  local interval = now - previous_report
+  timing_n = timing_n + 1
+  timing_sum = timing_sum + interval
+  timing_squares = timing_squares + interval * interval
+end
+
 local p = redis.call('HMGET', KEYS[3], 'iv', 'cov', 'cred', 'fin', 'pos', 'gen')
 local covered = tonumber(p[2]) or 0
 local credited = tonumber(p[3]) or 0
@@ -125,7 +139,8 @@ if learner[2] and learner[2] ~= '' then
   if now - tonumber(learner[3]) > question_timeout then
     status = 'paused'
   end
-  redis.call('HSET', KEYS[2], 'seq', seq, 'acc', (tonumber(s[14]) or 0) + 1)
+  redis.call('HSET', KEYS[2], 'seq', seq, 'acc', (tonumber(s[14]) or 0) + 1, 'rt', now,
+    'tn', timing_n, 'ts', timing_sum, 'tq', timing_squares)
   redis.call('HINCRBY', KEYS[2], 'u:' .. (status == 'paused' and 'question_timeout' or 'question'), 1)
   redis.call('SADD', KEYS[5], ARGV[13])
   return table.concat({status, 0, covered, credited, finished, 'question', tonumber(p[5]) or 0,
@@ -287,7 +302,8 @@ local learner_carry = budget - credit
 if learner_carry > slack then learner_carry = slack end
 local position = math.floor(tonumber(ARGV[4]))
 redis.call('HSET', KEYS[2], 'last', now, 'carry', carry, 'seq', seq,
-  'acc', (tonumber(s[14]) or 0) + 1, 'cr', (tonumber(s[15]) or 0) + credit)
+  'acc', (tonumber(s[14]) or 0) + 1, 'cr', (tonumber(s[15]) or 0) + credit, 'rt', now,
+  'tn', timing_n, 'ts', timing_sum, 'tq', timing_squares)
 if reason ~= '' then redis.call('HINCRBY', KEYS[2], 'u:' .. reason, 1) end
 redis.call('SADD', KEYS[5], ARGV[13])
 redis.call('HSET', KEYS[1], 'bt', now, 'bc', learner_carry)

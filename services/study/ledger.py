@@ -450,6 +450,9 @@ _EVIDENCE_FIELDS = (
     "wrong",
     "lat",
     "mb",
+    "tn",
+    "ts",
+    "tq",
     *(f"x:{code}" for code in REFUSAL_CODES),
     *(f"u:{reason}" for reason in UNCOUNTED_REASONS),
 )
@@ -471,6 +474,10 @@ class SessionEvidence:
     media_bytes: int
     refusals: dict[str, int]
     uncounted: dict[str, int]
+    # The intervals between reports (ms): how many, their sum and their sum of squares.
+    interval_count: int = 0
+    interval_sum_ms: int = 0
+    interval_squares_ms2: int = 0
 
 
 def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
@@ -491,7 +498,7 @@ def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
     for (learner_id, session_id), values in zip(pairs, pipe.execute(), strict=True):
         if values[0] is None:
             continue  # the session hash is gone: what PostgreSQL has is all there is
-        counts = [_int(value) for value in values[8:]]
+        counts = [_int(value) for value in values[11:]]
         evidence.append(
             SessionEvidence(
                 learner_id=learner_id,
@@ -504,6 +511,9 @@ def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
                 wrong=_int(values[5]),
                 latencies_ms=[int(x) for x in _text(values[6]).split(",") if x],
                 media_bytes=_int(values[7]),
+                interval_count=_int(values[8]),
+                interval_sum_ms=_int(values[9]),
+                interval_squares_ms2=_int(values[10]),
                 refusals={c: n for c, n in zip(REFUSAL_CODES, counts[:codes], strict=True) if n},
                 uncounted={
                     r: n for r, n in zip(UNCOUNTED_REASONS, counts[codes:], strict=True) if n

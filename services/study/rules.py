@@ -697,6 +697,9 @@ def persist_sessions(evidence: list[study_ledger.SessionEvidence]) -> None:
             media_bytes=bindparam("media"),
             refusals=bindparam("refused"),
             uncounted=bindparam("not_counted"),
+            report_intervals=bindparam("intervals"),
+            report_interval_sum_ms=bindparam("interval_sum"),
+            report_interval_squares_ms2=bindparam("interval_squares"),
         )
     )
     db.session.execute(
@@ -714,6 +717,9 @@ def persist_sessions(evidence: list[study_ledger.SessionEvidence]) -> None:
                 "media": item.media_bytes,
                 "refused": item.refusals,
                 "not_counted": item.uncounted,
+                "intervals": item.interval_count,
+                "interval_sum": item.interval_sum_ms,
+                "interval_squares": item.interval_squares_ms2,
             }
             for item in evidence
         ],

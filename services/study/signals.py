@@ -9,7 +9,12 @@ fixed number of queries:
   (``READING_MS``);
 - ``night``: a session started in the small hours (00:00–05:00, UTC+8) that was credited at
   least ``NIGHT_SECONDS``: study through the night without pause;
-- ``machine_timing``: heartbeats arriving at a regularity no phone keeps — not recorded yet;
+- ``machine_timing``: reports arriving at a regularity no phone keeps: over at least
+  ``TIMING_MIN_INTERVALS`` intervals between reports, a coefficient of variation (standard
+  deviation over mean) below ``TIMING_MAX_CV``. The player spaces its reports at random
+  within ±15% of the heartbeat period (a coefficient near 0.09, more with pauses, questions
+  and a changing network); a script's fixed timer shows a few milliseconds of jitter on 12 s
+  (about 0.001). The ledger keeps the count, sum and sum of squares of the intervals;
 - ``no_media``: reports of spans whose media the session never fetched through its signed
   URL (refused ``no_media``, ``NO_MEDIA_REPORTS`` or more in one session).
 
@@ -18,6 +23,7 @@ The honest learner (the browser test of the player) raises none of them.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +41,8 @@ ACCOUNTS_PER_ADDRESS = 3
 READING_MS = 2000
 NIGHT_SECONDS = 1800
 NO_MEDIA_REPORTS = 3
+TIMING_MIN_INTERVALS = 20
+TIMING_MAX_CV = 0.03
 LOCAL_OFFSET = timedelta(hours=8)
 LIMIT = 5000
 
@@ -60,7 +68,19 @@ LABELS = {
     "fast_answers": "答题快于正常阅读",
     "night": "深夜长时间连续学习",
     "no_media": "上报播放但未加载视频",
+    "machine_timing": "上报间隔机械规律",
 }
+
+
+def timing_variation(session: StudySession) -> float | None:
+    """The coefficient of variation of a session's intervals between reports, or ``None``
+    below ``TIMING_MIN_INTERVALS`` of them."""
+    count = session.report_intervals or 0
+    if count < TIMING_MIN_INTERVALS or session.report_interval_sum_ms <= 0:
+        return None
+    mean = session.report_interval_sum_ms / count
+    variance = max(0.0, session.report_interval_squares_ms2 / count - mean * mean)
+    return math.sqrt(variance) / mean
 
 
 def flagged(now: datetime) -> list[FlaggedLearner]:
@@ -116,6 +136,19 @@ def flagged(now: datetime) -> list[FlaggedLearner]:
                     "no_media",
                     LABELS["no_media"],
                     f"{local_time(session.started_at)} 的学习中 {unfetched} 次上报的内容从未加载",
+                )
+            )
+            flagged_sessions[session.learner_id][session.id] = session
+        variation = timing_variation(session)
+        if variation is not None and variation < TIMING_MAX_CV:
+            mean = session.report_interval_sum_ms / session.report_intervals
+            flags[session.learner_id].append(
+                Flag(
+                    "machine_timing",
+                    LABELS["machine_timing"],
+                    f"{local_time(session.started_at)} 的学习中 {session.report_intervals} 次"
+                    f"上报间隔平均 {mean / 1000:.2f} 秒，标准差 {variation * mean:.0f} 毫秒"
+                    f"（变异系数 {variation:.3f}，低于 {TIMING_MAX_CV}）",
                 )
             )
             flagged_sessions[session.learner_id][session.id] = session

@@ -8,12 +8,17 @@ import time
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from infra.extensions import db
 from infra.transaction import commit
+from models.base import utcnow
+from models.study import StudySession
 from services.demo import media
+from services.study import signals
 from tests import factories
 from tests.e2e.conftest import PHONE, answer_right, answer_wrong, phone, snap, watch_until_done
+from wxapp import study_flush
 
 
 @pytest.mark.committed
@@ -161,3 +166,30 @@ def test_the_real_player_reports_every_second_through_pauses_questions_and_a_net
     expect(page.locator("#study-covered")).to_have_text("100%")
     snap(page, shots, "study-7-every-second")
     context.close()
+
+    # Nothing in the session's evidence flags this learner: in particular its reports came
+    # at no machine's rhythm.
+    with app.app_context():
+        study_flush.flush_all(500)
+        commit()
+        recorded = db.session.scalars(
+            select(StudySession).where(StudySession.learner_id == learner.id)
+        ).all()
+        assert sum(row.report_intervals for row in recorded) >= 10
+        for row in recorded:
+            if row.report_intervals >= 5:
+                mean = row.report_interval_sum_ms / row.report_intervals
+                deviation = (
+                    row.report_interval_squares_ms2 / row.report_intervals - mean**2
+                ) ** 0.5
+                assert deviation / mean > signals.TIMING_MAX_CV, (row.report_intervals, mean)
+        flags = {
+            flag.code
+            for item in signals.flagged(utcnow())
+            if item.learner_id == learner.id
+            for flag in item.flags
+        }
+        # The test clicks the right option the moment a question shows, faster than a
+        # person reads: that signal (fast_answers) is the test's own doing; no other may fire.
+        assert flags <= {"fast_answers"}, flags
+        db.session.remove()
