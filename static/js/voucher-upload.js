@@ -31,7 +31,7 @@
       clearPreview();
       url = URL.createObjectURL(file);
       var item = document.createElement('li');
-      item.className = 'weui-uploader__file h5-uploader__file';
+      item.className = 'h5-uploader__file';
       var img = document.createElement('img');
       img.className = 'h5-uploader__img';
       img.alt = '缴费截图预览';

@@ -36,8 +36,8 @@ def test_the_voucher_screenshot_is_previewed_and_checked_before_sending(
     uploader = page.locator("[data-uploader]")
     error = page.locator("[data-uploader-error]")
     preview = uploader.locator(".h5-uploader__img")
-    expect(uploader.locator(".weui-uploader__info")).to_have_text("0/1")
-    box = uploader.locator(".weui-uploader__input-box").bounding_box()
+    expect(uploader.locator(".h5-uploader__info")).to_have_text("0/1")
+    box = uploader.locator(".h5-uploader__box").bounding_box()
     assert box["width"] >= 44 and box["height"] >= 44
 
     # Not a picture: said in Chinese, nothing kept.
@@ -64,12 +64,12 @@ def test_the_voucher_screenshot_is_previewed_and_checked_before_sending(
     expect(error).to_be_hidden()
     expect(preview).to_be_visible()
     assert preview.evaluate("img => img.complete && img.naturalWidth") > 0
-    expect(uploader.locator(".weui-uploader__info")).to_have_text("1/1")
-    expect(uploader.locator(".weui-uploader__input-box")).to_be_hidden()
+    expect(uploader.locator(".h5-uploader__info")).to_have_text("1/1")
+    expect(uploader.locator(".h5-uploader__box")).to_be_hidden()
     snap(page, shots, "voucher-1-preview")
     page.get_by_role("button", name="删除这张截图").click()
     expect(preview).to_have_count(0)
-    expect(uploader.locator(".weui-uploader__input-box")).to_be_visible()
+    expect(uploader.locator(".h5-uploader__box")).to_be_visible()
     page.set_input_files(
         "#screenshot", {"name": "付款记录.png", "mimeType": "image/png", "buffer": picture}
     )
