@@ -17,10 +17,11 @@ from services.errors import ServiceError, StopValidation
 PENDING_PHONE = "profile_pending_phone"
 
 
-def _page(phone_form: PhoneChangeForm, unit_form: UnitChangeForm, status: int = 200):
+def _page(phone_form: PhoneChangeForm, unit_form: UnitChangeForm | None = None, status: int = 200):
     learner = signed_in_learner()
     pending = session.get(PENDING_PHONE)
-    if not unit_form.is_submitted():
+    if unit_form is None:  # not the form posted: it shows the learner's unit
+        unit_form = UnitChangeForm(formdata=None)
         unit_form.unit_id.data = learner.unit_id
         unit_form.unit_name.data = learner.unit.name if learner.unit else ""
         unit_form.district_id.data = None if learner.unit_id else learner.district_id
@@ -42,7 +43,7 @@ def profile_page():
     phone_form = PhoneChangeForm()
     if session.get(PENDING_PHONE):
         phone_form.phone.data = session[PENDING_PHONE]
-    return _page(phone_form, UnitChangeForm(formdata=None))
+    return _page(phone_form)
 
 
 @bp.post("/profile/phone")
@@ -68,7 +69,7 @@ def profile_phone():
             session.pop(PENDING_PHONE, None)
             flash("手机号码已修改，登录时请使用新手机号码。", "success")
             return redirect(url_for("h5.profile_page"))
-    return _page(form, UnitChangeForm(formdata=None), 400)
+    return _page(form, None, 400)
 
 
 @bp.post("/profile/unit")
