@@ -163,6 +163,7 @@ from handlers.h5 import (  # noqa: E402,F401  (routes attach to bp)
     manual,
     my_data,
     orders,
+    profile,
     reminders,
     study,
 )

@@ -40,12 +40,14 @@ from handlers.h5.forms import (
     ResetPasswordForm,
     SendCodeForm,
 )
-from infra.extensions import limiter
+from infra.extensions import db, limiter
 from infra.transaction import commit
+from models.accounts import Learner
 from models.base import utcnow
 from services import catalog
 from services.accounts import learners as accounts
-from services.accounts import org, privacy, qr_login, sessions
+from services.accounts import org, privacy, qr_login, sessions, sms
+from services.display import mask_phone
 from services.errors import ServiceError, StopValidation, ValidationError
 from services.study import rules as study
 from services.wechat import followers
@@ -301,6 +303,7 @@ def change_password():
         forced=learner.must_change_password,
         steps=accounts.first_login_steps(learner),
         code_form=SendCodeForm(),
+        resend_wait=sms.resend_wait_seconds(learner.phone),
     ), status
 
 
@@ -345,7 +348,7 @@ def first_login():
             apply_errors(form, error)
         else:
             session["reset_learner_id"] = learner.id
-            flash("验证码已发送到您的手机。", "success")
+            flash(f"验证码已发送到 {mask_phone(learner.phone)}。", "success")
             return redirect(url_for("h5.reset_password"))
     status = 400 if form.is_submitted() else 200
     return render_template("accounts/first_login.html", form=form), status
@@ -375,4 +378,32 @@ def reset_password():
             flash("密码已重置。", "success")
             return redirect(url_for("h5.start"))
     status = 400 if form.is_submitted() else 200
-    return render_template("accounts/reset_password.html", form=form), status
+    pending = db.session.get(Learner, learner_id)
+    phone = pending.phone if pending is not None else None
+    return render_template(
+        "accounts/reset_password.html",
+        form=form,
+        code_form=SendCodeForm(),
+        masked_phone=mask_phone(phone),
+        resend_wait=sms.resend_wait_seconds(phone),
+    ), status
+
+
+@bp.post("/first-login/code")
+@limiter.limit(_ip_limit, deduct_when=_failed)
+def resend_reset_code():
+    """首次登录: another code to the phone proven a moment ago (once a minute)."""
+    learner_id = session.get("reset_learner_id")
+    if learner_id is None:
+        return redirect(url_for("h5.first_login"))
+    form = SendCodeForm()
+    if form.validate_on_submit():
+        try:
+            learner = accounts.resend_password_reset_code(
+                learner_id, client_address=request.remote_addr
+            )
+        except ValidationError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"验证码已发送到 {mask_phone(learner.phone)}。", "success")
+    return redirect(url_for("h5.reset_password"))

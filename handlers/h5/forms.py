@@ -52,3 +52,14 @@ class ResetPasswordForm(FlaskForm):
     confirm_password = PasswordField(
         "确认新密码", validators=[required("确认新密码"), Length(max=64)]
     )
+
+
+class PhoneChangeForm(FlaskForm):
+    phone = StringField("新手机号码", validators=[required("新手机号码"), Length(max=20)])
+    code = StringField("短信验证码", validators=[Optional(), Length(max=10)])
+
+
+class UnitChangeForm(FlaskForm):
+    unit_id = IntegerField("工作单位", validators=[Optional()])
+    unit_name = StringField("工作单位", validators=[Optional(), Length(max=100)])
+    district_id = IntegerField("档案所在区县", validators=[Optional()])

@@ -13,7 +13,7 @@ from handlers.h5 import bp, learner_required, signed_in_learner
 from handlers.private_files import send_private
 from infra.transaction import commit
 from services.errors import ServiceError
-from services.paperwork import makeup
+from services.paperwork import makeup, screenshots
 
 
 class VoucherForm(FlaskForm):
@@ -79,6 +79,7 @@ def makeup_voucher(plan_id: int):
         plan=plan,
         learner=learner,
         refusal=makeup.application_refusal(learner.id, plan),
+        max_bytes=screenshots.MAX_BYTES,
     ), status
 
 

@@ -269,6 +269,17 @@ def start_password_reset(
     return learner
 
 
+def resend_password_reset_code(learner_id: int, *, client_address: str | None = None) -> Learner:
+    """首次登录, step 2 again: another code to the phone proven in step 1."""
+    learner = db.session.get(Learner, learner_id)
+    if learner is None or not learner.phone:
+        raise ValidationError(None, "请重新验证身份。")
+    sms.send_verification_code(
+        learner.phone, "reset", str(learner.id), client_address=client_address
+    )
+    return learner
+
+
 def finish_password_reset(learner_id: int, code: str, new: str, confirm: str) -> Learner:
     """首次登录, step 2: the code from the text message and the new password."""
     learner = db.session.get(Learner, learner_id)

@@ -119,6 +119,14 @@ def send_verification_code(
     sender.send(phone, f"【公需科目】您的验证码是{code}，5分钟内有效。如非本人操作，请忽略。")
 
 
+def resend_wait_seconds(phone: str | None) -> int:
+    """Seconds before another code may go to ``phone`` (the send button counts them down)."""
+    if not phone:
+        return 0
+    ttl = int(get_redis().ttl(f"sms:cooldown:{_pseudonym(phone)}"))
+    return max(0, min(ttl, RESEND_AFTER_SECONDS))
+
+
 def check_verification_code(purpose: str, subject: str, code: str) -> None:
     """Raises unless ``code`` is the one sent; a code works once and survives 5 wrong tries."""
     redis = get_redis()

@@ -60,7 +60,10 @@
     coveredEl.textContent = percent + '%';
     coveredBar.style.width = percent + '%';
     coveredEl.parentNode.setAttribute('aria-valuenow', percent);
-    if (finished) { checkEl.hidden = false; }
+    if (finished) {
+      checkEl.hidden = false;
+      root.dispatchEvent(new CustomEvent('study:finished', { bubbles: true }));
+    }
   }
 
   function stop(message) {
