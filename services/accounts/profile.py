@@ -4,6 +4,7 @@ unit. The rules are the console's: a phone belongs to one account only."""
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from infra.extensions import db
 from models.accounts import Learner
@@ -58,8 +59,12 @@ def change_own_phone(learner_id: int, raw_phone: str, code: str) -> Learner:
     if not code.strip():
         raise ValidationError("code", "请填写发送到新手机号码的短信验证码。")
     sms.check_verification_code(PHONE_CHANGE_CODE, _subject(learner, phone), code)
-    learner.phone = phone
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            learner.phone = phone
+            db.session.flush()
+    except IntegrityError:  # another account took the number at the same moment
+        raise ValidationError("phone", "该手机号码已被其他账号使用。") from None
     return learner
 
 
