@@ -38,6 +38,9 @@ if learner[6] and now - tonumber(learner[6]) < tonumber(ARGV[4]) then
 end
 local latency = now - (tonumber(learner[4]) or now)
 redis.call('HSET', KEYS[1], 'ans', now)
+-- The report rhythm's evidence leaves out the interval that spans a question (a script's
+-- timer is regular between questions; the time a question takes is not its rhythm).
+redis.call('HDEL', KEYS[2], 'rt')
 -- Evidence: answers and their latencies (ms), kept with the session.
 redis.call('HINCRBY', KEYS[2], 'answers', 1)
 redis.call('SADD', KEYS[5], ARGV[13])
