@@ -32,9 +32,11 @@ SESSIONS_DIRTY_KEY = "study:sdirty"
 KEY_LIFETIME_SECONDS = 2 * 24 * 3600
 
 _HERE = Path(__file__).resolve().parent
-_HEARTBEAT_LUA = (_HERE / "heartbeat.lua").read_text()
+# spans.lua (merging whole-second spans) goes before the scripts that use it.
+_SPANS_LUA = (_HERE / "spans.lua").read_text()
+_HEARTBEAT_LUA = _SPANS_LUA + (_HERE / "heartbeat.lua").read_text()
 _ANSWER_LUA = (_HERE / "answer.lua").read_text()
-_MEDIA_LUA = (_HERE / "media.lua").read_text()
+_MEDIA_LUA = _SPANS_LUA + (_HERE / "media.lua").read_text()
 
 
 def learner_key(learner_id: int) -> str:
