@@ -148,6 +148,8 @@ class HonestPlayer:
     # The page spaces its reports at random within ±15% of the heartbeat period.
     jitter: random.Random = field(default_factory=lambda: random.Random(11))
     retry_at: float | None = None
+    sealed: int = 0
+    jump_retried: bool = False
     covered: int = 0
     finished: bool = False
     statuses: list[Any] = field(default_factory=list)
@@ -206,6 +208,7 @@ class HonestPlayer:
             last = self.queue[-1] if self.queue else None
             if (
                 last
+                and len(self.queue) > self.sealed
                 and last[1] == self.segment_start
                 and position - last[0] <= self.heartbeat_seconds
             ):
@@ -258,13 +261,22 @@ class HonestPlayer:
         if len(sent) > 1:
             body["queued"] = sent[:-1]
         self.last_sent = self.clock.now
+        # The segments a report in flight carries are not extended meanwhile.
+        self.sealed = len(sent)
         reply = self._post("/api/study/heartbeats", body)
+        self.sealed = 0
         self.statuses.append(reply and (reply[0], reply[1].get("reason") or reply[1].get("error")))
         if reply is None:
             return
         status, data = reply
         if status == 200:
-            if data["reason"] not in ("question", "question_timeout"):
+            taken = data["reason"] not in ("question", "question_timeout")
+            # A jump: the same segments are offered once more before they go.
+            if taken and data["reason"] == "jump" and not self.jump_retried:
+                self.jump_retried, taken = True, False
+            elif taken:
+                self.jump_retried = False
+            if taken:
                 del self.queue[: len(sent)]
             self.covered = data["covered_seconds"]
             self.finished = data["finished"]
@@ -278,8 +290,11 @@ class HonestPlayer:
     # --- 防挂机 ------------------------------------------------------------------------------
 
     def _show(self, question: dict[str, Any]) -> None:
+        # A report answered while the question is open names it again: the learner goes on
+        # reading the same question.
+        if self.question is None or self.question.get("id") != question.get("id"):
+            self.question_shown_at = self.clock.now
         self.question = question
-        self.question_shown_at = self.clock.now
         self.pause()
 
     def _answer(self) -> None:

@@ -51,9 +51,15 @@ end
 if tonumber(ARGV[2]) == tonumber(learner[3]) then
   redis.call('HDEL', KEYS[1], 'q', 'qa', 'qat', 'qid', 'qo', 'qc')
   redis.call('HSET', KEYS[1], 'wrow', 0)
-  -- Counting starts again from now: the time spent on the question is not study time.
-  redis.call('HSET', KEYS[2], 'last', now, 'carry', 0)
-  redis.call('HSET', KEYS[1], 'bt', now, 'bc', 0)
+  -- Counting starts again from now: the time spent on the question is not study time. The
+  -- player went on playing from the report that asked the question until its reply came and
+  -- the question was shown; that stretch is reported after the answer, so it is paid from
+  -- the wall time the question waited (at most the carried slack). Credit stays within the
+  -- wall time: the question's wait was never paid.
+  local carry = math.min(tonumber(redis.call('HGET', KEYS[2], 'slack')) or 0,
+    math.max(0, latency) / 1000)
+  redis.call('HSET', KEYS[2], 'last', now, 'carry', carry)
+  redis.call('HSET', KEYS[1], 'bt', now, 'bc', carry)
   return {'correct', '', 0, latency, 0}
 end
 

@@ -32,6 +32,7 @@
   var inFlight = false;
   var sealed = 0;         // queued segments a report in flight carries: not to be extended
   var retry = null;
+  var jumpRetried = false;
   var stopped = false;
   var questionOpen = false;
   var timer = null;
@@ -182,8 +183,16 @@
       inFlight = false;
       sealed = 0;
       if (sentToken !== token) { return; }
-      var taken = res.status === 200 && res.data.reason !== 'question' &&
-        res.data.reason !== 'question_timeout';
+      var reason = res.status === 200 ? res.data.reason : '';
+      var taken = res.status === 200 && reason !== 'question' && reason !== 'question_timeout';
+      // More than the wall time allowed (a reply so slow that the budget lagged): the ledger
+      // carries the unspent time, so the same segments are offered once more before they go.
+      if (taken && reason === 'jump' && !jumpRetried) {
+        jumpRetried = true;
+        taken = false;
+      } else if (taken) {
+        jumpRetried = false;
+      }
       if (taken) { queue.splice(0, sent.length); }
       answerOf(res);
     }).catch(function () {
@@ -223,6 +232,9 @@
   var questionId = '';
 
   function showQuestion(question, tip) {
+    if (questionOpen && !tip && question.id && question.id === questionId) {
+      return;  // a report names the question already shown: the learner goes on reading it
+    }
     questionOpen = true;
     questionId = question.id || '';
     video.pause();

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import random
 import re
 import time
 from dataclasses import dataclass
@@ -197,6 +198,38 @@ def test_the_page_player_gets_every_second_it_played(app, client, clock, setting
     assert None in page.statuses  # reports were lost while offline
     refused = [status for status in page.statuses if status and status[1] in ("jump", "gap")]
     assert refused == []
+    assert page.covered <= clock.now - started
+
+
+@pytest.mark.parametrize("rtt", [0.25, 0.7, 1.3])
+@pytest.mark.parametrize("seed", range(4))
+def test_the_page_player_loses_nothing_to_a_question_asked_by_a_slow_reply(
+    app, client, clock, setting, monkeypatch, rtt, seed
+):
+    # A question every few seconds, reports every 2 s and replies up to 1.3 s slow: the
+    # video plays on between the report that asks and the question shown, and that stretch,
+    # reported after the answer, counts (the question's wait pays it, never more).
+    monkeypatch.setitem(app.config, "STUDY_HEARTBEAT_SECONDS", 2)
+    monkeypatch.setitem(app.config, "STUDY_MIN_HEARTBEAT_SECONDS", 1)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MIN_SECONDS", 3)
+    monkeypatch.setitem(app.config, "STUDY_QUESTION_MAX_SECONDS", 4)
+    setting.plan.chapter_threshold_percent = 100
+    course = factories.course(setting.plan, chapters=1, chapter_seconds=30)
+    factories.question(course, answer_index=1)
+    log_in(client, setting.learner)
+    page = HonestPlayer(
+        client, clock, course.chapters[0].id, duration=30, choose=right_choice, rtt=rtt
+    )
+    page.read_seconds = 2.5
+    page.jitter = random.Random(seed)
+    page.start()
+    started = clock.now
+    page.run(2 + 0.13 * seed)
+    page.play()
+    page.run(300, until_finished=True)
+    assert page.answered >= 3
+    assert [status for status in page.statuses if status and status[1] in ("jump", "gap")] == []
+    assert page.finished and page.covered == 30, page.statuses
     assert page.covered <= clock.now - started
 
 
