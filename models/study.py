@@ -68,6 +68,9 @@ class StudySession(Model):
     report_interval_squares_ms2: Mapped[int] = mapped_column(
         BigInteger, default=0, server_default="0"
     )
-    # Staff withdrew this session's credit (its chapter's), and why.
+    # The whole-second [start, end) spans of the chapter this session newly covered (what
+    # its credit paid for): withdrawing the session takes back exactly these.
+    covered_spans: Mapped[list[Any]] = mapped_column(JSONType, default=list, server_default="[]")
+    # Staff withdrew this session's credit, and why.
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdraw_reason: Mapped[str] = mapped_column(String(200), default="")

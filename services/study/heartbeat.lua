@@ -50,7 +50,7 @@ end
 
 local s = redis.call('HMGET', KEYS[2], 'last', 'carry', 'seq', 'ends', 'thr', 'dur', 'n',
   'gap', 'slack', 'maxr', 'qto', 'idle', 'mseg', 'acc', 'cr', 'dcap', 'msz', 'mf', 'rt', 'tn',
-  'ts', 'tq')
+  'ts', 'tq', 'sv')
 
 -- Whether the session fetched the media of every reported segment (whole seconds).
 local function fetched_all(segments, fetched)
@@ -163,6 +163,9 @@ if budget < 0 then budget = 0 end
 local credit = 0
 local reason = ''
 local intervals = p[1] or ''
+-- The spans this session newly covered (what its credit paid for), for a withdrawal of
+-- this session alone.
+local session_spans = s[23] or ''
 local duration = tonumber(s[6])
 
 local length = 0
@@ -234,6 +237,15 @@ else
     reason = 'jump'
   elseif credit == 0 then
     reason = 'rewatch'
+  else
+    local new = spans_without(intervals, p[1] or '')
+    if session_spans == '' then
+      session_spans = new
+    else
+      for x, y in string.gmatch(new, '(%d+)-(%d+)') do
+        session_spans = merge_span(session_spans, tonumber(x), tonumber(y))
+      end
+    end
   end
   covered = covered + credit
   credited = credited + credit
@@ -284,7 +296,7 @@ if learner_carry > slack then learner_carry = slack end
 local position = math.floor(tonumber(ARGV[4]))
 redis.call('HSET', KEYS[2], 'last', now, 'carry', carry, 'seq', seq,
   'acc', (tonumber(s[14]) or 0) + 1, 'cr', (tonumber(s[15]) or 0) + credit, 'rt', now,
-  'tn', timing_n, 'ts', timing_sum, 'tq', timing_squares)
+  'tn', timing_n, 'ts', timing_sum, 'tq', timing_squares, 'sv', session_spans)
 if reason ~= '' then redis.call('HINCRBY', KEYS[2], 'u:' .. reason, 1) end
 redis.call('SADD', KEYS[5], ARGV[13])
 redis.call('HSET', KEYS[1], 'bt', now, 'bc', learner_carry)

@@ -14,7 +14,7 @@ Keys:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,7 @@ def open_session(
     pipe.hset(skey, mapping=session_fields)
     pipe.expire(skey, KEY_LIFETIME_SECONDS)
     # Only fills a chapter Redis does not hold (first visit, expiry or a Redis restart).
-    for field, value in (
+    for name, value in (
         ("iv", durable.intervals),
         ("cov", durable.covered),
         ("cred", durable.credited),
@@ -203,7 +203,7 @@ def open_session(
         ("piv", durable.intervals),
         ("pcov", durable.covered),
     ):
-        pipe.hsetnx(pkey, field, value)
+        pipe.hsetnx(pkey, name, value)
     pipe.expire(pkey, KEY_LIFETIME_SECONDS)
     pipe.hmget(pkey, *_PROGRESS_FIELDS)
     pipe.hmget(lkey, "qid", "qo", "q")
@@ -455,6 +455,7 @@ _EVIDENCE_FIELDS = (
     "tn",
     "ts",
     "tq",
+    "sv",
     *(f"x:{code}" for code in REFUSAL_CODES),
     *(f"u:{reason}" for reason in UNCOUNTED_REASONS),
 )
@@ -480,6 +481,8 @@ class SessionEvidence:
     interval_count: int = 0
     interval_sum_ms: int = 0
     interval_squares_ms2: int = 0
+    # The whole-second spans this session newly covered.
+    covered_spans: list[list[int]] = field(default_factory=list)
 
 
 def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
@@ -500,7 +503,7 @@ def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
     for (learner_id, session_id), values in zip(pairs, pipe.execute(), strict=True):
         if values[0] is None:
             continue  # the session hash is gone: what PostgreSQL has is all there is
-        counts = [_int(value) for value in values[11:]]
+        counts = [_int(value) for value in values[12:]]
         evidence.append(
             SessionEvidence(
                 learner_id=learner_id,
@@ -516,6 +519,7 @@ def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
                 interval_count=_int(values[8]),
                 interval_sum_ms=_int(values[9]),
                 interval_squares_ms2=_int(values[10]),
+                covered_spans=encoded_intervals_to_list(_text(values[11])),
                 refusals={c: n for c, n in zip(REFUSAL_CODES, counts[:codes], strict=True) if n},
                 uncounted={
                     r: n for r, n in zip(UNCOUNTED_REASONS, counts[codes:], strict=True) if n
@@ -545,6 +549,14 @@ def withdraw_chapter(learner_id: int, chapter_id: int) -> None:
         pipe.delete(session_key(learner_id, sid))
     pipe.srem(DIRTY_KEY, dirty_member(learner_id, chapter_id))
     pipe.execute()
+
+
+def live_session_spans(learner_id: int, session_id: str) -> list[list[int]]:
+    """The spans a session newly covered, as its hash in Redis holds them (empty once the
+    hash is gone: PostgreSQL's record is then all there is)."""
+    return encoded_intervals_to_list(
+        _text(get_redis().hget(session_key(learner_id, session_id), "sv"))
+    )
 
 
 def progress_state(learner_id: int, chapter_id: int) -> ProgressState | None:

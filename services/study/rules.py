@@ -700,6 +700,7 @@ def persist_sessions(evidence: list[study_ledger.SessionEvidence]) -> None:
             report_intervals=bindparam("intervals"),
             report_interval_sum_ms=bindparam("interval_sum"),
             report_interval_squares_ms2=bindparam("interval_squares"),
+            covered_spans=bindparam("spans"),
         )
     )
     db.session.execute(
@@ -720,6 +721,7 @@ def persist_sessions(evidence: list[study_ledger.SessionEvidence]) -> None:
                 "intervals": item.interval_count,
                 "interval_sum": item.interval_sum_ms,
                 "interval_squares": item.interval_squares_ms2,
+                "spans": item.covered_spans,
             }
             for item in evidence
         ],

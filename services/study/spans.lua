@@ -1,6 +1,32 @@
 -- Whole-second spans as text ("a-b,c-d": sorted, disjoint), shared by the study scripts:
 -- services/study/ledger.py puts this file before each script that merges spans.
 
+-- The parts of the spans ``text`` that ``old`` does not cover (both sorted and disjoint).
+local function spans_without(text, old)
+  local gone = {}
+  for x, y in string.gmatch(old, '(%d+)-(%d+)') do
+    gone[#gone + 1] = {tonumber(x), tonumber(y)}
+  end
+  local parts = {}
+  local j = 1
+  for x, y in string.gmatch(text, '(%d+)-(%d+)') do
+    local a, b = tonumber(x), tonumber(y)
+    while j <= #gone and gone[j][2] <= a do j = j + 1 end
+    local k = j
+    while a < b do
+      local g = gone[k]
+      if not g or g[1] >= b then
+        parts[#parts + 1] = a .. '-' .. b
+        break
+      end
+      if g[1] > a then parts[#parts + 1] = a .. '-' .. g[1] end
+      if g[2] > a then a = g[2] end
+      k = k + 1
+    end
+  end
+  return table.concat(parts, ',')
+end
+
 -- The spans of ``text`` with [a, b) merged in.
 local function merge_span(text, a, b)
   local spans = {}

@@ -5,8 +5,9 @@ A withdrawal, in one transaction:
 
 - resets the learner's progress in the chapters concerned (covered spans, credit, the green
   check) and raises each one's ``generation``, so no snapshot the ledger read before can be
-  written back by the write-behind;
-- marks the study sessions of those chapters withdrawn, with the reason;
+  written back by the write-behind; a session's withdrawal takes out of its chapter only the
+  spans that session newly covered, and the chapter keeps what other sessions covered;
+- marks the study sessions concerned withdrawn, with the reason;
 - recomputes the plan's 学时 and completion, and revokes a valid certificate that no longer
   meets the plan's requirement;
 - writes the audit log (who, when, what, the reason, the figures before);
@@ -37,7 +38,7 @@ from services.audit import Actor, record_action
 from services.errors import Conflict, NotFound, ValidationError
 from services.paperwork import registry
 from services.study import ledger as study_ledger
-from services.study.rules import finished_course_ids
+from services.study.rules import finished_course_ids, threshold_seconds
 from services.wechat import notify
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,14 @@ def _reason(reason: str) -> str:
 
 
 def withdraw_session(session_id: int, *, reason: str, actor: Actor) -> Withdrawal:
-    """The credit of one playback session. Covered time is held per chapter in whole
-    seconds, merged across sessions, so a session's credit cannot be told apart from the
-    chapter's other sessions: withdrawing a session withdraws its chapter, naming the
-    session as the evidence."""
+    """The credit of one playback session: the spans of its chapter that this session newly
+    covered are taken out (they must be watched again); what the chapter's other sessions
+    covered stays."""
     session = db.session.get(StudySession, session_id)
     if session is None:
         raise NotFound("找不到这次学习记录。")
+    if session.withdrawn_at is not None:
+        raise Conflict("这次学习的学时已经撤销过了。")
     return _withdraw(
         "session",
         session.learner_id,
@@ -88,6 +90,7 @@ def withdraw_session(session_id: int, *, reason: str, actor: Actor) -> Withdrawa
         reason=reason,
         actor=actor,
         session_id=session.id,
+        session=session,
     )
 
 
@@ -123,6 +126,7 @@ def _withdraw(
     actor: Actor,
     session_id: int | None = None,
     course_id: int | None = None,
+    session: StudySession | None = None,
 ) -> Withdrawal:
     reason = _reason(reason)
     enrollment = db.session.scalar(
@@ -149,37 +153,44 @@ def _withdraw(
         if state is not None
     ]
     by_chapter = {row.chapter_id: row for row in rows}
-    details = {
-        chapter: max(
-            by_chapter[chapter].credited_seconds if chapter in by_chapter else 0,
-            next((s.credited for s in states if s.chapter_id == chapter), 0),
-        )
-        for chapter in chapter_ids
-    }
-    seconds = sum(details.values())
-    if seconds == 0:
-        raise Conflict("这些内容没有已计入的学时，无需撤销。")
     now = utcnow()
-    for chapter in chapter_ids:
-        row = by_chapter.get(chapter)
-        if row is None:
-            continue
-        row.intervals = []
-        row.covered_seconds = 0
-        row.credited_seconds = 0
-        row.last_position = 0
-        row.finished_at = None
-        row.generation += 1
-        row.updated_at = now
-    db.session.execute(
-        update(StudySession)
-        .where(
-            StudySession.learner_id == learner_id,
-            StudySession.chapter_id.in_(chapter_ids),
-            StudySession.withdrawn_at.is_(None),
+    if session is not None:
+        details = {session.chapter_id: _take_out_session(session, by_chapter, states, now)}
+        if details[session.chapter_id] == 0:
+            raise Conflict("这次学习没有仍计入的学时，无需撤销。")
+        session.withdrawn_at = now
+        session.withdraw_reason = reason
+    else:
+        details = {
+            chapter: max(
+                by_chapter[chapter].credited_seconds if chapter in by_chapter else 0,
+                next((s.credited for s in states if s.chapter_id == chapter), 0),
+            )
+            for chapter in chapter_ids
+        }
+        if sum(details.values()) == 0:
+            raise Conflict("这些内容没有已计入的学时，无需撤销。")
+        for chapter in chapter_ids:
+            row = by_chapter.get(chapter)
+            if row is None:
+                continue
+            row.intervals = []
+            row.covered_seconds = 0
+            row.credited_seconds = 0
+            row.last_position = 0
+            row.finished_at = None
+            row.generation += 1
+            row.updated_at = now
+        db.session.execute(
+            update(StudySession)
+            .where(
+                StudySession.learner_id == learner_id,
+                StudySession.chapter_id.in_(chapter_ids),
+                StudySession.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=now, withdraw_reason=reason)
         )
-        .values(withdrawn_at=now, withdraw_reason=reason)
-    )
+    seconds = sum(details.values())
     db.session.flush()
     hours_before = enrollment.earned_hours
     revoked = recompute_completion(enrollment, now=now, reason=reason)
@@ -228,6 +239,85 @@ def _withdraw(
     after_commit(_forget_in_ledger, learner_id, chapter_ids)
     after_commit(after_withdrawal_committed, withdrawal)
     return withdrawal
+
+
+def _take_out_session(
+    session: StudySession,
+    by_chapter: dict[int, ChapterProgress],
+    states: list[study_ledger.ProgressState],
+    now: datetime,
+) -> int:
+    """Take the spans ``session`` newly covered out of its chapter's progress (the newest
+    of PostgreSQL's row and the ledger's state); returns the seconds taken out."""
+    spans = _merge(
+        [
+            *session.covered_spans,
+            *study_ledger.live_session_spans(session.learner_id, session.session_key),
+        ]
+    )
+    state = next((s for s in states if s.chapter_id == session.chapter_id), None)
+    row = by_chapter.get(session.chapter_id)
+    if row is None:
+        if state is None:
+            return 0
+        # Only the ledger has this chapter so far: the row starts from its state.
+        row = ChapterProgress(
+            learner_id=session.learner_id,
+            chapter_id=session.chapter_id,
+            intervals=state.interval_list(),
+            covered_seconds=state.covered,
+            credited_seconds=state.credited,
+            last_position=state.position,
+            generation=state.generation,
+        )
+        db.session.add(row)
+    elif state is not None and state.covered >= row.covered_seconds:
+        row.intervals = state.interval_list()
+        row.covered_seconds = state.covered
+        row.credited_seconds = max(row.credited_seconds, state.credited)
+    kept = _without(row.intervals, spans)
+    covered = sum(end - start for start, end in kept)
+    taken = row.covered_seconds - covered
+    if taken <= 0:
+        return 0
+    chapter = db.session.get(Chapter, session.chapter_id)
+    plan = db.session.get(Plan, session.plan_id)
+    assert chapter is not None and plan is not None
+    row.intervals = kept
+    row.covered_seconds = covered
+    row.credited_seconds = max(0, row.credited_seconds - taken)
+    if covered < threshold_seconds(chapter.duration_seconds, plan.chapter_threshold_percent):
+        row.finished_at = None
+    row.generation += 1
+    row.updated_at = now
+    return taken
+
+
+def _merge(spans: list[list[int]]) -> list[list[int]]:
+    merged: list[list[int]] = []
+    for start, end in sorted((int(a), int(b)) for a, b in spans if int(b) > int(a)):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
+def _without(spans: list[list[int]], gone: list[list[int]]) -> list[list[int]]:
+    """The parts of ``spans`` that ``gone`` does not cover."""
+    kept: list[list[int]] = []
+    for start, end in _merge(spans):
+        for a, b in gone:
+            if b <= start or a >= end:
+                continue
+            if a > start:
+                kept.append([start, a])
+            start = max(start, b)
+            if start >= end:
+                break
+        if start < end:
+            kept.append([start, end])
+    return kept
 
 
 def recompute_completion(enrollment: Enrollment, *, now: datetime, reason: str) -> str | None:

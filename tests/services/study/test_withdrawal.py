@@ -138,3 +138,67 @@ def test_a_course_and_a_session_can_be_withdrawn_and_a_reason_is_required(app, f
     session = db.session.scalar(select(StudySession).where(StudySession.learner_id == learner.id))
     with pytest.raises(Conflict):  # nothing left to withdraw
         withdrawal.withdraw_session(session.id, reason="复核", actor=staff_actor())
+
+
+def test_withdrawing_a_session_takes_back_only_what_that_session_covered(app, client, clock):
+    learner = factories.learner()
+    plan = factories.plan(required_hours=3, courses=0)
+    course = factories.course(plan, hours=3, chapters=1, chapter_seconds=60)
+    chapter_id = course.chapters[0].id
+    factories.enrollment(learner, plan)
+    log_in(client, learner)
+    first = Player(client, clock, chapter_id)
+    first.start()
+    first.play(30)
+    study_flush.flush_all(500)  # the first session's record is written by the write-behind
+    commit()
+    clock.advance(120)
+    second = Player(client, clock, chapter_id)  # later, another device
+    assert second.start()["resume_position"] == 30
+    second.play(30)
+    assert second.replies[-1][1].get_json()["finished"] is True
+    certificate = issue_certificate(learner.id, plan.id)
+    commit()
+    sessions = db.session.scalars(
+        select(StudySession)
+        .where(StudySession.learner_id == learner.id)
+        .order_by(StudySession.started_at)
+    ).all()
+    assert len(sessions) == 2
+
+    # The second session is still open: its spans come from the ledger, not yet PostgreSQL.
+    result = withdrawal.withdraw_session(sessions[1].id, reason="代刷嫌疑", actor=staff_actor())
+    commit()
+    assert result.scope == "session" and result.seconds == 30
+    assert result.hours_before == 3 and result.hours_after == 0
+    db.session.expire_all()
+    progress = db.session.scalar(
+        select(ChapterProgress).where(ChapterProgress.learner_id == learner.id)
+    )
+    assert progress.intervals == [[0, 30]] and progress.covered_seconds == 30
+    assert progress.finished_at is None
+    assert db.session.get(type(certificate), certificate.id).status == CertificateStatus.REVOKED
+    assert sessions[0].withdrawn_at is None
+    assert sessions[1].withdrawn_at is not None and sessions[1].withdraw_reason == "代刷嫌疑"
+    with pytest.raises(Conflict):  # the same session twice
+        withdrawal.withdraw_session(sessions[1].id, reason="代刷嫌疑", actor=staff_actor())
+
+    # What the first session covered stays; watching the second half again finishes it.
+    third = Player(client, clock, chapter_id)
+    assert third.start()["covered_seconds"] == 30
+    third.position = 30
+    third.play(30)
+    assert third.replies[-1][1].get_json()["finished"] is True
+
+    # The first session's spans, from PostgreSQL's record alone (its hash is gone).
+    study_flush.flush_all(500)
+    commit()
+    db.session.expire_all()
+    assert db.session.get(StudySession, sessions[0].id).covered_spans == [[0, 30]]
+    get_redis().delete(study_ledger.session_key(learner.id, sessions[0].session_key))
+    result = withdrawal.withdraw_session(sessions[0].id, reason="代刷嫌疑", actor=staff_actor())
+    commit()
+    assert result.seconds == 30
+    db.session.expire_all()
+    progress = db.session.get(ChapterProgress, progress.id)
+    assert progress.intervals == [[30, 60]] and progress.covered_seconds == 30
