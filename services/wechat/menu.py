@@ -82,7 +82,8 @@ class ButtonInput:
 @dataclass(frozen=True)
 class ClickChoice:
     key: str
-    label: str
+    title: str  # the reply's first keyword: 在线客服
+    label: str  # with the start of the answer, to choose from
 
 
 def click_choices() -> list[ClickChoice]:
@@ -90,9 +91,12 @@ def click_choices() -> list[ClickChoice]:
     choices = []
     for entry in faq.load_faq().entries:
         if entry.click:
-            first_line = entry.answer.splitlines()[0]
-            hint = first_line if len(first_line) <= 24 else first_line[:23] + "…"
-            choices.append(ClickChoice(entry.click, f"{entry.keywords[0]}：{hint}"))
+            title = entry.keywords[0]
+            # The answer's text without its heading (在线客服：…): what the follower reads.
+            text = " ".join(entry.answer.split())
+            text = text.partition("：")[2].strip() if text.find("：") in range(1, 9) else text
+            hint = text if len(text) <= 20 else text[:19] + "…"
+            choices.append(ClickChoice(entry.click, title, f"{title}（{hint}）"))
     return choices
 
 
@@ -374,7 +378,7 @@ def _subs_of(button: dict[str, Any]) -> list[dict[str, Any]]:
 
 def shown_menu(data: dict[str, Any] | None, base: str) -> list[ShownButton]:
     """A menu in WeChat's format as staff read it: links as our paths, keys by their reply."""
-    replies = {choice.key: choice.label.partition("：")[0] for choice in click_choices()}
+    replies = {choice.key: choice.title for choice in click_choices()}
     base = base.rstrip("/")
 
     def one(button: dict[str, Any]) -> ShownButton:

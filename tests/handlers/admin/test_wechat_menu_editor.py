@@ -77,7 +77,7 @@ def test_staff_edit_save_and_push_the_menu(client, login_staff, wechat_sim):
     assert 'name="b0-name" id="b0-name" value="继续教育"' in page
     assert 'name="b0-s3-link" id="b0-s3-link" value="/h5/study"' in page
     assert '<option value="ONLINE_SERVICE" selected>' in page
-    assert '<option value="ONLINE_SERVICE_PHONE">客服电话：' in page
+    assert '<option value="ONLINE_SERVICE_PHONE">客服电话（' in page
     assert 'aria-label="预览：平台的菜单"' in page
 
     response = post_menu(client, menu_form(*NEW_MENU))
