@@ -26,7 +26,7 @@ def test_staff_push_the_menu_and_see_what_wechat_has(client, login_staff, wechat
     page = client.get("/admin/wechat").get_data(as_text=True)
     assert "公众号尚未创建菜单" in page and "默认菜单（menu.toml）" in page
     assert "<strong>继续教育</strong>" in page and "我的证书 <span" in page
-    assert "公众号现在的菜单与平台的菜单不同" in page
+    assert "公众号尚未创建菜单：推送后，关注者才会看到平台的菜单。" in page
     response = submit_form(client, "/admin/wechat/menu", {}, page="/admin/wechat")
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)

@@ -88,7 +88,7 @@ def test_staff_edit_save_and_push_the_menu(client, login_staff, wechat_sim):
     assert "菜单已保存" in desk and "保存" in desk.split("平台的菜单</h3>")[1][:200]
     assert '<strong>证书</strong> <span class="admin-muted">打开 /h5/certificates</span>' in desk
     assert '学习进度 <span class="admin-muted">打开 /h5/study</span>' in desk
-    assert "公众号现在的菜单与平台的菜单不同" in desk
+    assert "公众号尚未创建菜单：推送后，关注者才会看到平台的菜单。" in desk
     assert wechat_sim.state.menu is None  # saved, not pushed yet
     assert actions() == ["wechat.menu_save"]
 
