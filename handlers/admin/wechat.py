@@ -94,10 +94,9 @@ def _editor(
     previewing: bool = False,
     status: int = 200,
 ):
+    problems = [] if errors is None else getattr(errors, "errors", [errors])
     by_field: dict[str, list[str]] = {}
-    for item in (
-        (errors.errors if isinstance(errors, StopValidation) else [errors]) if errors else []
-    ):
+    for item in problems:  # "" holds the messages of the whole form
         by_field.setdefault(getattr(item, "field", None) or "", []).append(item.message)
     draft = menu.draft()
     base = menu.base_url()
@@ -106,7 +105,7 @@ def _editor(
         form=form,
         slots=_slots(items),
         errors=by_field,
-        wrong=len(errors.errors) if isinstance(errors, StopValidation) else int(bool(errors)),
+        wrong=len(problems),
         draft=draft,
         preview=menu.shown_menu(menu.wechat_json(preview, base), base) if preview else None,
         previewing=previewing,

@@ -330,13 +330,13 @@ def menu_to_push() -> dict[str, Any]:
     """The draft in WeChat's format, judged again: a page or reply may have gone since."""
     current = draft()
     try:
-        check_menu(inputs_of(current.buttons))
+        buttons = check_menu(inputs_of(current.buttons))
     except StopValidation as wrong:
         where = "默认菜单（menu.toml）" if current.is_default else "已保存的菜单"
         raise ServiceError(
             f"{where}有误，未推送：{wrong.message} 请在“公众号 → 编辑菜单”修改后保存。"
         ) from wrong
-    return wechat_json(current.buttons, base_url())
+    return wechat_json([button.stored() for button in buttons], base_url())
 
 
 def push_menu() -> dict[str, Any]:
