@@ -41,7 +41,7 @@ from models.registry import (
 from models.roster import RosterImport, RosterImportStatus
 from models.staff import AuditLog, StaffRole, StaffUser
 from models.study import ChapterProgress, StudySession
-from models.wechat import TemplateMessage, TemplateMessageStatus, WechatFollower
+from models.wechat import TemplateMessage, TemplateMessageStatus, WechatFollower, WechatMenu
 
 __all__ = [
     "AccountSource",
@@ -102,4 +102,5 @@ __all__ = [
     "Unit",
     "WechatBinding",
     "WechatFollower",
+    "WechatMenu",
 ]

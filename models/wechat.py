@@ -1,4 +1,5 @@
-"""WeChat followers of the official account and the template messages sent to them."""
+"""WeChat followers of the official account, the template messages sent to them, and the
+account's menu as staff saved it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import JSONType, Model, UTCDateTime, enum_type, utcnow
@@ -75,3 +76,19 @@ class ReminderSubscription(Model):
     template_id: Mapped[str] = mapped_column(String(64))
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WechatMenu(Model):
+    """The official account's menu as staff saved it in the console: one row at most.
+    ``buttons`` is None when staff went back to the default (``services/wechat/menu.toml``);
+    ``revision`` grows with every save, so a form opened before another save is refused."""
+
+    __tablename__ = "wechat_menus"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The buttons in the file's shape: name and path, key or sub_button.
+    buttons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    revision: Mapped[int] = mapped_column(default=0)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    saved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))

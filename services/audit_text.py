@@ -66,6 +66,8 @@ ACTIONS: dict[str, str] = {
     "unit.create": "新增单位",
     "unit.update": "修改单位",
     "wechat.menu_push": "推送公众号菜单",
+    "wechat.menu_save": "保存公众号菜单",
+    "wechat.menu_reset": "公众号菜单恢复默认",
     "wechat.poster": "生成二维码海报",
     "reminders.send": "发送截止提醒",
 }
@@ -97,6 +99,7 @@ TARGETS: dict[str, str] = {
 FIELDS: dict[str, str] = {
     "amount_fen": "金额（元）",
     "buttons": "菜单",
+    "menu": "菜单",
     "caption": "海报文字",
     "expires": "有效期",
     "not_finished": "未完成人数",

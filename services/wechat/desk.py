@@ -1,9 +1,10 @@
-"""The official account as the console manages it: push the menu, make a QR poster, send a
-round of deadline reminders. Each reuses the module that does the work (``menu``,
+"""The official account as the console manages it: edit, save and push the menu, make a QR
+poster, send a round of deadline reminders. Each reuses the module that does the work (``menu``,
 ``posters``, ``reminders``) and leaves a line in the audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,6 +22,52 @@ def menu_names(data: dict[str, Any] | None) -> list[str]:
         subs = [sub.get("name", "") for sub in button.get("sub_button", []) or []]
         lines.append(button.get("name", "") + ("：" + "、".join(subs) if subs else ""))
     return lines
+
+
+def menu_text(buttons: Sequence[dict[str, Any]]) -> str:
+    """Buttons in the file's shape as one line of the audit log: each with what it does."""
+    shown = menu.shown_menu(menu.wechat_json(buttons, menu.base_url()), menu.base_url())
+
+    def one(button: menu.ShownButton) -> str:
+        return f"{button.name}（{button.does}）" if button.does else button.name
+
+    return "；".join(
+        one(button) + ("：" + "、".join(one(sub) for sub in button.subs) if button.subs else "")
+        for button in shown
+    )
+
+
+def save_menu(
+    items: Sequence[menu.ButtonInput], *, revision: int, actor: Actor
+) -> tuple[menu.MenuButton, ...]:
+    """Check the menu typed in the console and save it as the draft to push; nothing is
+    saved when any field is wrong, or when someone saved since the form was opened."""
+    buttons = menu.check_menu(items)
+    before = menu.draft()
+    menu.store_menu(buttons, revision=revision, staff_id=actor.staff_id)
+    record_action(
+        actor,
+        action="wechat.menu_save",
+        target_type="wechat_menu",
+        target_id="-",
+        before={"menu": menu_text(before.buttons)},
+        after={"menu": menu_text([button.stored() for button in buttons])},
+    )
+    return buttons
+
+
+def restore_default_menu(*, actor: Actor) -> None:
+    """Forget the saved menu: the file's menu is the draft again (pushed when staff push)."""
+    before = menu.draft()
+    menu.forget_saved_menu(staff_id=actor.staff_id)
+    record_action(
+        actor,
+        action="wechat.menu_reset",
+        target_type="wechat_menu",
+        target_id="-",
+        before={"menu": menu_text(before.buttons)},
+        after={"menu": menu_text(menu.file_buttons())},
+    )
 
 
 def push_menu(*, actor: Actor) -> dict[str, Any]:

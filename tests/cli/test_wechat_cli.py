@@ -1,7 +1,12 @@
 from PIL import Image
 
+from infra.extensions import db
 from infra.wechat_client import get_wechat_client
-from services.wechat.menu import build_menu
+from models.staff import StaffRole
+from models.wechat import WechatMenu
+from services.audit import Actor
+from services.wechat import desk
+from services.wechat.menu import ButtonInput, build_menu
 from tests import factories
 
 
@@ -27,6 +32,29 @@ def test_menu_push_creates_the_menu_of_the_repository(runner, wechat_sim):
 
     shown = runner.invoke(args=["wechat", "menu-show"])
     assert "继续教育" in shown.output
+
+
+def test_menu_push_sends_the_menu_saved_in_the_console(runner, wechat_sim):
+    member = factories.staff(StaffRole.STAFF)
+    desk.save_menu(
+        [ButtonInput("证书", "link", link="/h5/certificates")],
+        revision=0,
+        actor=Actor.staff(member.id, member.username, None),
+    )
+    result = runner.invoke(args=["wechat", "menu-push"])
+    assert result.exit_code == 0, result.output
+    assert wechat_sim.state.menu == {
+        "button": [{"type": "view", "name": "证书", "url": "http://localhost/h5/certificates"}]
+    }
+
+
+def test_menu_push_refuses_a_saved_menu_that_no_longer_holds(runner, wechat_sim):
+    db.session.add(WechatMenu(id=1, revision=1, buttons=[{"name": "旧页", "path": "/h5/gone"}]))
+    db.session.flush()
+    result = runner.invoke(args=["wechat", "menu-push"])
+    assert result.exit_code != 0
+    assert "已保存的菜单有误，未推送：本站没有学员可打开的这个页面：/h5/gone" in result.output
+    assert wechat_sim.state.menu is None
 
 
 def test_menu_show_without_a_menu(runner, wechat_sim):

@@ -50,7 +50,8 @@ def send_queued(older_than: int) -> None:
 
 @group.command("menu-push")
 def menu_push() -> None:
-    """Create the menu of services/wechat/menu.toml on the official account."""
+    """Create the platform's menu on the official account: the one saved in the console, or
+    services/wechat/menu.toml's when none is saved."""
     try:
         pushed = menu.push_menu()
     except ServiceError as error:

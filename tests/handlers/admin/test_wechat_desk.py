@@ -24,13 +24,14 @@ def actions() -> list[str]:
 def test_staff_push_the_menu_and_see_what_wechat_has(client, login_staff, wechat_sim):
     login_staff(StaffRole.STAFF)
     page = client.get("/admin/wechat").get_data(as_text=True)
-    assert (
-        "公众号尚未创建菜单" in page and "继续教育：公需科目、我的证书、我的发票、学习进度" in page
-    )
+    assert "公众号尚未创建菜单" in page and "默认菜单（menu.toml）" in page
+    assert "<strong>继续教育</strong>" in page and "我的证书 <span" in page
+    assert "公众号尚未创建菜单：推送后，关注者才会看到平台的菜单。" in page
     response = submit_form(client, "/admin/wechat/menu", {}, page="/admin/wechat")
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "菜单已推送到公众号" in page and "公众号尚未创建菜单" not in page
+    assert "公众号现在的菜单与平台的菜单一致" in page
     assert wechat_sim.state.menu == build_menu("http://localhost")
     assert actions() == ["wechat.menu_push"]
 
