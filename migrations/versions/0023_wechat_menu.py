@@ -1,8 +1,8 @@
 """wechat menu: the official account's menu as staff saved it in the console (one row at most;
 no row, or no buttons, means the default menu of services/wechat/menu.toml)
 
-Revision ID: 0022_wechat_menu
-Revises: 0021_heartbeat_timing
+Revision ID: 0023_wechat_menu
+Revises: 0022_session_spans
 Create Date: 2026-12-02 06:00:00
 
 """
@@ -12,8 +12,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = "0022_wechat_menu"
-down_revision = "0021_heartbeat_timing"
+revision = "0023_wechat_menu"
+down_revision = "0022_session_spans"
 branch_labels = None
 depends_on = None
 
