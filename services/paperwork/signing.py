@@ -85,6 +85,8 @@ class SigningMaterial:
     signer: signers.SimpleSigner
     trust_roots: tuple[asn1_x509.Certificate, ...]
     tsa_url: str
+    # The roots a timestamp token's TSA certificate must chain to (CERTIFICATE_TSA_TRUST_ROOTS).
+    tsa_trust_roots: tuple[asn1_x509.Certificate, ...]
     source: str  # where the key came from, for the log
 
     @property
@@ -108,6 +110,7 @@ def _settings_key() -> tuple:
         bool(config.get("CERTIFICATE_SIGNING_DEV_CA")),
         config.get("CERTIFICATE_TSA_URL", ""),
         current_app.instance_path,
+        config.get("CERTIFICATE_TSA_TRUST_ROOTS", ""),
     )
 
 
@@ -125,12 +128,12 @@ def signing_material() -> SigningMaterial:
 
 def development_material(instance_path: Path, tsa_url: str = "") -> SigningMaterial:
     """The development signer without an app (benchmarks)."""
-    return _load("", "", "", "", "", "", True, tsa_url, str(instance_path))
+    return _load("", "", "", "", "", "", True, tsa_url, str(instance_path), "")
 
 
 def material_from_pem(key: Path, cert: Path, chain: Path) -> SigningMaterial:
     """A signer from PEM files, without an app."""
-    return _load("", "", str(key), "", str(cert), str(chain), False, "", "")
+    return _load("", "", str(key), "", str(cert), str(chain), False, "", "", "")
 
 
 def _load(
@@ -143,6 +146,7 @@ def _load(
     dev_ca: bool,
     tsa_url: str,
     instance_path: str,
+    tsa_trust_roots_file: str,
 ) -> SigningMaterial:
     chain_files = [chain_file] if chain_file else []
     if pkcs12:
@@ -179,8 +183,20 @@ def _load(
         )
     if signer is None or signer.signing_cert is None:
         raise SigningUnavailable(f"the signing key could not be loaded from {source}")
+    tsa_roots: list[asn1_x509.Certificate] = []
+    if tsa_trust_roots_file:
+        try:
+            tsa_roots = load_pem_certificates(Path(tsa_trust_roots_file).read_bytes())
+        except (OSError, ValueError) as error:
+            raise SigningUnavailable(
+                f"CERTIFICATE_TSA_TRUST_ROOTS {tsa_trust_roots_file} cannot be read: {error}"
+            ) from error
     return SigningMaterial(
-        signer=signer, trust_roots=_trust_roots(signer), tsa_url=tsa_url, source=source
+        signer=signer,
+        trust_roots=_trust_roots(signer),
+        tsa_url=tsa_url,
+        tsa_trust_roots=tuple(tsa_roots),
+        source=source,
     )
 
 
@@ -504,12 +520,24 @@ class SignatureCheck:
     trusted: bool = False  # issued under one of our trust roots
     signer: str = ""
     signed_at: datetime | None = None
-    timestamped: bool = False
+    timestamped: bool = False  # a timestamp token whose own signature is intact
+    timestamp_trusted: bool = False  # ... and whose TSA chains to a configured TSA root
+    timestamp_present: bool = False  # a token at all, intact or not
     title: str = ""  # the document title of the signed file
 
     @property
     def ours_and_unchanged(self) -> bool:
         return self.signed and self.intact and self.whole_file and self.trusted
+
+    @property
+    def timestamp_verdict(self) -> str:
+        """trusted, untrusted (intact, but its authority is not one we trust), broken (the
+        token's signature does not hold) or absent (the signer's own clock only)."""
+        if not self.timestamp_present:
+            return "absent"
+        if not self.timestamped:
+            return "broken"
+        return "trusted" if self.timestamp_trusted else "untrusted"
 
 
 class NotAPdf(ValueError):
@@ -534,9 +562,17 @@ def check_signature(data: bytes) -> SignatureCheck:
         allow_fetching=False,
         revocation_mode="soft-fail",
     )
+    # A timestamp is trusted only under the configured TSA roots (none: no timestamp is).
+    tsa_context = ValidationContext(
+        trust_roots=list(material.tsa_trust_roots),
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+    )
     try:
         status = _outside_event_loop(
-            lambda: validate_pdf_signature(signature, context, skip_diff=True)
+            lambda: validate_pdf_signature(
+                signature, context, ts_validation_context=tsa_context, skip_diff=True
+            )
         )
     except (SigningError, PdfError, ValueError, KeyError, TypeError) as error:
         log.info("an uploaded PDF's signature could not be checked: %s", error)
@@ -554,6 +590,8 @@ def check_signature(data: bytes) -> SignatureCheck:
         if timestamped and stamp_status
         else status.signer_reported_dt,
         timestamped=timestamped,
+        timestamp_trusted=timestamped and bool(stamp_status and stamp_status.trusted),
+        timestamp_present=stamp_status is not None,
         title=_document_title(reader),
     )
 

@@ -172,6 +172,8 @@ def test_a_timestamp_authority_stamps_every_signature(app, monkeypatch):
     assert stamp is not None and stamp.intact and stamp.valid and stamp.trusted
     check = signing.check_signature(data)
     assert check.timestamped and check.signed_at == stamp.timestamp
+    # Intact, but /verify trusts no TSA until its roots are configured.
+    assert not check.timestamp_trusted and check.timestamp_verdict == "untrusted"
 
 
 def test_a_timestamp_authority_that_is_down_fails_the_download_and_keeps_nothing(app, monkeypatch):
