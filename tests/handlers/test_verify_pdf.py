@@ -6,6 +6,7 @@ import pytest
 from asn1crypto import pem
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
@@ -204,4 +205,25 @@ def test_a_timestamp_of_an_authority_not_configured_is_not_trusted(
 def test_a_signature_without_a_timestamp_says_so(client):
     page = upload(client, signed_pdf(issued())).get_data(as_text=True)
     assert "无：签名未附时间戳，签名时间为签名方自己的时钟" in page
+    assert "可信时间戳" not in page
+
+
+def test_a_timestamp_whose_token_was_altered_is_said_broken(
+    client, app, monkeypatch, tmp_path, timestamped_pdf
+):
+    tsa, data = timestamped_pdf
+    trust_for_timestamps(app, monkeypatch, tmp_path, tsa.ca_cert)
+    (signature,) = PdfFileReader(io.BytesIO(data)).embedded_signatures
+    (token,) = signature.signer_info["unsigned_attrs"][0]["values"]
+    token_signature = token["content"]["signer_infos"][0]["signature"].native
+    # The token sits hex-encoded in /Contents; change one digit of the TSA's signature value.
+    hex_text = token_signature.hex().encode()
+    where = data.lower().find(hex_text)
+    assert where > 0
+    digit = data[where + 10 : where + 11]
+    altered = data[: where + 10] + (b"0" if digit != b"0" else b"1") + data[where + 11 :]
+    page = upload(client, altered).get_data(as_text=True)
+    # The certificate's own signature does not cover the token (an unsigned attribute).
+    assert "签名完好，证书真实有效" in page
+    assert "无效：时间戳签名已损坏，签名时间无法得到证明" in page
     assert "可信时间戳" not in page
