@@ -197,6 +197,7 @@ def test_operational_settings_come_from_the_environment(monkeypatch):
         ("LOG_LEVEL", "chatty", "must be one of DEBUG"),
         ("RQ_QUEUE", "two words", "must be a queue name"),
         ("PERMANENT_SESSION_LIFETIME", "7d", "must be a whole number"),
+        ("CERTIFICATE_TSA_TRUST_ROOTS", "/nonexistent/tsa.pem", "names no file"),
     ],
 )
 def test_a_bad_setting_is_refused_by_name(monkeypatch, name, value, complaint):
@@ -339,6 +340,16 @@ def test_production_reads_the_signing_settings(monkeypatch, tmp_path):
     assert config["CERTIFICATE_SIGNING_PKCS12_PASSWORD"] == "s3cret"
     assert config["CERTIFICATE_TSA_URL"] == "https://tsa.example.cn/tsr"
     assert config["CERTIFICATE_SIGNING_DEV_CA"] is False
+
+
+def test_the_tsa_trust_roots_must_be_pem_certificates(monkeypatch, tmp_path):
+    roots = tmp_path / "tsa.pem"
+    roots.write_bytes(b"not a certificate")
+    production_environment(monkeypatch, CERTIFICATE_TSA_TRUST_ROOTS=str(roots))
+    with pytest.raises(ConfigurationError, match="CERTIFICATE_TSA_TRUST_ROOTS must be a PEM"):
+        build_config()
+    roots.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    assert build_config()["CERTIFICATE_TSA_TRUST_ROOTS"] == str(roots)
 
 
 def test_a_bare_key_longer_than_a_file_name_is_read_as_a_key(monkeypatch):

@@ -194,3 +194,13 @@ def post_push(client: FlaskClient, app: Flask, xml: str, mode: str = "plaintext"
 def reply_of(app: Flask, response, mode: str = "plaintext") -> dict | None:
     assert response.status_code == 200
     return push.read_reply(account_of(app), response.data, encrypted=mode != "plaintext")
+
+
+@pytest.fixture
+def short_wechat_timeout(app, monkeypatch, wechat_sim):
+    """The client gives WeChat half a second; the simulator's late answers take longer."""
+    monkeypatch.setattr("infra.wechat_client.HTTP_TIMEOUT_SECONDS", 0.5)
+    app.extensions.pop("wechat_client", None)
+    wechat_sim.state.late_seconds = 1.5
+    yield
+    app.extensions.pop("wechat_client", None)

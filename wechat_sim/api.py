@@ -207,6 +207,16 @@ def template_send():
     refusal = token_refusal()
     if refusal:
         return refusal
+    fault = state().take_template_fault()
+    if fault == "unavailable":
+        return Response("Service Unavailable", status=503)
+    answer = _template_send()
+    if fault == "late":
+        time.sleep(state().late_seconds)  # the message is taken; the answer comes too late
+    return answer
+
+
+def _template_send():
     data = json_body()
     if data is None or not isinstance(data.get("data"), dict):
         return error(47001, "data format error")

@@ -103,6 +103,11 @@ class SimState:
     custom_messages: list[dict[str, Any]] = field(default_factory=list)
     # Seconds every API call waits before answering (a slow WeChat, for tests).
     api_delay: float = 0.0
+    # What the next template sends meet, one each (``fail_next_templates``): "late" (WeChat
+    # takes the message but answers only after ``late_seconds``, past the caller's timeout)
+    # or "unavailable" (HTTP 503, nothing taken).
+    template_faults: list[str] = field(default_factory=list)
+    late_seconds: float = 2.0
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -204,6 +209,16 @@ class SimState:
             msgid = 1000000 + len(self.template_messages) + 1
             self.template_messages.append({**message, "msgid": msgid, "at": time.time()})
             return msgid
+
+    def fail_next_templates(self, fault: str, count: int = 1) -> None:
+        if fault not in ("late", "unavailable"):
+            raise ValueError(f"unknown template fault {fault!r}")
+        with self.lock:
+            self.template_faults.extend([fault] * count)
+
+    def take_template_fault(self) -> str | None:
+        with self.lock:
+            return self.template_faults.pop(0) if self.template_faults else None
 
     def send_template(self, message: dict[str, Any], client_msg_id: str | None) -> int:
         """The msgid of a template message WeChat accepts: the first one's for a repeated

@@ -82,6 +82,14 @@ def _rate_limits(raw: str) -> str | None:
     return None
 
 
+def _pem_certificates_file(raw: str) -> str | None:
+    if not _is_file(raw):
+        return "names no file"
+    if b"-----BEGIN CERTIFICATE-----" not in Path(raw).read_bytes():
+        return "must be a PEM file of certificates (-----BEGIN CERTIFICATE-----)"
+    return None
+
+
 def _log_level(raw: str) -> str | None:
     names = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
     return None if raw.upper() in names else "must be one of " + ", ".join(names)
@@ -145,6 +153,7 @@ TUNABLES: dict[str, Tunable] = {
     "REGISTRY_TIMEOUT_SECONDS": Tunable(minimum=1),
     "REGISTRY_MAX_ATTEMPTS": Tunable(minimum=1),
     "CERTIFICATE_TSA_URL": Tunable(),
+    "CERTIFICATE_TSA_TRUST_ROOTS": Tunable(check=_pem_certificates_file),
     "VERIFY_PDF_MAX_BYTES": Tunable(minimum=64 * 1024),
     "RQ_QUEUE": Tunable(check=_queue_name),
     # Retention (the retention command, docs/operations.md)
@@ -340,6 +349,8 @@ class BaseConfig:
     CERTIFICATE_SIGNING_DEV_CA = False
     # An RFC 3161 timestamp authority; empty: signatures carry the signer's clock only.
     CERTIFICATE_TSA_URL = ""
+    # PEM file of the timestamp authorities' root certificates /verify trusts for timestamps.
+    CERTIFICATE_TSA_TRUST_ROOTS = ""
     # The largest PDF the public check at /verify accepts.
     VERIFY_PDF_MAX_BYTES = 5 * 1024 * 1024
 

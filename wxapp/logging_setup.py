@@ -62,3 +62,5 @@ def configure_logging(app: Flask) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     for noisy in ("urllib3", "requests", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    # fontTools reports every table of every font subset at INFO (the signature's stamp).
+    logging.getLogger("fontTools").setLevel(max(level, logging.WARNING))

@@ -136,6 +136,7 @@ def _page(poster_form: PosterForm | None = None, status: int = 200):
         plans=[plan for plan in catalog.all_plans() if plan.is_published],
         reminder_form=ReminderForm(year=year),
         years=reports.report_years(),
+        troubled=desk.troubled_messages(),
     ), status
 
 

@@ -36,9 +36,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import current_app
 from pyhanko import stamp
+from pyhanko.pdf_utils import layout
+from pyhanko.pdf_utils.font.api import FontEngineFactory
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
@@ -49,7 +53,9 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from requests import RequestException
 
+from services.display import LOCAL_TZ
 from services.errors import ServiceError
+from services.paperwork import cjk_fonts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,6 +85,8 @@ class SigningMaterial:
     signer: signers.SimpleSigner
     trust_roots: tuple[asn1_x509.Certificate, ...]
     tsa_url: str
+    # The roots a timestamp token's TSA certificate must chain to (CERTIFICATE_TSA_TRUST_ROOTS).
+    tsa_trust_roots: tuple[asn1_x509.Certificate, ...]
     source: str  # where the key came from, for the log
 
     @property
@@ -102,6 +110,7 @@ def _settings_key() -> tuple:
         bool(config.get("CERTIFICATE_SIGNING_DEV_CA")),
         config.get("CERTIFICATE_TSA_URL", ""),
         current_app.instance_path,
+        config.get("CERTIFICATE_TSA_TRUST_ROOTS", ""),
     )
 
 
@@ -119,12 +128,12 @@ def signing_material() -> SigningMaterial:
 
 def development_material(instance_path: Path, tsa_url: str = "") -> SigningMaterial:
     """The development signer without an app (benchmarks)."""
-    return _load("", "", "", "", "", "", True, tsa_url, str(instance_path))
+    return _load("", "", "", "", "", "", True, tsa_url, str(instance_path), "")
 
 
 def material_from_pem(key: Path, cert: Path, chain: Path) -> SigningMaterial:
     """A signer from PEM files, without an app."""
-    return _load("", "", str(key), "", str(cert), str(chain), False, "", "")
+    return _load("", "", str(key), "", str(cert), str(chain), False, "", "", "")
 
 
 def _load(
@@ -137,6 +146,7 @@ def _load(
     dev_ca: bool,
     tsa_url: str,
     instance_path: str,
+    tsa_trust_roots_file: str,
 ) -> SigningMaterial:
     chain_files = [chain_file] if chain_file else []
     if pkcs12:
@@ -173,8 +183,20 @@ def _load(
         )
     if signer is None or signer.signing_cert is None:
         raise SigningUnavailable(f"the signing key could not be loaded from {source}")
+    tsa_roots: list[asn1_x509.Certificate] = []
+    if tsa_trust_roots_file:
+        try:
+            tsa_roots = load_pem_certificates(Path(tsa_trust_roots_file).read_bytes())
+        except (OSError, ValueError) as error:
+            raise SigningUnavailable(
+                f"CERTIFICATE_TSA_TRUST_ROOTS {tsa_trust_roots_file} cannot be read: {error}"
+            ) from error
     return SigningMaterial(
-        signer=signer, trust_roots=_trust_roots(signer), tsa_url=tsa_url, source=source
+        signer=signer,
+        trust_roots=_trust_roots(signer),
+        tsa_url=tsa_url,
+        tsa_trust_roots=tuple(tsa_roots),
+        source=source,
     )
 
 
@@ -382,12 +404,7 @@ def sign_pdf(
         on_page=page,
         box=tuple(round(edge) for edge in box) if box else None,  # type: ignore[arg-type]
     )
-    style = stamp.TextStampStyle(
-        stamp_text="Digitally signed\n%(ts)s",
-        border_width=0,
-        background=None,
-        timestamp_format="%Y-%m-%d %H:%M:%S %Z",
-    )
+    style, text_params = stamp_style(stamp_signer(material.signer.signing_cert))
     pdf_signer = signers.PdfSigner(
         metadata,
         signer=material.signer,
@@ -397,13 +414,97 @@ def sign_pdf(
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     try:
-        out = _outside_event_loop(lambda: pdf_signer.sign_pdf(writer))
+        out = _outside_event_loop(
+            lambda: pdf_signer.sign_pdf(writer, appearance_text_params=text_params)
+        )
     except (TimestampRequestError, RequestException) as error:
         raise SigningUnavailable(
             f"the timestamp authority {material.tsa_url} did not answer: {error}",
             "时间戳服务暂时无法访问，请稍后再下载。",
         ) from error
     return out.getvalue()
+
+
+# --- the visible signature's text -----------------------------------------------------------
+
+# The signer on a line of its own: the stamp sits on the seal, 40 mm square, and shrinks its
+# text to fit the widest line.
+STAMP_TEXT = "电子签章：\n%(signer)s\n时间：%(when)s"
+STAMP_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+STAMP_FONT_SIZE = 10
+# What the time may print: digits and the separators of STAMP_TIME_FORMAT.
+_TIME_CHARACTERS = "0123456789-: "
+# Without a CJK font: pyHanko's built-in Courier, which draws Latin letters only.
+FALLBACK_STAMP_TEXT = "Digitally signed\n%(ts)s"
+
+
+def stamp_signer(cert: asn1_x509.Certificate) -> str:
+    """Who the stamp names: the organisation of the signing certificate, else its holder."""
+    subject = cert.subject.native
+    return subject.get("organization_name") or subject.get("common_name") or describe(cert)
+
+
+class _EmbeddedFont(FontEngineFactory):
+    """pyHanko's OpenType engine over a font program held in memory: the subset
+    ``cjk_fonts.font_subset`` cut, which pyHanko subsets once more to the glyphs drawn."""
+
+    def __init__(self, program: bytes, size: int) -> None:
+        self.program = program
+        self.size = size
+
+    def create_font_engine(self, writer, obj_stream=None) -> GlyphAccumulator:
+        if obj_stream is None and writer.stream_xrefs:
+            obj_stream = writer.prepare_object_stream()
+        return GlyphAccumulator(
+            writer=writer,
+            font_handle=io.BytesIO(self.program),
+            font_size=self.size,
+            obj_stream=obj_stream,
+        )
+
+
+_WARNED_NO_FONT = threading.Event()
+
+
+def stamp_style(signer: str) -> tuple[stamp.TextStampStyle, dict[str, str]]:
+    """The stamp's style and text parameters: Chinese in an embedded subset of the CJK font
+    of the certificates, or, on a machine without one, the English text (and a warning in the
+    log) rather than no signature. The time is Beijing time, as everything the learner sees."""
+    characters = STAMP_TEXT.replace("%(signer)s", signer).replace("%(when)s", "")
+    try:
+        program = cjk_fonts.font_subset("sans", characters + _TIME_CHARACTERS)
+        problem = "no CJK font installed (fonts-noto-cjk)"
+    except Exception as error:  # a damaged font file must not stop a certificate's signature
+        program = None
+        problem = f"the CJK font could not be embedded ({error!r})"
+    if program is None:
+        if not _WARNED_NO_FONT.is_set():
+            _WARNED_NO_FONT.set()
+            log.warning("%s: the visible signature says 'Digitally signed' in English", problem)
+        fallback = stamp.TextStampStyle(
+            stamp_text=FALLBACK_STAMP_TEXT,
+            border_width=0,
+            background=None,
+            timestamp_format="%Y-%m-%d %H:%M:%S %Z",
+        )
+        return fallback, {}
+    style = stamp.TextStampStyle(
+        stamp_text=STAMP_TEXT,
+        border_width=0,
+        background=None,
+        text_box_style=TextBoxStyle(
+            font=_EmbeddedFont(program, STAMP_FONT_SIZE),
+            font_size=STAMP_FONT_SIZE,
+            leading=STAMP_FONT_SIZE + 3,
+            box_layout_rule=layout.SimpleBoxLayoutRule(
+                x_align=layout.AxisAlignment.ALIGN_MID,
+                y_align=layout.AxisAlignment.ALIGN_MID,
+                margins=layout.Margins.uniform(3),
+            ),
+        ),
+    )
+    when = datetime.now(LOCAL_TZ).strftime(STAMP_TIME_FORMAT)
+    return style, {"signer": signer, "when": when}
 
 
 # --- checking --------------------------------------------------------------------------------
@@ -419,12 +520,24 @@ class SignatureCheck:
     trusted: bool = False  # issued under one of our trust roots
     signer: str = ""
     signed_at: datetime | None = None
-    timestamped: bool = False
+    timestamped: bool = False  # a timestamp token whose own signature is intact
+    timestamp_trusted: bool = False  # ... and whose TSA chains to a configured TSA root
+    timestamp_present: bool = False  # a token at all, intact or not
     title: str = ""  # the document title of the signed file
 
     @property
     def ours_and_unchanged(self) -> bool:
         return self.signed and self.intact and self.whole_file and self.trusted
+
+    @property
+    def timestamp_verdict(self) -> str:
+        """trusted, untrusted (intact, but its authority is not one we trust), broken (the
+        token's signature does not hold) or absent (the signer's own clock only)."""
+        if not self.timestamp_present:
+            return "absent"
+        if not self.timestamped:
+            return "broken"
+        return "trusted" if self.timestamp_trusted else "untrusted"
 
 
 class NotAPdf(ValueError):
@@ -449,9 +562,17 @@ def check_signature(data: bytes) -> SignatureCheck:
         allow_fetching=False,
         revocation_mode="soft-fail",
     )
+    # A timestamp is trusted only under the configured TSA roots (none: no timestamp is).
+    tsa_context = ValidationContext(
+        trust_roots=list(material.tsa_trust_roots),
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+    )
     try:
         status = _outside_event_loop(
-            lambda: validate_pdf_signature(signature, context, skip_diff=True)
+            lambda: validate_pdf_signature(
+                signature, context, ts_validation_context=tsa_context, skip_diff=True
+            )
         )
     except (SigningError, PdfError, ValueError, KeyError, TypeError) as error:
         log.info("an uploaded PDF's signature could not be checked: %s", error)
@@ -469,6 +590,8 @@ def check_signature(data: bytes) -> SignatureCheck:
         if timestamped and stamp_status
         else status.signer_reported_dt,
         timestamped=timestamped,
+        timestamp_trusted=timestamped and bool(stamp_status and stamp_status.trusted),
+        timestamp_present=stamp_status is not None,
         title=_document_title(reader),
     )
 

@@ -1,17 +1,23 @@
 """The official account as the console manages it: edit, save and push the menu, make a QR
-poster, send a round of deadline reminders. Each reuses the module that does the work (``menu``,
-``posters``, ``reminders``) and leaves a line in the audit log."""
+poster, send a round of deadline reminders, see the template messages that failed or wait to
+be sent again. Each action reuses the module that does the work (``menu``, ``posters``,
+``reminders``) and leaves a line in the audit log."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
+
+from infra.extensions import db
+from models.accounts import Learner
+from models.wechat import TemplateMessage, TemplateMessageStatus
 from services.audit import Actor, record_action
 from services.errors import ValidationError
-from services.wechat import menu, posters
+from services.wechat import menu, posters, tasks
 from services.wechat.followers import Scene
 
 
@@ -121,3 +127,58 @@ def record_reminder_round(
         target_id=plan_id,
         after={"round": today.isoformat(), "not_finished": not_finished, "queued": queued},
     )
+
+
+MESSAGE_KINDS = {
+    "payment_received": "缴费成功",
+    "certificate_ready": "证书可打印",
+    "review_result": "补学审核结果",
+    "invoice_issued": "发票开具",
+    "deadline_reminder": "截止提醒",
+    "deadline_subscription": "截止订阅通知",
+    "study_withdrawn": "学时撤销",
+}
+
+
+@dataclass(frozen=True)
+class TroubledMessage:
+    """A template message that failed, or whose last send got no answer and waits to go
+    again: what staff see of it."""
+
+    id: int
+    kind: str
+    learner_name: str
+    created_at: datetime
+    attempts: int
+    reason: str
+    failed: bool
+
+    @property
+    def status_label(self) -> str:
+        return "发送失败" if self.failed else "等待重发"
+
+
+def troubled_messages(limit: int = 50) -> list[TroubledMessage]:
+    """The latest failed messages and those waiting for a retry, newest first."""
+    retrying = (TemplateMessage.status == TemplateMessageStatus.QUEUED) & (
+        TemplateMessage.error != ""
+    )
+    rows = db.session.execute(
+        select(TemplateMessage, Learner.name)
+        .outerjoin(Learner, Learner.id == TemplateMessage.learner_id)
+        .where((TemplateMessage.status == TemplateMessageStatus.FAILED) | retrying)
+        .order_by(TemplateMessage.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        TroubledMessage(
+            id=message.id,
+            kind=MESSAGE_KINDS.get(message.kind, message.kind),
+            learner_name=name or "",
+            created_at=message.created_at,
+            attempts=tasks.Attempts.of(message).count,
+            reason=message.error,
+            failed=message.status is TemplateMessageStatus.FAILED,
+        )
+        for message, name in rows
+    ]

@@ -2,8 +2,11 @@
 
 import io
 
+import pytest
+from asn1crypto import pem
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
@@ -13,6 +16,8 @@ from services.paperwork import certificates, signing
 from services.paperwork.certificate_render import render_files
 from tests import factories
 from tests.conftest import csrf_from
+from wechat_sim.server import LoopbackServer
+from wechat_sim.tsa import TimestampAuthority
 
 STAFF = Actor.system("system:test")
 
@@ -147,3 +152,78 @@ def test_an_oversized_file_is_refused_in_chinese(client, app, monkeypatch):
     huge = upload(client, b"%PDF-1.4\n" + b"0" * (400 * 1024))
     assert huge.status_code == 413
     assert "文件过大" in huge.get_data(as_text=True)
+
+
+@pytest.fixture
+def timestamped_pdf(app, monkeypatch):
+    """A certificate PDF signed with a timestamp of the simulator's TSA."""
+    tsa = TimestampAuthority()
+    server = LoopbackServer(tsa).serve()
+    try:
+        monkeypatch.setitem(app.config, "CERTIFICATE_TSA_URL", server.url + "/")
+        data = signed_pdf(issued())
+    finally:
+        server.stop()
+    assert tsa.requests >= 1
+    return tsa, data
+
+
+def trust_for_timestamps(app, monkeypatch, tmp_path, *roots):
+    path = tmp_path / "tsa-roots.pem"
+    path.write_bytes(b"".join(pem.armor("CERTIFICATE", root.dump()) for root in roots))
+    monkeypatch.setitem(app.config, "CERTIFICATE_TSA_TRUST_ROOTS", str(path))
+
+
+def test_a_timestamp_of_a_trusted_authority_is_said_trusted(
+    client, app, monkeypatch, tmp_path, timestamped_pdf
+):
+    tsa, data = timestamped_pdf
+    trust_for_timestamps(app, monkeypatch, tmp_path, tsa.ca_cert)
+    page = upload(client, data).get_data(as_text=True)
+    assert "签名完好，证书真实有效" in page
+    assert "可信：时间戳签名完好，签发时间戳的机构证书链至受信任的时间戳服务机构根证书" in page
+    assert "（可信时间戳）" in page
+
+
+def test_a_timestamp_of_an_authority_not_configured_is_not_trusted(
+    client, app, monkeypatch, tmp_path, timestamped_pdf
+):
+    _, data = timestamped_pdf
+    _, foreign_ca, _, _ = signing.issue_test_pki(signer_common_name="其他时间戳机构")
+    trust_for_timestamps(app, monkeypatch, tmp_path, signing.to_asn1(foreign_ca))
+    page = upload(client, data).get_data(as_text=True)
+    # The certificate's own signature still holds; only the time is not proven.
+    assert "签名完好，证书真实有效" in page
+    assert "不可信：时间戳签名完好，但签发机构不在受信任的时间戳服务机构之列" in page
+    assert "（时间戳，未获信任）" in page and "（可信时间戳）" not in page
+    # No TSA roots configured at all: no timestamp is trusted.
+    monkeypatch.setitem(app.config, "CERTIFICATE_TSA_TRUST_ROOTS", "")
+    page = upload(client, data).get_data(as_text=True)
+    assert "不可信：时间戳签名完好" in page
+
+
+def test_a_signature_without_a_timestamp_says_so(client):
+    page = upload(client, signed_pdf(issued())).get_data(as_text=True)
+    assert "无：签名未附时间戳，签名时间为签名方自己的时钟" in page
+    assert "可信时间戳" not in page
+
+
+def test_a_timestamp_whose_token_was_altered_is_said_broken(
+    client, app, monkeypatch, tmp_path, timestamped_pdf
+):
+    tsa, data = timestamped_pdf
+    trust_for_timestamps(app, monkeypatch, tmp_path, tsa.ca_cert)
+    (signature,) = PdfFileReader(io.BytesIO(data)).embedded_signatures
+    (token,) = signature.signer_info["unsigned_attrs"][0]["values"]
+    token_signature = token["content"]["signer_infos"][0]["signature"].native
+    # The token sits hex-encoded in /Contents; change one digit of the TSA's signature value.
+    hex_text = token_signature.hex().encode()
+    where = data.lower().find(hex_text)
+    assert where > 0
+    digit = data[where + 10 : where + 11]
+    altered = data[: where + 10] + (b"0" if digit != b"0" else b"1") + data[where + 11 :]
+    page = upload(client, altered).get_data(as_text=True)
+    # The certificate's own signature does not cover the token (an unsigned attribute).
+    assert "签名完好，证书真实有效" in page
+    assert "无效：时间戳签名已损坏，签名时间无法得到证明" in page
+    assert "可信时间戳" not in page

@@ -27,7 +27,8 @@ group = AppGroup("wechat", help="The official account: menu, QR posters, templat
     help="Seconds a message waits for its own job before the sweep sends it.",
 )
 def send_queued(older_than: int) -> None:
-    """Send template messages whose job never ran (RQ or Redis was away); run from cron.
+    """Send template messages whose job never ran (RQ or Redis was away), and those whose
+    last send timed out once their retry is due; run from cron.
 
     Each message is sent at most once: the job and this sweep lock its row the same way, and
     a send repeated after a worker died carries the same ``client_msg_id``. Paced reminders

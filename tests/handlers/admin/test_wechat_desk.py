@@ -1,5 +1,6 @@
 """The official account from the console (through the WeChat simulator): the menu pushed and
-read back, a unit's poster downloaded, a round of deadline reminders sent once a day."""
+read back, a unit's poster downloaded, a round of deadline reminders sent once a day, the
+template messages that failed or wait to be sent again."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from PIL import Image
 from sqlalchemy import select
 
 from infra.extensions import db
+from infra.transaction import commit
 from models.accounts import WechatBinding
+from models.base import utcnow
 from models.staff import AuditLog, StaffRole
 from models.wechat import TemplateMessage
+from services.wechat import desk, notify
 from services.wechat.menu import build_menu
 from tests import factories
+from tests.cli.test_send_queued import bound_learner, queue_payments
 from tests.conftest import submit_form
 
 
@@ -113,3 +118,32 @@ def test_a_year_without_a_plan_is_refused_with_a_message(client, login_staff, we
 def test_finance_staff_do_not_manage_the_account(client, login_staff):
     login_staff(StaffRole.FINANCE)
     assert client.get("/admin/wechat").status_code == 403
+
+
+def test_the_console_lists_failed_and_waiting_messages_with_their_reasons(
+    client, login_staff, wechat_sim, short_wechat_timeout
+):
+    wechat_sim.state.fail_next_templates("late")
+    [waiting_id] = queue_payments(wechat_sim, 1)
+    learner = bound_learner(wechat_sim, "oGONE_0002")
+    wechat_sim.state.subscribed.discard("oGONE_0002")
+    notify.payment_received(
+        learner_id=learner.id,
+        order_id=78,
+        plan_title="重庆市2022年专技人员继续教育公需科目培训",
+        amount_fen=3000,
+        paid_at=utcnow(),
+        path="/h5/orders",
+    )
+    commit()
+    rows = desk.troubled_messages()
+    assert [(row.status_label, row.attempts) for row in rows] == [
+        ("发送失败", 1),
+        ("等待重发", 1),
+    ]
+    login_staff(StaffRole.STAFF)
+    page = client.get("/admin/wechat").get_data(as_text=True)
+    assert "模板消息：发送失败与等待重发" in page
+    assert "43004：学员未关注公众号或已取消关注（不重试）" in page
+    assert "请求微信接口超时，第1次发送未成功" in page
+    assert "等待重发" in page and "发送失败" in page and str(waiting_id) in page

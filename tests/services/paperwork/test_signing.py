@@ -1,11 +1,15 @@
 """Signed certificate PDFs, checked with pyHanko's own validator as a reader would."""
 
 import io
+import logging
+import re
 from pathlib import Path
 
 import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+from fontTools import ttLib
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -14,7 +18,7 @@ from pyhanko_certvalidator import ValidationContext
 from services import stored_files
 from services.audit import Actor
 from services.errors import Conflict
-from services.paperwork import certificates, signing
+from services.paperwork import certificates, cjk_fonts, signing
 from services.paperwork.certificate_render import render_files, seal_box_points
 from tests import factories
 from wechat_sim.server import LoopbackServer
@@ -65,6 +69,74 @@ def test_a_certificate_pdf_is_signed_over_its_seal(app):
     assert signature.sig_object["/Reason"] == f"合格证书 {certificate.number}"
 
 
+def stamp_lines(signature) -> list[str]:
+    """The lines of the visible signature as a reader copies them: the text of each line's
+    marked span (``/ActualText``), which pyHanko writes beside the glyphs it draws."""
+    data = signature.sig_field["/AP"]["/N"].data
+    return [
+        str(generic.read_string_from_stream(io.BytesIO(data[found.end() :])))
+        for found in re.finditer(rb"/ActualText\s*", data)
+    ]
+
+
+def stamp_font(signature):
+    appearance = signature.sig_field["/AP"]["/N"]
+    return appearance["/Resources"]["/Font"]["/F1"]
+
+
+def test_the_visible_signature_is_in_chinese_with_the_font_embedded(app):
+    data = pdf_of(issued())
+    signature, status = validate(data, development_root(app))
+    assert status.bottom_line
+    lines = stamp_lines(signature)
+    assert lines[:2] == ["电子签章：", signing.DEV_ORGANISATION]
+    assert re.fullmatch(r"时间：\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", lines[2])
+    font = stamp_font(signature)
+    # A subset (six-letter prefix) of Noto Sans CJK, its program inside the PDF.
+    assert re.fullmatch(r"/[A-Z]{6}\+NotoSansCJKsc-Regular-Identity-H", str(font["/BaseFont"]))
+    (descendant,) = font["/DescendantFonts"]
+    program = descendant.get_object()["/FontDescriptor"]["/FontFile3"]
+    # Only the glyphs of the stamp: a few kilobytes, not Noto CJK's 16 MB face.
+    assert len(program.data) < 60_000
+
+
+def test_the_stamp_font_is_one_face_of_the_collection(app):
+    path, index = cjk_fonts.font_file("sans")
+    assert path.suffix == ".ttc" and index > 0  # SC is not the first face of Noto's collection
+    program = cjk_fonts.font_subset("sans", "电子签章")
+    font = ttLib.TTFont(io.BytesIO(program))
+    assert font["name"].getDebugName(1) == "Noto Sans CJK SC"
+    assert {chr(code) for code in font.getBestCmap()} == set("电子签章")
+
+
+@pytest.fixture
+def no_cjk_font(monkeypatch, tmp_path):
+    def forget():
+        cjk_fonts._find_file.cache_clear()
+        cjk_fonts.font_file.cache_clear()
+        cjk_fonts.font_subset.cache_clear()
+        signing._WARNED_NO_FONT.clear()
+
+    forget()
+    monkeypatch.setattr(cjk_fonts, "FONT_DIRS", (tmp_path,))
+    yield
+    monkeypatch.undo()
+    forget()
+
+
+def test_without_a_cjk_font_the_stamp_stays_english_and_the_log_says_so(app, no_cjk_font, caplog):
+    caplog.set_level(logging.WARNING, logger=signing.__name__)
+    certificate = issued()
+    _, pdf = render_files(certificates.certificate_face(certificate))
+    data = certificates.sign_certificate_pdf(pdf, certificate.number)
+    signature, status = validate(data, development_root(app))
+    assert status.bottom_line
+    assert "fonts-noto-cjk" in caplog.text
+    appearance = signature.sig_field["/AP"]["/N"]
+    assert b"(Digitally signed)" in appearance.data
+    assert str(stamp_font(signature)["/BaseFont"]) == "/Courier"
+
+
 def test_one_changed_byte_breaks_the_signature(app):
     data = bytearray(pdf_of(issued()))
     # A byte of the page image, inside the signed range.
@@ -100,6 +172,8 @@ def test_a_timestamp_authority_stamps_every_signature(app, monkeypatch):
     assert stamp is not None and stamp.intact and stamp.valid and stamp.trusted
     check = signing.check_signature(data)
     assert check.timestamped and check.signed_at == stamp.timestamp
+    # Intact, but /verify trusts no TSA until its roots are configured.
+    assert not check.timestamp_trusted and check.timestamp_verdict == "untrusted"
 
 
 def test_a_timestamp_authority_that_is_down_fails_the_download_and_keeps_nothing(app, monkeypatch):
