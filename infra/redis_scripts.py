@@ -24,6 +24,7 @@ client's own ``Script``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -66,8 +67,9 @@ class _Held:
 
     def __del__(self) -> None:
         # In a forked child this only closes the child's copy (redis-py shuts the socket
-        # down only in the process that opened it).
-        self.connection.disconnect()
+        # down only in the process that opened it). At exit the socket may be gone already.
+        with contextlib.suppress(Exception):
+            self.connection.disconnect()
 
 
 class ThreadConnections:
