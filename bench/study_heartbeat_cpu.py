@@ -2,19 +2,23 @@
 directly from one thread, without gunicorn, sockets or other threads, beside the bare Flask
 echo called the same way.
 
-    .venv/bin/python bench/study_heartbeat_cpu.py [--players 256] [--rounds 10]
+    .venv/bin/python bench/study_heartbeat_cpu.py [--players 256] [--rounds 10] [--profile FILE]
 
 It prepares players as ``bench/study_heartbeat.py`` does (``BENCH_DATABASE_URL``,
 ``BENCH_REDIS_URL``, whose Redis database is emptied before and after), opens a session for
 each, then sends ``--rounds`` heartbeats per player on the ledger's clock moved 12 s per
 round (every rule applies; questions are answered). It prints the process's CPU per
 heartbeat, per finishing heartbeat (the chapter written through to PostgreSQL) and per echo
-request: what the product's own code costs, apart from the server around it.
+request: what the product's own code costs, apart from the server around it. With
+``--profile FILE`` the measured rounds also run under cProfile (on CPU time) and its
+statistics are written to FILE (read them with ``python -m pstats FILE``); the figures of
+such a run include the profiler's own cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import json
 import os
@@ -63,6 +67,7 @@ def main() -> None:
     parser.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", load.DEFAULT_REDIS)
     )
+    parser.add_argument("--profile", default="", help="write cProfile statistics here")
     args = parser.parse_args()
 
     import redis
@@ -127,9 +132,15 @@ def main() -> None:
 
     one_round()  # warm-up: compiled statements, the token cache
     finishing.clear()
+    profile = cProfile.Profile(time.process_time) if args.profile else None
     started, count = time.process_time(), 0
+    if profile:
+        profile.enable()
     for _ in range(args.rounds):
         count += one_round()
+    if profile:
+        profile.disable()
+        profile.dump_stats(args.profile)
     spent = time.process_time() - started
 
     from bench.echo_wsgi import app as echo

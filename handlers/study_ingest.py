@@ -10,20 +10,25 @@ opened it; the ledger's Lua script refuses it once that session or that login is
 
 ``wxapp.compose_wsgi`` mounts the two endpoints beside the Flask app, inside the same
 middleware. Each request runs in an app context (configuration, Redis, the database for
-the heartbeat that finishes a chapter); every refusal is JSON ``{"error": code, "message":
-中文}`` with a 4xx status, and nothing that goes wrong here answers anything but JSON.
+the heartbeat that finishes a chapter): one per thread, pushed for the request and popped
+after it (its teardown, which ends the database session, runs every time; ``g`` starts
+empty every time), since building one costs as much as the reply's other Python work.
+Every refusal is JSON ``{"error": code, "message": 中文}`` with a 4xx status, and nothing
+that goes wrong here answers anything but JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
 import redis
 from flask import Flask
+from flask.ctx import AppContext
 
 from handlers import json_body
 from infra.transaction import commit
@@ -103,6 +108,9 @@ class StudyIngest:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
+        self._threads = threading.local()
+        # json.dumps with options builds a new encoder on every call.
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
     def mounts(self) -> dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]]:
         return {HEARTBEATS_PATH: self.heartbeats, ANSWERS_PATH: self.answers}
@@ -127,13 +135,22 @@ class StudyIngest:
             headers.append(("Allow", "POST"))
         else:
             status, payload = self._answer(environ, reply)
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        data = self._encode(payload).encode()
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [data]
 
+    def _context(self) -> AppContext:
+        """This thread's app context, with an empty ``g``."""
+        context: AppContext | None = getattr(self._threads, "context", None)
+        if context is None:
+            context = self._threads.context = self.app.app_context()
+        else:
+            context.g = self.app.app_ctx_globals_class()
+        return context
+
     def _answer(self, environ: dict[str, Any], reply: Callable[[dict[str, Any]], Reply]) -> Reply:
-        with self.app.app_context():
+        with self._context():
             try:
                 if self.app.config["STUDY_FLUSH_IN_PROCESS"]:
                     from wxapp.study_flush import ensure_in_process_flusher

@@ -5,7 +5,9 @@ Every Redis user of a process goes through this client: requests, the study inge
 write-behind, the RQ worker and queue. Flask-Limiter builds its own from
 ``RATELIMIT_STORAGE_URI``, which follows the same Sentinels (``redis+sentinel://``, see
 ``wxapp.config``). Behind Sentinel a connection that fails (the primary died, or became a
-replica) is dropped and the next command asks the Sentinels for the primary again.
+replica) is dropped and the next command asks the Sentinels for the primary again. The study
+ledger's scripts run on a connection per thread that this client's pool makes
+(``infra/redis_scripts.py``), with the same options and the same Sentinels.
 """
 
 from __future__ import annotations

@@ -195,6 +195,7 @@ TUNABLES: dict[str, Tunable] = {
     "STUDY_SESSION_IDLE_SECONDS": Tunable(minimum=60),
     "STUDY_FLUSH_INTERVAL_SECONDS": Tunable(minimum=1),
     "STUDY_FLUSH_BATCH": Tunable(minimum=1),
+    "STUDY_SESSION_FLUSH_SECONDS": Tunable(minimum=1),
 }
 
 _TRUE = ("1", "true", "yes", "on")
@@ -483,6 +484,8 @@ class BaseConfig:
     STUDY_SESSION_IDLE_SECONDS = 1800  # no heartbeat this long: the session has expired
     STUDY_FLUSH_INTERVAL_SECONDS = 2  # write-behind of credit to PostgreSQL
     STUDY_FLUSH_BATCH = 500
+    # Sessions' evidence counters are written less often than credit (their loss bound).
+    STUDY_SESSION_FLUSH_SECONDS = 10
     # Development runs the write-behind in a thread of the web process.
     STUDY_FLUSH_IN_PROCESS = False
 

@@ -8,11 +8,18 @@ Loss bound: a heartbeat's credit reaches PostgreSQL at the next flush, at most
 ``STUDY_FLUSH_INTERVAL_SECONDS`` plus one flush's duration later (well under 5 s). If Redis
 loses its data, only credit accepted within that window is lost; finished chapters are
 written through by the heartbeat that finishes them and never wait here.
+
+Sessions' evidence counters (``study_sessions``: reports accepted, refused, uncounted,
+answers, intervals) are written by the first round after ``STUDY_SESSION_FLUSH_SECONDS``
+(10 s) since the last that wrote them: at the rush every heartbeat dirties its session, and
+one ``UPDATE`` per session each round cost the write-behind and PostgreSQL more than the
+credit itself. Their loss bound is that period plus one flush.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
@@ -26,27 +33,28 @@ from services.study import rules as study
 log = logging.getLogger(__name__)
 
 
-def flush_once(limit: int) -> int:
-    """Write one batch; returns how many entries were written. Needs an app context."""
+def flush_once(limit: int, *, sessions: bool = True) -> int:
+    """Write one batch (with the sessions' evidence unless ``sessions`` is false); returns
+    how many entries were written. Needs an app context."""
     states = study_ledger.take_dirty(limit)
-    sessions = study_ledger.take_dirty_sessions(limit)
+    evidence = study_ledger.take_dirty_sessions(limit) if sessions else []
     try:
         study.persist_progress(states)
-        study.persist_sessions(sessions)
+        study.persist_sessions(evidence)
         commit()
     except Exception:
         db.session.rollback()
         # Popped but not written: mark them again, the next round writes them.
         study_ledger.mark_dirty_again(states)
-        study_ledger.mark_sessions_dirty_again(sessions)
+        study_ledger.mark_sessions_dirty_again(evidence)
         raise
-    return max(len(states), len(sessions))
+    return max(len(states), len(evidence))
 
 
-def flush_all(limit: int) -> int:
+def flush_all(limit: int, *, sessions: bool = True) -> int:
     total = 0
     while True:
-        written = flush_once(limit)
+        written = flush_once(limit, sessions=sessions)
         total += written
         if written < limit:
             return total
@@ -55,12 +63,17 @@ def flush_all(limit: int) -> int:
 def run_forever(app: Flask, *, stop: threading.Event | None = None) -> None:
     interval = float(app.config["STUDY_FLUSH_INTERVAL_SECONDS"])
     limit = int(app.config["STUDY_FLUSH_BATCH"])
+    session_period = float(app.config["STUDY_SESSION_FLUSH_SECONDS"])
     stop = stop or threading.Event()
+    sessions_written = -math.inf
     while not stop.is_set():
         started = time.monotonic()
+        sessions = started - sessions_written >= session_period
         with app.app_context():
             try:
-                written = flush_all(limit)
+                written = flush_all(limit, sessions=sessions)
+                if sessions:
+                    sessions_written = started
                 if written:
                     log.debug("study write-behind: %d progress entries written", written)
             except Exception:

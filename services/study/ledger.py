@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis.commands.core import Script
 from redis.typing import EncodableT, FieldT
 
 from infra.redis_client import get_redis
+from infra.redis_scripts import ThreadScript
 
 DIRTY_KEY = "study:dirty"
 # Sessions ("L:sid") whose evidence (counters in the session hash) waits for PostgreSQL.
@@ -107,14 +107,15 @@ def _stored_state(learner_id: int, chapter_id: int, values: list[Any]) -> Progre
     )
 
 
-def _scripts(client: redis.Redis) -> dict[str, Script]:
-    # Script objects run EVALSHA and reload the script after a Redis restart.
+def _scripts(client: redis.Redis) -> dict[str, ThreadScript]:
+    # Each runs EVALSHA on its thread's own connection, and reloads the script after a
+    # Redis restart (``infra/redis_scripts.py``).
     cached = getattr(client, "_study_scripts", None)
     if cached is None:
         cached = {
-            "heartbeat": client.register_script(_HEARTBEAT_LUA),
-            "answer": client.register_script(_ANSWER_LUA),
-            "media": client.register_script(_MEDIA_LUA),
+            "heartbeat": ThreadScript(client, _HEARTBEAT_LUA),
+            "answer": ThreadScript(client, _ANSWER_LUA),
+            "media": ThreadScript(client, _MEDIA_LUA),
         }
         client._study_scripts = cached  # type: ignore[attr-defined]
     return cached

@@ -7,6 +7,7 @@ import io
 import json
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -825,6 +826,28 @@ def test_every_session_leaves_its_evidence(app, client, clock, setting, monkeypa
     assert "未计入：" in record and "拖动或倍速跳过" in record and "答错 1 次" in record
 
 
+def test_a_round_without_sessions_leaves_their_evidence_waiting(client, clock, setting):
+    # The write-behind writes sessions' counters less often than credit: a round that
+    # skips them writes the credit and leaves every session for the next that does not.
+    log_in(client, setting.learner)
+    player = Player(client, clock, setting.chapter.id)
+    player.start()
+    player.play(24)
+
+    def session_row() -> StudySession:
+        db.session.expire_all()
+        return db.session.scalars(
+            select(StudySession).where(StudySession.learner_id == setting.learner.id)
+        ).one()
+
+    assert study_flush.flush_all(500, sessions=False) == 1
+    assert durable(setting).covered_seconds == 24
+    assert session_row().heartbeats_accepted == 0
+    assert study_flush.flush_all(500) == 1
+    assert session_row().heartbeats_accepted == 2
+    assert session_row().credited_seconds == 24
+
+
 def test_a_plan_with_a_daily_cap_stops_counting_at_it(app, client, clock, setting):
     setting.plan.daily_cap_hours = 1
     setting.plan.minutes_per_hour = 1  # a 学时 of one minute: the cap is 60 s a day
@@ -1233,3 +1256,22 @@ def test_a_non_finite_constant_anywhere_refuses_the_body(player, clock, setting,
         assert response.status_code == 400, (path, response.get_json())
         assert "NaN 或 Infinity" in response.get_json()["message"]
     assert covered(setting) == 0
+
+
+def test_each_thread_answers_in_its_own_app_context_with_an_empty_g(app):
+    from flask import current_app
+
+    from handlers.study_ingest import StudyIngest
+
+    ingest = StudyIngest(app)
+    with ingest._context() as first:
+        assert current_app._get_current_object() is app
+        g.left_over = "a heartbeat's"
+    with ingest._context() as again:
+        assert again is first
+        assert "left_over" not in g
+    other = []
+    thread = threading.Thread(target=lambda: other.append(ingest._context()))
+    thread.start()
+    thread.join()
+    assert other[0] is not first
