@@ -500,34 +500,44 @@ def take_dirty_sessions(limit: int) -> list[SessionEvidence]:
         pairs.append((int(learner_text), session_id))
         pipe.hmget(session_key(*pairs[-1]), *_EVIDENCE_FIELDS)
     evidence = []
-    codes = len(REFUSAL_CODES)
     for (learner_id, session_id), values in zip(pairs, pipe.execute(), strict=True):
         if values[0] is None:
             continue  # the session hash is gone: what PostgreSQL has is all there is
-        counts = [_int(value) for value in values[12:]]
-        evidence.append(
-            SessionEvidence(
-                learner_id=learner_id,
-                session_id=session_id,
-                last_ms=_int(values[0]),
-                accepted=_int(values[1]),
-                credited=_int(values[2]),
-                asked=_int(values[3]),
-                answers=_int(values[4]),
-                wrong=_int(values[5]),
-                latencies_ms=[int(x) for x in _text(values[6]).split(",") if x],
-                media_bytes=_int(values[7]),
-                interval_count=_int(values[8]),
-                interval_sum_ms=_int(values[9]),
-                interval_squares_ms2=_int(values[10]),
-                covered_spans=encoded_intervals_to_list(_text(values[11])),
-                refusals={c: n for c, n in zip(REFUSAL_CODES, counts[:codes], strict=True) if n},
-                uncounted={
-                    r: n for r, n in zip(UNCOUNTED_REASONS, counts[codes:], strict=True) if n
-                },
-            )
-        )
+        evidence.append(_evidence(learner_id, session_id, values))
     return evidence
+
+
+def active_session_evidence(learner_id: int) -> SessionEvidence | None:
+    """The counters of the learner's active session, read (not popped) from its hash."""
+    client = get_redis()
+    session_id = _text(client.hget(learner_key(learner_id), "sid"))
+    if not session_id:
+        return None
+    values = client.hmget(session_key(learner_id, session_id), *_EVIDENCE_FIELDS)
+    return None if values[0] is None else _evidence(learner_id, session_id, values)
+
+
+def _evidence(learner_id: int, session_id: str, values: list[Any]) -> SessionEvidence:
+    codes = len(REFUSAL_CODES)
+    counts = [_int(value) for value in values[12:]]
+    return SessionEvidence(
+        learner_id=learner_id,
+        session_id=session_id,
+        last_ms=_int(values[0]),
+        accepted=_int(values[1]),
+        credited=_int(values[2]),
+        asked=_int(values[3]),
+        answers=_int(values[4]),
+        wrong=_int(values[5]),
+        latencies_ms=[int(x) for x in _text(values[6]).split(",") if x],
+        media_bytes=_int(values[7]),
+        interval_count=_int(values[8]),
+        interval_sum_ms=_int(values[9]),
+        interval_squares_ms2=_int(values[10]),
+        covered_spans=encoded_intervals_to_list(_text(values[11])),
+        refusals={c: n for c, n in zip(REFUSAL_CODES, counts[:codes], strict=True) if n},
+        uncounted={r: n for r, n in zip(UNCOUNTED_REASONS, counts[codes:], strict=True) if n},
+    )
 
 
 def mark_sessions_dirty_again(evidence: list[SessionEvidence]) -> None:

@@ -38,7 +38,7 @@ from services.audit import Actor, record_action
 from services.errors import Conflict, NotFound, ValidationError
 from services.paperwork import registry
 from services.study import ledger as study_ledger
-from services.study.rules import finished_course_ids, threshold_seconds
+from services.study.rules import finished_course_ids, persist_sessions, threshold_seconds
 from services.wechat import notify
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,11 @@ def _withdraw(
             .with_for_update()
         )
     )
+    # The learner's active session ends with the withdrawal (its hash goes): its record gets
+    # the counters the write-behind has not written yet.
+    active = study_ledger.active_session_evidence(learner_id)
+    if active is not None:
+        persist_sessions([active])
     # What the ledger holds may be newer than PostgreSQL: write it first, then take it back.
     states = [
         state

@@ -180,6 +180,9 @@ def test_withdrawing_a_session_takes_back_only_what_that_session_covered(app, cl
     assert db.session.get(type(certificate), certificate.id).status == CertificateStatus.REVOKED
     assert sessions[0].withdrawn_at is None
     assert sessions[1].withdrawn_at is not None and sessions[1].withdraw_reason == "代刷嫌疑"
+    # The withdrawal ended that session: its record got what the write-behind had not written.
+    assert sessions[1].covered_spans == [[30, 60]] and sessions[1].credited_seconds == 30
+    assert sessions[1].heartbeats_accepted == 3
     with pytest.raises(Conflict):  # the same session twice
         withdrawal.withdraw_session(sessions[1].id, reason="代刷嫌疑", actor=staff_actor())
 
