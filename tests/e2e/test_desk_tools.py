@@ -111,8 +111,10 @@ def test_the_official_account_is_managed_from_the_console(live_platform, browser
     console.locator(".admin-nav").get_by_role("link", name="菜单、海报与提醒").click()
     console.get_by_role("button", name="推送菜单到公众号").click()
     expect(console.locator(".admin-flash_success")).to_contain_text("菜单已推送到公众号")
-    expect(console.locator("#menu")).to_contain_text("服务：操作手册、在线客服、咨询电话")
+    expect(console.locator("#menu")).to_contain_text("公众号现在的菜单与平台的菜单一致")
+    expect(console.locator("#menu")).to_contain_text("在线客服 回复")
     assert live_platform.sim.menu is not None
+    assert [button["name"] for button in live_platform.sim.menu["button"]] == ["继续教育", "服务"]
     snap(console, shots, "desk-05-wechat-page")
 
     console.locator(".admin-nav").get_by_role("link", name="单位与区县").click()
